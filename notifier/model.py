@@ -12,9 +12,10 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 Kind = Literal[
-    "reminder", "rescheduled", "due", "overdue", "completed", "cancelled", "digest"
+    "reminder", "rescheduled", "due", "overdue", "completed", "cancelled", "digest", "summary"
 ]
-KINDS: tuple[Kind, ...] = (
+"""The planner's kinds, plus "summary" (the catch-up summary the daemon sends after downtime)."""
+KINDS: tuple[Kind, ...] = (  # the kinds a plan can hold
     "reminder", "rescheduled", "due", "overdue", "completed", "cancelled", "digest"
 )
 

@@ -1,0 +1,513 @@
+"""Load a config file into a resolved `Config`, or raise `ConfigError` with located problems.
+
+Reading the file, validating it (settings.py) and resolving times (timing.py)
+happen here; nothing is applied anywhere until the whole file is good.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import ValidationError
+
+from notifier import timing, tomlpos
+from notifier.errors import ConfigError, Problem
+from notifier.model import Channel, Closure, Deadline, Digest, Offset, Schedule, Stage
+from notifier.settings import DeadlineSettings, Settings, load_settings
+
+MAX_FILE_BYTES = 1 << 20
+BUILTIN_SCHEMES = ("console://", "jsonl://")
+
+
+@dataclass(frozen=True)
+class TemplateText:
+    title: str | None
+    body: str | None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    schedule: Schedule
+    state: str | None
+    plugin_paths: tuple[str, ...]
+    log_level: str
+    templates: dict[str, TemplateText]
+    give_up_after: timedelta
+    catchup: timedelta
+    send_timeout: timedelta
+    warnings: tuple[Problem, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+
+def machine_zone() -> ZoneInfo:
+    try:
+        from tzlocal import get_localzone_name  # noqa: PLC0415 - only when no zone is configured
+
+        name = get_localzone_name()
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except Exception:  # noqa: BLE001 - any failure to read the machine zone means UTC
+        return ZoneInfo("UTC")
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    if env.get("NOTIFIER_CONFIG"):
+        return Path(env["NOTIFIER_CONFIG"])
+    if env.get("CONFIGURATION_DIRECTORY"):
+        return Path(env["CONFIGURATION_DIRECTORY"].split(":")[0]) / "config.toml"
+    return Path("/etc/notifier/config.toml")
+
+
+class _Collector:
+    """Gathers problems and turns dotted paths into file positions."""
+
+    def __init__(self, file: str, text: str, env: Mapping[str, str]) -> None:
+        self.file = file
+        self.env = env
+        self._text = text
+        self._positions: dict[tomlpos.Path, tuple[int, int]] | None = None
+        self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+
+    def _where(self, path: tomlpos.Path) -> tuple[str, int, int]:
+        if self._positions is None:
+            self._positions = tomlpos.index_positions(self._text)
+        found = tomlpos.locate(self._positions, path)
+        if found is None:
+            env_name = "NOTIFIER_" + "__".join(str(p).upper() for p in path if isinstance(p, str))
+            for name in self.env:
+                if env_name.startswith(name) and name.startswith("NOTIFIER_"):
+                    return (f"${name}", 1, 1)
+            return (self.file, 1, 1)
+        return (self.file, *found)
+
+    def add(self, path: tomlpos.Path, message: str, *, warning: bool = False) -> None:
+        file, line, col = self._where(path)
+        dotted = ".".join(str(p) for p in path)
+        problem = Problem(file, line, col, dotted, message)
+        (self.warnings if warning else self.problems).append(problem)
+
+
+def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    """The file's text and data, or a located ConfigError."""
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([Problem(file, 0, 0, "", "config file not found")]) from None
+    except OSError as e:
+        raise ConfigError([Problem(file, 0, 0, "", f"cannot read: {e.strerror}")]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError([Problem(file, 1, 1, "", "file is larger than 1 MiB")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError([Problem(file, line, 1, "", "not valid UTF-8")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([_syntax_problem(file, e)]) from None
+    except RecursionError:
+        raise ConfigError([Problem(file, 1, 1, "", "nested too deeply")]) from None
+    except (ValueError, MemoryError, OverflowError):
+        # tomllib raises plain ValueError for integers past Python's digit limit.
+        raise ConfigError([Problem(file, 1, 1, "", "a value is too large to read")]) from None
+    return text, data
+
+
+def _syntax_problem(file: str, e: tomllib.TOMLDecodeError) -> Problem:
+    message = str(e)
+    line, col = 1, 1
+    if "(at line " in message:
+        message, _, where = message.rpartition(" (at line ")
+        nums = where.rstrip(")").split(", column ")
+        try:
+            line, col = int(nums[0]), int(nums[1])
+        except (ValueError, IndexError):
+            pass
+    elif "(at end of document)" in message:
+        message = message.replace(" (at end of document)", "")
+    return Problem(file, line, col, "", f"TOML syntax: {message}")
+
+
+def load(path: Path, *, check_urls: bool = True) -> Config:
+    """Read, validate and resolve `path`. Raises ConfigError; never half-applies.
+
+    NOTIFIER_* variables and $CREDENTIALS_DIRECTORY come from the process
+    environment, as pydantic-settings reads them.
+    """
+    env = dict(os.environ)
+    text, data = read_toml(path)
+    col = _Collector(str(path), text, env)
+    for key in data:
+        if key.startswith("_"):
+            col.add((key,), "unknown key")
+    if col.problems:
+        raise ConfigError(col.problems)
+    creds = env.get("CREDENTIALS_DIRECTORY")
+    try:
+        settings = load_settings(data, Path(creds) if creds else None)
+    except ValidationError as e:
+        for err in e.errors(include_input=False, include_url=False):
+            col.add(tuple(err["loc"]), _clean(err["msg"]))
+        raise ConfigError(col.problems) from None
+    except RecursionError:
+        raise ConfigError([Problem(str(path), 1, 1, "", "nested too deeply")]) from None
+    config = _resolve(settings, path, col, env, check_urls=check_urls)
+    if col.problems:
+        raise ConfigError(col.problems)
+    _warn_if_exposed(path, settings, col)
+    return Config(**{**config.__dict__, "warnings": tuple(col.warnings)})
+
+
+def _clean(msg: str) -> str:
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    if msg == "Extra inputs are not permitted":
+        return "unknown key"
+    return msg
+
+
+def _zone(name: str | None, fallback: ZoneInfo, col: _Collector, where: tomlpos.Path) -> ZoneInfo:
+    if name is None:
+        return fallback
+    try:
+        if name.strip() != name or not name or ".." in name or name.startswith("/"):
+            raise ValueError(name)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        col.add(where, "unknown time zone (use an IANA name such as Asia/Baku)")
+        return fallback
+
+
+def _offset(text: str, col: _Collector, where: tomlpos.Path) -> Offset | None:
+    try:
+        return timing.parse_offset(text)
+    except timing.OffsetError as e:
+        col.add(where, str(e))
+        return None
+
+
+def _hhmm(text: str | None, col: _Collector, where: tomlpos.Path) -> time | None:
+    if text is None:
+        return None
+    try:
+        return timing.parse_hhmm(text)
+    except ValueError as e:
+        col.add(where, str(e))
+        return None
+
+
+def _instant(
+    value: datetime | date, zone: ZoneInfo, col: _Collector, where: tomlpos.Path
+) -> datetime | None:
+    """A non-due datetime (announced, completed, ...): dates mean the start of that day."""
+    if isinstance(value, datetime):
+        return _datetime(value, zone, col, where)
+    return timing.day_start(value, zone)
+
+
+def _datetime(
+    value: datetime, zone: ZoneInfo, col: _Collector, where: tomlpos.Path
+) -> datetime | None:
+    if value.tzinfo is not None:
+        return value.astimezone(UTC)
+    problem = timing.check_local(value, zone)
+    if problem is not None:
+        col.add(where, problem.message(value, zone))
+        return None
+    return timing.local_to_utc(value, zone)
+
+
+def _due(
+    value: datetime | date, zone: ZoneInfo, due_time: time | None,
+    col: _Collector, where: tomlpos.Path,
+) -> tuple[datetime, date | None] | None:
+    if isinstance(value, datetime):
+        instant = _datetime(value, zone, col, where)
+        return None if instant is None else (instant, None)
+    return timing.date_due(value, zone, due_time), value
+
+
+def _resolve(
+    s: Settings, path: Path, col: _Collector, env: Mapping[str, str], *, check_urls: bool
+) -> Config:
+    zone = _zone(s.defaults.timezone, machine_zone(), col, ("defaults", "timezone"))
+    remind_at = _hhmm(s.defaults.remind_at, col, ("defaults", "remind_at")) or time(9)
+    due_time = _hhmm(s.defaults.due_time, col, ("defaults", "due_time"))
+    channels = _channels(s, col, check_urls=check_urls)
+    default_channels = tuple(s.defaults.channels) if s.defaults.channels is not None \
+        else tuple(channels)
+    _known_channels(default_channels, channels, col, ("defaults", "channels"))
+    default_reminders = [
+        o for i, text in enumerate(s.defaults.reminders)
+        if (o := _offset(text, col, ("defaults", "reminders", i))) is not None
+    ]
+    default_overdue = None
+    if s.defaults.overdue_every is not None:
+        default_overdue = _offset(s.defaults.overdue_every, col, ("defaults", "overdue_every"))
+    deadlines: list[Deadline] = []
+    seen: set[str] = set()
+    for i, d in enumerate(s.deadlines):
+        if d.id in seen:
+            col.add(("deadlines", i, "id"), "duplicate id")
+        seen.add(d.id)
+        resolved = _deadline(
+            d, i, col, zone=zone, remind_at=remind_at, due_time=due_time,
+            channels=channels, default_channels=default_channels,
+            default_reminders=default_reminders, default_overdue=default_overdue,
+            default_overdue_limit=s.defaults.overdue_limit,
+        )
+        if resolved is not None:
+            deadlines.append(resolved)
+    digest = None
+    if s.digest is not None:
+        digest = _digest(s, zone, channels, default_channels, col)
+    durations = {
+        name: _offset(getattr(s.delivery, name), col, ("delivery", name))
+        for name in ("give_up_after", "catchup", "timeout")
+    }
+    schedule = Schedule(deadlines=tuple(deadlines), channels=channels, digest=digest, zone=zone)
+    _check_templates(s, schedule, col)
+    return Config(
+        path=path,
+        schedule=schedule,
+        state=s.notifier.state,
+        plugin_paths=tuple(s.notifier.plugin_paths),
+        log_level=s.notifier.log_level,
+        templates={k: TemplateText(v.title, v.body) for k, v in s.templates.items()},
+        give_up_after=_as_delta(durations["give_up_after"], timedelta(hours=24)),
+        catchup=_as_delta(durations["catchup"], timedelta(hours=24)),
+        send_timeout=_as_delta(durations["timeout"], timedelta(seconds=60)),
+        secrets=_secrets(s, env),
+    )
+
+
+def _as_delta(offset: Offset | None, fallback: timedelta) -> timedelta:
+    return fallback if offset is None else timedelta(days=offset.days) + offset.exact
+
+
+def _channels(s: Settings, col: _Collector, *, check_urls: bool) -> dict[str, Channel]:
+    out: dict[str, Channel] = {}
+    for name, ch in s.channels.items():
+        if not tomlpos_id(name):
+            col.add(("channels", name), "channel names use a-z, 0-9, - and _")
+        urls = ch.all_urls
+        if check_urls:
+            for j, url in enumerate(urls):
+                where: tomlpos.Path = ("channels", name, "url") if ch.url is not None \
+                    else ("channels", name, "urls", j)
+                message = _url_problem(url)
+                if message:
+                    col.add(where, message)
+        kinds = frozenset(ch.kinds) if ch.kinds is not None else None
+        out[name] = Channel(name=name, urls=tuple(urls), kinds=kinds)
+    return out
+
+
+def tomlpos_id(name: str) -> bool:
+    from notifier.settings import _ID  # noqa: PLC0415 - shared pattern
+
+    return bool(_ID.match(name))
+
+
+def _url_problem(url: str) -> str | None:
+    if url.startswith(BUILTIN_SCHEMES):
+        if url.startswith("jsonl://") and not url.startswith("jsonl:///"):
+            return "jsonl:// needs an absolute path: jsonl:///var/lib/notifier/out.jsonl"
+        return None
+    from notifier.channels import validate_url  # noqa: PLC0415 - apprise is slow to import
+
+    return validate_url(url)
+
+
+def _known_channels(
+    names: tuple[str, ...] | list[str], channels: dict[str, Channel],
+    col: _Collector, where: tomlpos.Path,
+) -> None:
+    for j, name in enumerate(names):
+        if name not in channels:
+            col.add((*where, j), f"unknown channel {name!r} (not in [channels])")
+
+
+def _deadline(
+    d: DeadlineSettings, i: int, col: _Collector, *, zone: ZoneInfo, remind_at: time,
+    due_time: time | None, channels: dict[str, Channel], default_channels: tuple[str, ...],
+    default_reminders: list[Offset], default_overdue: Offset | None, default_overdue_limit: int,
+) -> Deadline | None:
+    at: tomlpos.Path = ("deadlines", i)
+    before = len(col.problems)
+    dzone = _zone(d.timezone, zone, col, (*at, "timezone"))
+    reminders = default_reminders if d.reminders is None else [
+        o for j, text in enumerate(d.reminders)
+        if (o := _offset(text, col, (*at, "reminders", j))) is not None
+    ]
+    chans = tuple(d.channels) if d.channels is not None else default_channels
+    _known_channels(chans, channels, col, (*at, "channels"))
+    if not chans:
+        col.add((*at, "channels"), "no channel to send to")
+    overdue = default_overdue if d.overdue_every is None \
+        else _offset(d.overdue_every, col, (*at, "overdue_every"))
+    limit = default_overdue_limit if d.overdue_limit is None else d.overdue_limit
+    announced = None if d.announced is None \
+        else _instant(d.announced, dzone, col, (*at, "announced"))
+    due = _due(d.due, dzone, due_time, col, (*at, "due"))
+    stages: list[Stage] = []
+    if due is not None:
+        stages.append(Stage(due=due[0], day=due[1], announced=announced))
+    last_announced = announced
+    for k, ext in enumerate(d.extensions):
+        where = (*at, "extensions", k)
+        ext_due = _due(ext.due, dzone, due_time, col, (*where, "due"))
+        ext_announced = None if ext.announced is None \
+            else _instant(ext.announced, dzone, col, (*where, "announced"))
+        if ext_announced is not None and last_announced is not None \
+                and ext_announced < last_announced:
+            col.add((*where, "announced"),
+                    "extensions out of order: announced before the previous one")
+        if ext_announced is not None:
+            last_announced = ext_announced
+        if ext_due is not None:
+            stages.append(Stage(due=ext_due[0], day=ext_due[1], announced=ext_announced,
+                                reason=ext.reason, source=ext.source))
+    closure = None
+    if d.completed is not None and d.cancelled is not None:
+        col.add((*at, "cancelled"), "a deadline is either completed or cancelled, not both")
+    for kind in ("completed", "cancelled"):
+        value = getattr(d, kind)
+        if value is not None:
+            when = _instant(value, dzone, col, (*at, kind))
+            if when is not None:
+                closure = Closure(kind=kind, at=when, note=d.note)
+    if len(col.problems) > before or not stages:
+        return None
+    deadline = Deadline(
+        id=d.id, title=d.title, zone=dzone, stages=tuple(stages), reminders=tuple(reminders),
+        channels=chans, remind_at=remind_at, overdue_every=overdue, overdue_limit=limit,
+        closure=closure, notes=d.notes, url=d.url, tags=tuple(d.tags),
+    )
+    _warn_unplanned(deadline, d, i, col)
+    return deadline
+
+
+def _warn_unplanned(deadline: Deadline, d: DeadlineSettings, i: int, col: _Collector) -> None:
+    from notifier.planning import unplanned_reminders  # noqa: PLC0415 - avoid a cycle
+
+    texts = [o.text for o in deadline.reminders]
+    for text, k in unplanned_reminders(deadline):
+        where: tomlpos.Path = ("deadlines", i, "reminders", texts.index(text)) \
+            if d.reminders is not None else ("deadlines", i, "due")
+        which = "the due" if k == 0 else f"extension {k}'s due"
+        col.add(where, f"reminder {text!r} lands at or after {which}; it is not planned",
+                warning=True)
+
+
+def _digest(
+    s: Settings, zone: ZoneInfo, channels: dict[str, Channel],
+    default_channels: tuple[str, ...], col: _Collector,
+) -> Digest | None:
+    assert s.digest is not None  # noqa: S101 - checked by the caller
+    chans = tuple(s.digest.channels) if s.digest.channels is not None else default_channels
+    _known_channels(chans, channels, col, ("digest", "channels"))
+    expr = s.digest.schedule
+    if len(expr.split()) != 5:
+        col.add(("digest", "schedule"), "need a 5-field cron expression, e.g. '0 8 * * 1-5'")
+        return None
+    from notifier.planning import cron_trigger  # noqa: PLC0415 - apscheduler is slow to import
+
+    try:
+        cron_trigger(expr, zone)
+    except (ValueError, KeyError, TypeError) as e:
+        col.add(("digest", "schedule"), f"bad cron expression: {e}")
+        return None
+    return Digest(schedule=expr, zone=zone, channels=chans, always=s.digest.always)
+
+
+def _check_templates(s: Settings, schedule: Schedule, col: _Collector) -> None:
+    if not s.templates:
+        return
+    from notifier.render import Renderer, TemplateProblem, TemplateSource  # noqa: PLC0415
+
+    overrides: dict[str, TemplateSource] = {
+        k: TemplateSource(v.title, v.body) for k, v in s.templates.items()}
+    try:
+        renderer = Renderer(overrides)
+    except TemplateProblem as e:
+        col.add(("templates", e.kind, e.part), e.message)
+        return
+    from notifier.planning import plan  # noqa: PLC0415
+
+    horizon_start = min((d.stages[0].due for d in schedule.deadlines),
+                        default=datetime(2000, 1, 1, tzinfo=UTC)) - timedelta(days=400)
+    samples = plan(schedule, horizon_start, horizon_start + timedelta(days=1200))
+    for problem in renderer.check(schedule, samples, now=horizon_start):
+        col.add(("templates", problem.kind, problem.part), problem.message)
+
+
+def _secrets(s: Settings, env: Mapping[str, str]) -> tuple[str, ...]:
+    """Values that must never be printed: passwords and tokens in channel URLs."""
+    from urllib.parse import parse_qsl, urlsplit  # noqa: PLC0415
+
+    found: set[str] = set()
+    for ch in s.channels.values():
+        for url in ch.all_urls:
+            if url.startswith(BUILTIN_SCHEMES):
+                continue
+            parts = urlsplit(url)
+            if parts.password:
+                found.add(parts.password)
+            found.update(v for _, v in parse_qsl(parts.query) if len(v) >= 8)
+            found.update(seg for seg in parts.path.split("/") if len(seg) >= 16)
+            if parts.username and len(parts.username) >= 16:
+                found.add(parts.username)
+    found.update(v for k, v in env.items() if k.startswith("NOTIFIER_CHANNELS") and len(v) >= 4)
+    return tuple(sorted(x for x in found if len(x) >= 4))
+
+
+def _warn_if_exposed(path: Path, s: Settings, col: _Collector) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    holds_secrets = any(
+        not url.startswith(BUILTIN_SCHEMES) for ch in s.channels.values() for url in ch.all_urls
+    )
+    if holds_secrets and mode & (stat.S_IRGRP | stat.S_IROTH):
+        col.add(("channels",),
+                "file is readable by group or others and holds channel URLs (secrets):"
+                " chmod 600 it, or move the secrets to credentials", warning=True)
+
+
+def first_seen_ids(schedule: Schedule) -> list[str]:
+    """Ids whose `announced` defaults to when a running daemon first saw them."""
+    ids: list[str] = []
+    for d in schedule.deadlines:
+        ids.append(d.id)
+        ids.extend(f"{d.id}/ext/{k}" for k in range(1, len(d.stages)))
+    return ids
+
+
+def with_first_seen(schedule: Schedule, seen: Mapping[str, datetime]) -> Schedule:
+    """Fill every unset `announced` from the ledger's first-seen times (SPEC 3, live edits)."""
+    deadlines = []
+    for d in schedule.deadlines:
+        stages = list(d.stages)
+        for k, stage in enumerate(stages):
+            key = d.id if k == 0 else f"{d.id}/ext/{k}"
+            if stage.announced is None and key in seen:
+                stages[k] = Stage(stage.due, stage.day, seen[key], stage.reason, stage.source)
+        if stages != list(d.stages):
+            d = Deadline(**{**d.__dict__, "stages": tuple(stages)})  # noqa: PLW2901
+        deadlines.append(d)
+    return Schedule(deadlines=tuple(deadlines), channels=schedule.channels,
+                    digest=schedule.digest, zone=schedule.zone)

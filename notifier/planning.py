@@ -1,0 +1,248 @@
+"""The plan: what a daemon running throughout [start, end) would send. Pure.
+
+`plan(schedule, start, end)` depends on nothing but its arguments: no clock, no
+ledger, no channels. The daemon, `plan`, `status` and `replay` all use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from notifier import timing
+from notifier.model import Channel, Deadline, Digest, Kind, Notification, Schedule
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
+
+_KIND_ORDER = {
+    "rescheduled": 0, "reminder": 1, "due": 2, "overdue": 3,
+    "completed": 4, "cancelled": 5, "digest": 6, "summary": 7,
+}
+
+
+def utc_text(instant: datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, the form used in keys and JSON."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def notification_key(deadline: str, kind: str, due: datetime, tail: str = "") -> str:
+    return f"{deadline}/{kind}/{utc_text(due)}/{tail}"
+
+
+def plan(schedule: Schedule, start: datetime, end: datetime) -> list[Notification]:
+    """Every notification with `start <= at < end`, ordered by time."""
+    items: list[Notification] = []
+    for deadline in schedule.deadlines:
+        items.extend(plan_deadline(deadline, schedule.channels, start, end))
+    if schedule.digest is not None:
+        items.extend(plan_digest(schedule, schedule.digest, start, end))
+    items.sort(key=_order)
+    return items
+
+
+def _order(n: Notification) -> tuple[datetime, int, str]:
+    return (n.at, _KIND_ORDER[n.kind], n.key)
+
+
+def _routes(names: tuple[str, ...], channels: dict[str, Channel], kind: str) -> tuple[str, ...]:
+    return tuple(c for c in names if c not in channels or channels[c].accepts(kind))
+
+
+def plan_deadline(
+    d: Deadline, channels: dict[str, Channel], start: datetime, end: datetime
+) -> list[Notification]:
+    """One deadline's notifications in [start, end), unsorted."""
+    out: list[Notification] = []
+    for n in _candidates(d):
+        if start <= n.at < end:
+            routes = _routes(d.channels, channels, n.kind)
+            if routes:
+                out.append(n if routes == d.channels else _with_channels(n, routes))
+    return out
+
+
+def _with_channels(n: Notification, routes: tuple[str, ...]) -> Notification:
+    return Notification(
+        at=n.at, kind=n.kind, deadline=n.deadline, due=n.due, offset=n.offset,
+        seq=n.seq, channels=routes, title=n.title, key=n.key,
+    )
+
+
+def _known(d: Deadline, t: datetime) -> bool:
+    return d.announced is None or d.announced <= t
+
+
+def _active(d: Deadline, stage: int, t: datetime) -> bool:
+    """Stage `stage` is the effective due at t, the deadline is known and not closed."""
+    return _known(d, t) and not d.closed_at(t) and d.stage_at(t) == stage
+
+
+def _candidates(d: Deadline) -> Iterator[Notification]:
+    """Every notification of `d` over all time (bounded: reminders, stages, overdue limit)."""
+
+    def make(at: datetime, kind: Kind, due: datetime, tail: str,
+             offset: str | None = None, seq: int | None = None) -> Notification:
+        return Notification(
+            at=at, kind=kind, deadline=d.id, due=due, offset=offset, seq=seq,
+            channels=d.channels, title=d.title, key=notification_key(d.id, kind, due, tail),
+        )
+
+    for k, stage in enumerate(d.stages):
+        if k > 0 and stage.announced is not None and _known(d, stage.announced) \
+                and not d.closed_at(stage.announced):
+            yield make(stage.announced, "rescheduled", stage.due, f"ext{k}", seq=k)
+        for offset in d.reminders:
+            at = timing.reminder_instant(stage.due, stage.day, offset, d.zone, d.remind_at)
+            if at < stage.due and _active(d, k, at):
+                yield make(at, "reminder", stage.due, offset.text, offset=offset.text)
+        if not _active(d, k, stage.due):
+            continue
+        yield make(stage.due, "due", stage.due, "")
+        if d.overdue_every is not None:
+            for n in range(1, d.overdue_limit + 1):
+                at = timing.after(stage.due, d.overdue_every, d.zone, n)
+                if not _active(d, k, at):
+                    break
+                yield make(at, "overdue", stage.due, str(n), seq=n)
+    if d.closure is not None and _known(d, d.closure.at):
+        due = d.stages[d.stage_at(d.closure.at)].due
+        yield make(d.closure.at, d.closure.kind, due, "")
+
+
+def unplanned_reminders(d: Deadline) -> list[tuple[str, int]]:
+    """(offset, stage) pairs whose reminder would land at or after its due."""
+    bad: list[tuple[str, int]] = []
+    for k, stage in enumerate(d.stages):
+        for offset in d.reminders:
+            at = timing.reminder_instant(stage.due, stage.day, offset, d.zone, d.remind_at)
+            if at >= stage.due:
+                bad.append((offset.text, k))
+    return bad
+
+
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def crontab_weekdays(field: str) -> str:
+    """Standard cron weekdays (0 or 7 = Sunday) as names for APScheduler.
+
+    APScheduler 3.x reads weekday numbers with 0 = Monday, even in
+    `CronTrigger.from_crontab`, so "0 8 * * 1" would fire on Tuesdays.
+    Numbers, ranges and steps are expanded to names; names pass through.
+    """
+    out: list[str] = []
+    for token in field.split(","):
+        base, _, step_text = token.partition("/")
+        step = int(step_text) if step_text.isdigit() else None
+        if base == "*" and step is None:
+            out.append("*")
+            continue
+        if base == "*":
+            lo, hi = 0, 6
+        elif "-" in base and all(p.isdigit() for p in base.split("-", 1)):
+            lo, hi = (int(p) for p in base.split("-", 1))
+        elif base.isdigit():
+            lo = hi = int(base)
+            if step is not None:
+                hi = 6
+        else:
+            out.append(token)
+            continue
+        if not (0 <= lo <= 7 and 0 <= hi <= 7 and lo <= hi):
+            raise ValueError(f"weekday out of range in {token!r} (0-7, 0 and 7 are Sunday)")
+        out.extend(dict.fromkeys(_DAY_NAMES[d] for d in range(lo, hi + 1, step or 1)))
+    return ",".join(dict.fromkeys(out))
+
+
+@lru_cache(maxsize=64)
+def cron_trigger(expr: str, zone: ZoneInfo) -> CronTrigger:
+    from apscheduler.triggers.cron import CronTrigger  # noqa: PLC0415 - slow import, digest only
+
+    minute, hour, day, month, weekday = expr.split()
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                       day_of_week=crontab_weekdays(weekday), timezone=zone)
+
+
+def digest_instants(digest: Digest, start: datetime, end: datetime) -> Iterator[datetime]:
+    """The digest's cron instants in [start, end), at most one per local date."""
+    trigger = cron_trigger(digest.schedule, digest.zone)
+    seen: set[date] = set()
+    previous: datetime | None = None
+    now = start
+    while True:
+        fire = trigger.get_next_fire_time(previous, now)
+        if fire is None or fire >= end:
+            return
+        fire = fire.astimezone(UTC)
+        local_day = fire.astimezone(digest.zone).date()
+        if local_day not in seen and fire >= start:
+            seen.add(local_day)
+            yield fire
+        previous = fire
+        now = fire + timedelta(microseconds=1)
+
+
+def is_open(d: Deadline, t: datetime) -> bool:
+    return _known(d, t) and not d.closed_at(t)
+
+
+def plan_digest(
+    schedule: Schedule, digest: Digest, start: datetime, end: datetime
+) -> list[Notification]:
+    routes = _routes(digest.channels, schedule.channels, "digest")
+    if not routes:
+        return []
+    out = []
+    for at in digest_instants(digest, start, end):
+        if digest.always or any(is_open(d, at) for d in schedule.deadlines):
+            day = at.astimezone(digest.zone).date().isoformat()
+            out.append(Notification(
+                at=at, kind="digest", deadline=None, due=None, offset=None, seq=None,
+                channels=routes, title="digest", key=f"digest/{day}",
+            ))
+    return out
+
+
+def next_notification(
+    schedule: Schedule, now: datetime, horizon: timedelta = timedelta(days=400)
+) -> Notification | None:
+    """The first notification at or after `now`, looking at most `horizon` ahead."""
+    items = plan(schedule, now, now + horizon)
+    return items[0] if items else None
+
+
+def next_for_deadline(
+    d: Deadline, channels: dict[str, Channel], now: datetime
+) -> Notification | None:
+    items = plan_deadline(d, channels, now, datetime.max.replace(tzinfo=UTC))
+    return min(items, key=_order) if items else None
+
+
+@dataclass(frozen=True)
+class DeadlineState:
+    """Where a deadline stands at an instant, for `status`."""
+
+    state: str  # not-announced | open | overdue | completed | cancelled
+    stage: int
+    effective_due: datetime
+    original_due: datetime
+
+
+def state_at(d: Deadline, t: datetime) -> DeadlineState:
+    k = d.stage_at(t)
+    due = d.stages[k].due
+    state: str
+    if d.closure is not None and d.closure.at <= t:
+        state = d.closure.kind
+    elif not _known(d, t):
+        state = "not-announced"
+    elif t >= due:
+        state = "overdue"
+    else:
+        state = "open"
+    return DeadlineState(state=state, stage=k, effective_due=due, original_due=d.stages[0].due)

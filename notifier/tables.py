@@ -1,0 +1,66 @@
+"""Human tables for `plan`, `status` and `history` (rich, imported only here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _local(text: str | None, zone: ZoneInfo) -> str:
+    if not text:
+        return ""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(zone).strftime(
+        "%a %d %b %Y %H:%M"
+    )
+
+
+def _console() -> Console:
+    return Console(soft_wrap=False, width=160 if not Console().is_terminal else None)
+
+
+def plan_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
+    table = Table(title=f"plan ({zone.key})", show_lines=False)
+    for column in ("at", "deadline", "kind", "channels", "message"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        table.add_row(
+            _local(item["at"], zone), item["deadline"] or "", item["kind"],
+            ", ".join(item["channels"]), item["title"],
+        )
+    _console().print(table)
+    if not items:
+        _console().print("nothing planned in that interval")
+
+
+def status_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
+    table = Table(title=f"status ({zone.key})")
+    for column in ("deadline", "state", "due", "original due", "left", "next", "last delivery"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        nxt = item["next"]
+        last = item["last_delivery"]
+        table.add_row(
+            item["deadline"], item["state"], _local(item["effective_due"], zone),
+            _local(item["original_due"], zone) if item["original_due"] != item["effective_due"]
+            else "", item["time_left"] or "",
+            f"{nxt['kind']} {_local(nxt['at'], zone)}" if nxt else "",
+            f"{last['state']} {last['channel']} {_local(last['at'], zone)}" if last else "",
+        )
+    _console().print(table)
+
+
+def history_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
+    table = Table(title="history")
+    for column in ("updated", "key", "channel", "state", "attempts", "error"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        table.add_row(
+            _local(item["updated_at"], zone), item["key"], item["channel"], item["state"],
+            str(item["attempts"]), item["last_error"] or "",
+        )
+    _console().print(table)

@@ -1,0 +1,121 @@
+"""Plain-data views of plans, status and history for JSON and tables. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from notifier import planning
+from notifier.model import Deadline, Notification, Schedule
+from notifier.planning import utc_text
+
+if TYPE_CHECKING:
+    from notifier.render import Renderer
+
+
+def plan_item(n: Notification, title: str, body: str | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "at": utc_text(n.at),
+        "deadline": n.deadline,
+        "kind": n.kind,
+        "due": utc_text(n.due) if n.due is not None else None,
+        "offset": n.offset,
+        "channels": list(n.channels),
+        "title": title,
+        "key": n.key,
+    }
+    if body is not None:
+        item["body"] = body
+    return item
+
+
+def plan_items(
+    items: Sequence[Notification], schedule: Schedule, renderer: Renderer
+) -> list[dict[str, Any]]:
+    out = []
+    for n in items:
+        message = renderer.render(n, schedule, sent_at=n.at)
+        out.append(plan_item(n, message.title, message.body))
+    return out
+
+
+def duration_text(delta: timedelta) -> str:
+    """`2 days 4 h`, `3 h 20 min`, `45 s`: coarse, for people."""
+    seconds = int(abs(delta).total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts: list[str] = []
+    if days:
+        parts.append(f"{days} day" + ("s" if days != 1 else ""))
+    if hours:
+        parts.append(f"{hours} h")
+    if minutes and not days:
+        parts.append(f"{minutes} min")
+    if not parts:
+        parts.append(f"{secs} s")
+    return " ".join(parts[:2])
+
+
+@dataclass(frozen=True)
+class LastDelivery:
+    key: str
+    channel: str
+    state: str
+    at: datetime
+    error: str | None
+
+
+def status_item(
+    d: Deadline, schedule: Schedule, at: datetime, last: LastDelivery | None
+) -> dict[str, Any]:
+    state = planning.state_at(d, at)
+    nxt = planning.next_for_deadline(d, schedule.channels, at)
+    left = state.effective_due - at
+    return {
+        "deadline": d.id,
+        "title": d.title,
+        "state": state.state,
+        "effective_due": utc_text(state.effective_due),
+        "original_due": utc_text(state.original_due),
+        "time_left_seconds": int(left.total_seconds()),
+        "time_left": ("overdue by " if left.total_seconds() < 0 else "") + duration_text(left)
+        if state.state in ("open", "overdue") else None,
+        "zone": d.zone.key,
+        "history": [
+            {
+                "due": utc_text(s.due),
+                "day": s.day.isoformat() if s.day else None,
+                "announced": utc_text(s.announced) if s.announced else None,
+                "known": s.announced is None or s.announced <= at,
+                "reason": s.reason,
+                "source": s.source,
+            }
+            for s in d.stages
+        ],
+        "next": None if nxt is None else plan_item(nxt, nxt.title),
+        "last_delivery": None if last is None else {
+            "key": last.key, "channel": last.channel, "state": last.state,
+            "at": utc_text(last.at), "error": last.error,
+        },
+    }
+
+
+def history_item(rec: Any) -> dict[str, Any]:
+    """One ledger row (ledger.DeliveryRecord) for JSON and tables."""
+    return {
+        "key": rec.key,
+        "channel": rec.channel,
+        "deadline": rec.deadline,
+        "kind": rec.kind,
+        "planned_at": utc_text(rec.planned_at),
+        "state": str(rec.state),
+        "attempts": rec.attempts,
+        "next_attempt": utc_text(rec.next_attempt) if rec.next_attempt else None,
+        "last_error": rec.last_error,
+        "late": rec.late,
+        "created_at": utc_text(rec.created_at),
+        "updated_at": utc_text(rec.updated_at),
+    }

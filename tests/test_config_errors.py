@@ -1,0 +1,211 @@
+"""Bad config files: one located line per problem, exit 78, no traceback, no secret."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from notifier.cli import main
+
+HEAD = """\
+[defaults]
+timezone = "Asia/Baku"
+reminders = ["3d", "1d", "0d"]
+
+[channels.console]
+url = "console://"
+"""
+
+GOOD_DEADLINE = """
+[[deadlines]]
+id = "kalbajar"
+title = "Kalbajar handover"
+due = 2020-11-15
+"""
+
+SECRET = "s3cr3t-Pa55w0rd-canary"
+
+# (name, file body after HEAD, expected line, fragment of the message)
+CASES = [
+    ("toml syntax", GOOD_DEADLINE + "oops = \n", 12, "TOML syntax"),
+    ("unknown top-level key", "colour = 1\n" + GOOD_DEADLINE, 7, "colour: unknown key"),
+    ("unknown deadline key", GOOD_DEADLINE + "remindres = [\"1d\"]\n", 12,
+     "deadlines.0.remindres: unknown key"),
+    ("unknown key in extension", GOOD_DEADLINE + "[[deadlines.extensions]]\ndue = 2020-11-25\n"
+     "resaon = \"x\"\n", 14, "deadlines.0.extensions.0.resaon: unknown key"),
+    ("unknown key in channel", "[channels.mail]\nurl = \"console://\"\ncc = \"x\"\n" + GOOD_DEADLINE,
+     9, "channels.mail.cc: unknown key"),
+    ("unknown key in defaults", "[notifier]\nlevel = 1\n" + GOOD_DEADLINE, 8,
+     "notifier.level: unknown key"),
+    ("wrong type for due", GOOD_DEADLINE.replace("due = 2020-11-15", "due = 15"), 11,
+     "deadlines.0.due: expected a TOML date"),
+    ("wrong type for reminders", GOOD_DEADLINE + "reminders = \"1d\"\n", 12,
+     "deadlines.0.reminders"),
+    ("time of day alone", GOOD_DEADLINE.replace("due = 2020-11-15", "due = 17:00:00"), 11,
+     "a time of day alone"),
+    ("duplicate id", GOOD_DEADLINE + GOOD_DEADLINE, 14, "deadlines.1.id: duplicate id"),
+    ("bad id", GOOD_DEADLINE.replace('"kalbajar"', '"Kalbajar!"'), 9, "deadlines.0.id"),
+    ("multi-line title", GOOD_DEADLINE.replace('"Kalbajar handover"', '"a\\nb"'), 10,
+     "deadlines.0.title"),
+    ("unknown channel", GOOD_DEADLINE + "channels = [\"console\", \"pager\"]\n", 12,
+     "deadlines.0.channels.1: unknown channel 'pager'"),
+    ("unknown default channel", GOOD_DEADLINE.replace("\n[[", "\n[[", 1),
+     None, None),  # placeholder replaced below
+    ("unknown time zone", GOOD_DEADLINE + "timezone = \"Mars/Olympus\"\n", 12,
+     "deadlines.0.timezone: unknown time zone"),
+    ("bad offset", GOOD_DEADLINE + "reminders = [\"3d\", \"3 days\"]\n", 12,
+     "deadlines.0.reminders.1: not an offset"),
+    ("bad ISO offset", GOOD_DEADLINE + "reminders = [\"P1M\"]\n", 12, "not an offset"),
+    ("nonexistent local time", GOOD_DEADLINE.replace(
+        "due = 2020-11-15", "due = 2021-03-28T02:30:00\ntimezone = \"Europe/Berlin\""), 11,
+     "does not exist in Europe/Berlin (clocks skip it); write 2021-03-28T02:30:00+01:00 or "
+     "2021-03-28T02:30:00+02:00"),
+    ("ambiguous local time", GOOD_DEADLINE.replace(
+        "due = 2020-11-15", "due = 2021-10-31T02:30:00\ntimezone = \"Europe/Berlin\""), 11,
+     "is ambiguous in Europe/Berlin (clocks repeat it); write 2021-10-31T02:30:00+02:00 (first)"
+     " or 2021-10-31T02:30:00+01:00 (second)"),
+    ("extensions out of order", GOOD_DEADLINE
+     + "[[deadlines.extensions]]\ndue = 2020-11-25\nannounced = 2020-11-15T12:00:00+04:00\n"
+     + "[[deadlines.extensions]]\ndue = 2020-11-30\nannounced = 2020-11-14T12:00:00+04:00\n",
+     17, "deadlines.0.extensions.1.announced: extensions out of order"),
+    ("completed and cancelled", GOOD_DEADLINE + "completed = 2020-11-14\ncancelled = 2020-11-14\n",
+     13, "either completed or cancelled"),
+    ("channel with url and urls", "[channels.x]\nurl = \"console://\"\nurls = [\"console://\"]\n"
+     + GOOD_DEADLINE, 7, "channels.x: give exactly one of url or urls"),
+    ("relative jsonl path", "[channels.x]\nurl = \"jsonl://out.jsonl\"\n" + GOOD_DEADLINE, 8,
+     "channels.x.url: jsonl:// needs an absolute path"),
+    ("bad cron", "[digest]\nschedule = \"0 8 * *\"\n" + GOOD_DEADLINE, 8,
+     "digest.schedule: need a 5-field cron"),
+    ("bad cron field", "[digest]\nschedule = \"0 25 * * *\"\n" + GOOD_DEADLINE, 8,
+     "digest.schedule: bad cron expression"),
+    ("bad remind_at", GOOD_DEADLINE, None, None),  # placeholder replaced below
+    ("negative overdue limit", GOOD_DEADLINE + "overdue_limit = -1\n", 12,
+     "deadlines.0.overdue_limit"),
+    ("bad template kind", "[templates.reminderz]\ntitle = \"x\"\n" + GOOD_DEADLINE, 7,
+     "templates.reminderz"),
+    ("huge integer", GOOD_DEADLINE + "overdue_limit = " + "9" * 5000 + "\n", 1,
+     "too large"),
+    ("deep nesting", "x = " + "[" * 5000 + "]" * 5000 + "\n", 1, ""),
+]
+CASES = [c for c in CASES if c[2] is not None]
+CASES += [
+    ("unknown default channel", HEAD.replace("reminders", "channels = [\"nope\"]\nreminders")
+     + GOOD_DEADLINE, 3, "defaults.channels.0: unknown channel 'nope'"),
+    ("bad remind_at", HEAD.replace("reminders", "remind_at = \"9am\"\nreminders") + GOOD_DEADLINE,
+     3, "defaults.remind_at: not a time of day"),
+]
+
+
+def write(tmp_path: Path, body: str, *, head: bool = True) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text((HEAD if head and not body.startswith("[defaults]") else "") + body)
+    path.chmod(0o600)
+    return path
+
+
+def run_check(path: Path, *extra: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["check", "-c", str(path), *extra])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(("name", "body", "line", "fragment"), CASES, ids=[c[0] for c in CASES])
+def test_bad_config_is_located(
+    tmp_path: Path, name: str, body: str, line: int, fragment: str
+) -> None:
+    path = write(tmp_path, body)
+    status, output = run_check(path)
+    assert status == 78, output
+    assert "Traceback" not in output
+    first = output.strip().splitlines()[0]
+    assert re.match(rf"^{re.escape(str(path))}:{line}:\d+: ", first), first
+    assert fragment in output
+
+
+def test_every_problem_is_reported(tmp_path: Path) -> None:
+    body = GOOD_DEADLINE + "timezone = \"Nowhere/Land\"\nreminders = [\"x\"]\n"
+    status, output = run_check(write(tmp_path, body))
+    assert status == 78
+    lines = output.strip().splitlines()
+    assert len(lines) == 2
+    assert [ln.split(":")[1] for ln in lines] == ["12", "13"]
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    status, output = run_check(tmp_path / "absent.toml")
+    assert status == 78
+    assert "config file not found" in output
+    assert "Traceback" not in output
+
+
+def test_huge_file(tmp_path: Path) -> None:
+    path = tmp_path / "big.toml"
+    path.write_text("# " + "x" * (2 << 20) + "\n")
+    status, output = run_check(path)
+    assert (status, "larger than 1 MiB" in output) == (78, True)
+
+
+def test_reminder_after_due_warns_and_strict_fails(tmp_path: Path) -> None:
+    body = GOOD_DEADLINE.replace("due = 2020-11-15", "due = 2020-11-15T12:00:00") + \
+        "reminders = [\"1d\", \"0d\"]\n"
+    path = write(tmp_path, body)
+    status, output = run_check(path)
+    assert status == 0
+    assert re.search(rf"{re.escape(str(path))}:12:\d+: deadlines.0.reminders.1: warning: "
+                     r"reminder '0d' lands at or after the due", output)
+    status, output = run_check(path, "--strict")
+    assert status == 78
+
+
+def test_secret_never_in_errors(tmp_path: Path) -> None:
+    body = (f"[channels.mail]\nurl = \"mailtos://ops:{SECRET}@mail.example.org\"\nkinds = [\"x\"]\n"
+            + GOOD_DEADLINE + f"reminders = [\"{SECRET}\"]\ntimezone = \"{SECRET}\"\n")
+    status, output = run_check(write(tmp_path, body))
+    assert status == 78
+    assert SECRET not in output
+    assert "channels.mail.kinds.0" in output
+
+
+def test_group_readable_file_with_secrets_warns(tmp_path: Path) -> None:
+    body = "[channels.hook]\nurl = \"json://user:pw@127.0.0.1:9/\"\n" + GOOD_DEADLINE
+    path = write(tmp_path, body)
+    path.chmod(0o644)
+    status, output = run_check(path)
+    assert status == 0
+    assert "readable by group or others" in output
+    path.chmod(0o600)
+    assert "readable by group or others" not in run_check(path)[1]
+
+
+def test_env_override_and_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "[channels.hook]\nurl = \"console://\"\n" + GOOD_DEADLINE)
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "channels__hook__url").write_text("jsonl:///tmp/out.jsonl")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    from notifier import config  # noqa: PLC0415
+
+    assert config.load(path).schedule.channels["hook"].urls == ("jsonl:///tmp/out.jsonl",)
+    monkeypatch.setenv("NOTIFIER_CHANNELS__HOOK__URL", "jsonl:///tmp/env.jsonl")
+    assert config.load(path).schedule.channels["hook"].urls == ("jsonl:///tmp/env.jsonl",)
+    monkeypatch.setenv("NOTIFIER_DEFAULTS__TIMEZONE", "Not/AZone")
+    status, output = run_check(path)
+    assert status == 78
+    assert "defaults.timezone: unknown time zone" in output
+
+
+def test_real_process_exit_status_and_no_traceback(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD_DEADLINE + "bogus = true\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "notifier", "check", "-c", str(path)],
+        capture_output=True, text=True, check=False, env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    assert proc.returncode == 78
+    assert proc.stdout == ""
+    assert proc.stderr.strip() == f"{path}:12:1: deadlines.0.bogus: unknown key"
