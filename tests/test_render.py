@@ -1,0 +1,494 @@
+"""Messages as an operator sees them: exact titles and bodies from the reference schedule."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from notifier.model import Closure, Deadline, Digest, Kind, Notification, Schedule, Stage
+from notifier.render import (
+    DEFAULT_TEMPLATES,
+    TEMPLATE_KINDS,
+    Message,
+    Renderer,
+    TemplateProblem,
+    TemplateSource,
+    calendar_split,
+    duration_text,
+    sample_notifications,
+    state_at,
+    zone_city,
+)
+
+BAKU = ZoneInfo("Asia/Baku")
+REASON = "Armenia requested more time citing damaged roads; granted as a humanitarian measure"
+SOURCE = "Azerbaijani presidential assistant, 15 Nov 2020"
+HISTORY_LINE = f"extended on 15 Nov from 15 Nov to 25 Nov (+10 days): {REASON}; {SOURCE}"
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+ORIGINAL = Stage(due=utc("2020-11-15T20:00"), day=date(2020, 11, 15),
+                 announced=utc("2020-11-09T21:00"))
+EXTENSION = Stage(due=utc("2020-11-25T20:00"), day=date(2020, 11, 25),
+                  announced=utc("2020-11-15T14:54"), reason=REASON, source=SOURCE)
+KALBAJAR = Deadline(
+    id="kalbajar", title="Kalbajar withdrawal", zone=BAKU, stages=(ORIGINAL, EXTENSION),
+    reminders=(), channels=("ops",), remind_at=time(9),
+)
+AGHDAM = Deadline(
+    id="aghdam", title="Aghdam withdrawal", zone=BAKU,
+    stages=(Stage(due=utc("2020-11-20T20:00"), day=date(2020, 11, 20),
+                  announced=utc("2020-11-09T21:00")),),
+    reminders=(), channels=("ops",), remind_at=time(9),
+)
+LACHIN = Deadline(
+    id="lachin", title="Lachin withdrawal", zone=BAKU,
+    stages=(Stage(due=utc("2020-12-01T20:00"), day=date(2020, 12, 1),
+                  announced=utc("2020-11-09T21:00")),),
+    reminders=(), channels=("ops",), remind_at=time(9),
+)
+SCHEDULE = Schedule(deadlines=(KALBAJAR, AGHDAM, LACHIN), zone=BAKU)
+
+
+def note(at: datetime, kind: Kind, d: Deadline | None = KALBAJAR, due: datetime | None = None,
+         *, offset: str | None = None, seq: int | None = None) -> Notification:
+    return Notification(
+        at=at, kind=kind, deadline=d.id if d else None, due=due, offset=offset, seq=seq,
+        channels=("ops",), title=d.title if d else "digest",
+        key=f"{d.id if d else 'digest'}/{kind}/{at.isoformat()}",
+    )
+
+
+def on_time(n: Notification, schedule: Schedule = SCHEDULE,
+            renderer: Renderer | None = None) -> Message:
+    return (renderer or Renderer()).render(n, schedule, sent_at=n.at)
+
+
+# --- reminders ---------------------------------------------------------------
+
+
+def test_reminder_one_day_before_extended_date_due() -> None:
+    m = on_time(note(utc("2020-11-24T05:00"), "reminder", due=EXTENSION.due, offset="1d"))
+    assert m.title == "Kalbajar withdrawal: due in 1 day (Wed 25 Nov, Baku)"
+    assert m.body == (
+        "Kalbajar withdrawal is due by the end of Wed 25 Nov, Baku (in 1 day).\n"
+        "History (originally due Sun 15 Nov, Baku):\n"
+        f"{HISTORY_LINE}"
+    )
+
+
+def test_reminder_on_the_day_says_due_today() -> None:
+    m = on_time(note(utc("2020-11-25T05:00"), "reminder", due=EXTENSION.due, offset="0d"))
+    assert m.title == "Kalbajar withdrawal: due today (Wed 25 Nov, Baku)"
+    assert m.body.startswith("Kalbajar withdrawal is due by the end of Wed 25 Nov, Baku (today).")
+
+
+def test_reminder_with_hour_offset_counts_exact_time_on_a_date_due() -> None:
+    m = on_time(note(utc("2020-11-25T18:00"), "reminder", due=EXTENSION.due, offset="2h"))
+    assert m.title == "Kalbajar withdrawal: due in 2 h (Wed 25 Nov, Baku)"
+
+
+def test_reminder_before_the_extension_shows_no_history() -> None:
+    m = on_time(note(utc("2020-11-12T05:00"), "reminder", due=ORIGINAL.due, offset="3d"))
+    assert m.title == "Kalbajar withdrawal: due in 3 days (Sun 15 Nov, Baku)"
+    assert "History" not in m.body
+    assert "extended" not in m.body
+
+
+def test_reminder_body_carries_notes_url_and_tags() -> None:
+    d = replace(KALBAJAR, notes="Check with the liaison office",
+                url="https://example.org/kalbajar", tags=("handover", "army"))
+    schedule = replace(SCHEDULE, deadlines=(d,))
+    m = on_time(note(utc("2020-11-24T05:00"), "reminder", d, EXTENSION.due, offset="1d"),
+                schedule)
+    assert m.body.splitlines()[-3:] == [
+        "Notes: Check with the liaison office",
+        "Link: https://example.org/kalbajar",
+        "Tags: handover, army",
+    ]
+
+
+def test_datetime_due_shows_time_and_city() -> None:
+    d = Deadline(id="talks", title="Talks", zone=ZoneInfo("Europe/Moscow"),
+                 stages=(Stage(due=utc("2020-11-25T14:00"), day=None, announced=None),),
+                 reminders=(), channels=("ops",), remind_at=time(9))
+    schedule = Schedule(deadlines=(d,))
+    m = on_time(note(utc("2020-11-23T10:00"), "reminder", d, d.stages[0].due, offset="2d4h"),
+                schedule)
+    assert m.title == "Talks: due in 2 days 4 h (Wed 25 Nov 17:00, Moscow)"
+    assert m.body.startswith("Talks is due Wed 25 Nov 17:00, Moscow (in 2 days 4 h).")
+
+
+def test_date_due_with_due_time_is_shown_as_a_datetime() -> None:
+    stage = Stage(due=utc("2020-11-25T13:00"), day=date(2020, 11, 25), announced=None)
+    d = replace(KALBAJAR, stages=(stage,))
+    m = on_time(note(utc("2020-11-25T05:00"), "reminder", d, stage.due, offset="0d"),
+                Schedule(deadlines=(d,)))
+    assert m.title == "Kalbajar withdrawal: due in 8 h (Wed 25 Nov 17:00, Baku)"
+
+
+def test_utc_zone_is_named_utc_and_other_years_are_shown() -> None:
+    d = Deadline(id="x", title="Renewal", zone=ZoneInfo("UTC"),
+                 stages=(Stage(due=utc("2021-01-02T00:00"), day=date(2021, 1, 1),
+                               announced=None),),
+                 reminders=(), channels=("ops",), remind_at=time(9))
+    m = on_time(note(utc("2020-12-25T09:00"), "reminder", d, d.stages[0].due, offset="7d"),
+                Schedule(deadlines=(d,)))
+    assert m.title == "Renewal: due in 7 days (Fri 1 Jan 2021, UTC)"
+
+
+# --- lateness ----------------------------------------------------------------
+
+
+def test_late_by_is_shown_when_more_than_a_minute_late() -> None:
+    n = note(utc("2020-11-24T05:00"), "reminder", due=EXTENSION.due, offset="1d")
+    m = Renderer().render(n, SCHEDULE, sent_at=n.at + timedelta(hours=3, seconds=20))
+    assert m.body.endswith("Sent late by 3 h (planned for Tue 24 Nov 09:00, Baku).")
+    ctx = Renderer().context(n, SCHEDULE, sent_at=n.at + timedelta(hours=3))
+    assert ctx["late_by"] == "3 h"
+
+
+def test_a_few_seconds_late_is_not_late() -> None:
+    n = note(utc("2020-11-24T05:00"), "reminder", due=EXTENSION.due, offset="1d")
+    m = Renderer().render(n, SCHEDULE, sent_at=n.at + timedelta(seconds=60))
+    assert "late" not in m.body
+    assert Renderer().context(n, SCHEDULE, sent_at=n.at + timedelta(seconds=59))["late_by"] is None
+
+
+def test_late_due_message_says_was_due() -> None:
+    n = note(EXTENSION.due, "due", due=EXTENSION.due)
+    m = Renderer().render(n, SCHEDULE, sent_at=n.at + timedelta(hours=3))
+    assert m.title == "Kalbajar withdrawal: was due Wed 25 Nov, Baku"
+    assert "Sent late by 3 h (planned for Thu 26 Nov 00:00, Baku)." in m.body
+
+
+# --- rescheduled -------------------------------------------------------------
+
+
+def test_rescheduled_extension_reads_from_to_and_days() -> None:
+    m = on_time(note(EXTENSION.announced or EXTENSION.due, "rescheduled", due=EXTENSION.due,
+                     seq=1))
+    assert m.title == "Kalbajar withdrawal: extended by 10 days, from 15 Nov to 25 Nov"
+    assert m.body == (
+        f"{HISTORY_LINE}\n"
+        "Now due by the end of Wed 25 Nov, Baku (in 10 days); "
+        "originally due Sun 15 Nov, Baku."
+    )
+    ctx = Renderer().context(
+        note(utc("2020-11-15T14:54"), "rescheduled", due=EXTENSION.due, seq=1),
+        SCHEDULE, sent_at=utc("2020-11-15T14:54"))
+    assert ctx["extension"]["summary"] == "extended by 10 days, from 15 Nov to 25 Nov"
+    assert ctx["extension"]["delta_text"] == "+10 days"
+
+
+def test_brought_forward_uses_negative_days() -> None:
+    earlier = Stage(due=utc("2020-11-13T20:00"), day=date(2020, 11, 13),
+                    announced=utc("2020-11-11T08:00"), reason="agreed at talks")
+    d = replace(KALBAJAR, stages=(ORIGINAL, earlier))
+    m = on_time(note(utc("2020-11-11T08:00"), "rescheduled", d, earlier.due, seq=1),
+                Schedule(deadlines=(d,)))
+    assert m.title == "Kalbajar withdrawal: brought forward by 2 days, from 15 Nov to 13 Nov"
+    assert m.body.splitlines()[0] == (
+        "brought forward on 11 Nov from 15 Nov to 13 Nov (-2 days): agreed at talks"
+    )
+
+
+def test_part_day_change_is_an_exact_duration() -> None:
+    first = Stage(due=utc("2020-11-25T13:00"), day=None, announced=None)
+    later = Stage(due=utc("2020-11-25T15:30"), day=None, announced=utc("2020-11-20T08:00"))
+    d = replace(KALBAJAR, stages=(first, later))
+    m = on_time(note(utc("2020-11-20T08:00"), "rescheduled", d, later.due, seq=1),
+                Schedule(deadlines=(d,)))
+    assert m.title == "Kalbajar withdrawal: extended by 2 h 30 min, from 25 Nov 17:00 to 25 Nov 19:30"
+    assert m.body.splitlines()[0] == (
+        "extended on 20 Nov from 25 Nov 17:00 to 25 Nov 19:30 (+2 h 30 min)"
+    )
+
+
+def test_change_across_dst_counts_calendar_days() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    # 17:00 CEST on 20 Oct -> 17:00 CET on 27 Oct: 7 calendar days, 169 real hours.
+    first = Stage(due=datetime(2020, 10, 20, 17, tzinfo=berlin).astimezone(UTC), day=None,
+                  announced=None)
+    later = Stage(due=datetime(2020, 10, 27, 17, tzinfo=berlin).astimezone(UTC), day=None,
+                  announced=utc("2020-10-01T08:00"))
+    d = Deadline(id="b", title="Berlin", zone=berlin, stages=(first, later), reminders=(),
+                 channels=("ops",), remind_at=time(9))
+    m = on_time(note(utc("2020-10-01T08:00"), "rescheduled", d, later.due, seq=1),
+                Schedule(deadlines=(d,)))
+    assert m.title == "Berlin: extended by 7 days, from 20 Oct 17:00 to 27 Oct 17:00"
+
+
+def test_history_without_reason_source_or_announcement_is_still_a_clean_line() -> None:
+    bare = Stage(due=EXTENSION.due, day=EXTENSION.day, announced=None)
+    d = replace(KALBAJAR, stages=(ORIGINAL, bare))
+    ctx = Renderer().context(note(utc("2020-11-24T05:00"), "reminder", d, bare.due, offset="1d"),
+                             Schedule(deadlines=(d,)), sent_at=utc("2020-11-24T05:00"))
+    assert ctx["history_text"] == "extended from 15 Nov to 25 Nov (+10 days)"
+
+
+# --- due, overdue, closed ------------------------------------------------------
+
+
+def test_due_now() -> None:
+    m = on_time(note(EXTENSION.due, "due", due=EXTENSION.due))
+    assert m.title == "Kalbajar withdrawal: due now (Wed 25 Nov, Baku)"
+    assert m.body.startswith("Kalbajar withdrawal is now due: by the end of Wed 25 Nov, Baku.\n")
+    assert HISTORY_LINE in m.body
+
+
+def test_overdue_by_days() -> None:
+    m = on_time(note(utc("2020-11-27T20:00"), "overdue", due=EXTENSION.due, seq=2))
+    assert m.title == "Kalbajar withdrawal: overdue by 2 days"
+    assert m.body.startswith(
+        "Kalbajar withdrawal is overdue by 2 days: it was due by the end of Wed 25 Nov, Baku.")
+    assert HISTORY_LINE in m.body
+
+
+@pytest.mark.parametrize("kind", ["completed", "cancelled"])
+def test_closed_with_note(kind: Literal["completed", "cancelled"]) -> None:
+    at = utc("2020-11-25T08:00")
+    d = replace(KALBAJAR, closure=Closure(kind=kind, at=at, note="Troops left the district"))
+    m = on_time(note(at, kind, d, EXTENSION.due), Schedule(deadlines=(d,)))
+    assert m.title == f"Kalbajar withdrawal: {kind}"
+    assert m.body.splitlines()[:4] == [
+        f"Kalbajar withdrawal was {kind} on Wed 25 Nov 12:00, Baku.",
+        "Note: Troops left the district",
+        "It was due by the end of Wed 25 Nov, Baku.",
+        "History (originally due Sun 15 Nov, Baku):",
+    ]
+
+
+# --- digest --------------------------------------------------------------------
+
+
+def test_digest_lists_open_and_overdue_deadlines_with_history() -> None:
+    done = replace(AGHDAM, closure=Closure(kind="completed", at=utc("2020-11-20T06:00")))
+    later = replace(LACHIN, id="future", title="Future",
+                    stages=(replace(LACHIN.stages[0], announced=utc("2020-12-01T00:00")),))
+    overdue = replace(AGHDAM, id="late", title="Late one")
+    schedule = Schedule(deadlines=(KALBAJAR, done, later, overdue, LACHIN), zone=BAKU,
+                        digest=Digest(schedule="0 8 * * *", zone=BAKU, channels=("ops",)))
+    m = on_time(note(utc("2020-11-24T04:00"), "digest", None), schedule)
+    assert m.title == "notifier digest: 3 open deadlines"
+    assert m.body == (
+        "- Late one: overdue, due Fri 20 Nov, Baku (overdue by 3 days 8 h)\n"
+        "- Kalbajar withdrawal: open, due Wed 25 Nov, Baku (in 1 day)\n"
+        f"    {HISTORY_LINE}\n"
+        "- Lachin withdrawal: open, due Tue 1 Dec, Baku (in 7 days)\n"
+        "As of Tue 24 Nov 08:00, Baku."
+    )
+
+
+def test_digest_singular_and_empty() -> None:
+    one = Schedule(deadlines=(LACHIN,), zone=BAKU)
+    assert on_time(note(utc("2020-11-24T04:00"), "digest", None), one).title == (
+        "notifier digest: 1 open deadline")
+    none = Schedule(deadlines=(), zone=BAKU)
+    m = on_time(note(utc("2020-11-24T04:00"), "digest", None), none)
+    assert m.title == "notifier digest: no open deadlines"
+    assert m.body.startswith("No open deadlines.")
+
+
+def test_state_at() -> None:
+    assert state_at(KALBAJAR, utc("2020-11-01T00:00")) == "not yet announced"
+    assert state_at(KALBAJAR, utc("2020-11-15T10:00")) == "open"
+    # Between the original due and the extension's announcement it was overdue.
+    assert state_at(replace(KALBAJAR, stages=(ORIGINAL, replace(
+        EXTENSION, announced=utc("2020-11-16T10:00")))), utc("2020-11-16T00:00")) == "overdue"
+    assert state_at(KALBAJAR, utc("2020-11-16T00:00")) == "open"
+    closed = replace(KALBAJAR, closure=Closure(kind="cancelled", at=utc("2020-11-20T00:00")))
+    assert state_at(closed, utc("2020-11-21T00:00")) == "cancelled"
+
+
+# --- summary and test messages ---------------------------------------------------
+
+
+def test_catch_up_summary() -> None:
+    skipped = [
+        note(utc("2020-11-22T05:00"), "reminder", due=EXTENSION.due, offset="3d"),
+        note(utc("2020-11-24T05:00"), "reminder", due=EXTENSION.due, offset="1d"),
+        note(utc("2020-11-17T05:00"), "reminder", AGHDAM, AGHDAM.stages[0].due, offset="3d"),
+        note(utc("2020-11-19T05:00"), "reminder", AGHDAM, AGHDAM.stages[0].due, offset="1d"),
+        note(utc("2020-11-20T20:00"), "due", AGHDAM, AGHDAM.stages[0].due),
+    ]
+    late = [note(utc("2020-11-25T05:00"), "reminder", due=EXTENSION.due, offset="0d"),
+            note(utc("2020-11-21T20:00"), "overdue", AGHDAM, AGHDAM.stages[0].due, seq=1)]
+    m = Renderer().render_summary(skipped, late, SCHEDULE, now=utc("2020-11-25T08:00"))
+    assert m.title == "notifier was down: 5 notifications skipped, 2 sent late"
+    assert m.body == (
+        "Sent late (the latest missed notification of each deadline):\n"
+        "- Wed 25 Nov 09:00, Baku: Kalbajar withdrawal (reminder 0d)\n"
+        "- Sun 22 Nov 00:00, Baku: Aghdam withdrawal (overdue #1)\n"
+        "Skipped (not sent):\n"
+        "- Sun 22 Nov 09:00, Baku: Kalbajar withdrawal (reminder 3d)\n"
+        "- Tue 24 Nov 09:00, Baku: Kalbajar withdrawal (reminder 1d)\n"
+        "- Tue 17 Nov 09:00, Baku: Aghdam withdrawal (reminder 3d)\n"
+        "- Thu 19 Nov 09:00, Baku: Aghdam withdrawal (reminder 1d)\n"
+        "- Sat 21 Nov 00:00, Baku: Aghdam withdrawal (due)\n"
+        "Caught up at Wed 25 Nov 12:00, Baku."
+    )
+
+
+def test_summary_counts_read_naturally() -> None:
+    r = Renderer()
+    n = note(utc("2020-11-24T05:00"), "reminder", due=EXTENSION.due, offset="1d")
+    now = utc("2020-11-25T08:00")
+    assert r.render_summary([n], [], SCHEDULE, now=now).title == (
+        "notifier was down: 1 notification skipped")
+    assert r.render_summary([], [n], SCHEDULE, now=now).title == (
+        "notifier was down: 1 notification sent late")
+
+
+def test_send_test_message() -> None:
+    m = Renderer().render_test("ops-telegram", now=utc("2020-11-25T08:00"))
+    assert m.title == "notifier test message"
+    assert 'channel "ops-telegram"' in m.body
+    assert "2020-11-25 08:00:00+00:00" in m.body
+
+
+# --- templates: overrides, checks, sandbox -------------------------------------------
+
+
+def test_override_title_keeps_default_body() -> None:
+    r = Renderer({"reminder": TemplateSource(
+        title="[{{ deadline.id }}] {{ time_left }} left\n  until {{ due_text }}", body=None)})
+    m = on_time(note(utc("2020-11-24T05:00"), "reminder", due=EXTENSION.due, offset="1d"),
+                renderer=r)
+    assert m.title == "[kalbajar] 1 day left until Wed 25 Nov, Baku"
+    assert m.body.startswith("Kalbajar withdrawal is due by the end of Wed 25 Nov, Baku")
+
+
+def test_override_body_uses_history_variables() -> None:
+    r = Renderer({"rescheduled": TemplateSource(
+        title=None,
+        body="{{ extension.verb }} {{ extension.delta_text }}\n\n\n\nwhy: {{ extension.reason }}")})
+    m = on_time(note(utc("2020-11-15T14:54"), "rescheduled", due=EXTENSION.due, seq=1),
+                renderer=r)
+    assert m.title == "Kalbajar withdrawal: extended by 10 days, from 15 Nov to 25 Nov"
+    assert m.body == f"extended +10 days\n\nwhy: {REASON}"
+
+
+def test_typo_in_variable_is_found_by_check() -> None:
+    r = Renderer({"overdue": TemplateSource(title="{{ deadline.titel }} is late", body=None)})
+    problems = r.check(SCHEDULE, [], now=utc("2020-11-10T00:00"))
+    assert [(p.kind, p.part, p.lineno) for p in problems] == [("overdue", "title", 1)]
+    assert "titel" in problems[0].message
+    assert str(problems[0]).startswith("templates.overdue.title: line 1: ")
+
+
+def test_typo_raises_template_problem_at_render_time_too() -> None:
+    r = Renderer({"due": TemplateSource(title=None, body="line one\n{{ nope }}")})
+    with pytest.raises(TemplateProblem) as info:
+        on_time(note(EXTENSION.due, "due", due=EXTENSION.due), renderer=r)
+    assert (info.value.kind, info.value.part, info.value.lineno) == ("due", "body", 2)
+    assert "'nope' is undefined" in info.value.message
+
+
+def test_syntax_error_at_construction() -> None:
+    with pytest.raises(TemplateProblem) as info:
+        Renderer({"digest": TemplateSource(title=None, body="ok\n{% for d in open_deadlines %}")})
+    assert (info.value.kind, info.value.part, info.value.lineno) == ("digest", "body", 2)
+
+
+def test_unknown_template_kind_is_rejected() -> None:
+    with pytest.raises(TemplateProblem, match="unknown template kind"):
+        Renderer({"remnder": TemplateSource(title="x")})
+
+
+def test_sandbox_blocks_dunder_access() -> None:
+    r = Renderer({"test": TemplateSource(title="{{ ''.__class__.__mro__ }}", body=None)})
+    with pytest.raises(TemplateProblem) as info:
+        r.render_test("ops", now=utc("2020-11-25T08:00"))
+    assert info.value.kind == "test"
+    assert info.value.part == "title"
+    assert "unsafe" in info.value.message
+    problems = r.check(SCHEDULE, [], now=utc("2020-11-25T08:00"))
+    assert [(p.kind, p.part) for p in problems] == [("test", "title")]
+
+
+def test_any_runtime_error_becomes_template_problem() -> None:
+    r = Renderer({"summary": TemplateSource(title="{{ skipped_count / 0 }}", body=None)})
+    with pytest.raises(TemplateProblem, match="ZeroDivisionError"):
+        r.render_summary([], [], SCHEDULE, now=utc("2020-11-25T08:00"))
+
+
+def test_check_finds_data_dependent_errors_in_given_notifications() -> None:
+    # Works on the built-in samples (which have history) but not on a deadline without one.
+    r = Renderer({"reminder": TemplateSource(title="{{ history[0].reason }}", body=None)})
+    n = note(utc("2020-11-19T05:00"), "reminder", AGHDAM, AGHDAM.stages[0].due, offset="1d")
+    problems = r.check(SCHEDULE, [n], now=utc("2020-11-10T00:00"))
+    assert [(p.kind, p.part) for p in problems] == [("reminder", "title")]
+
+
+def test_check_flags_an_empty_title() -> None:
+    r = Renderer({"due": TemplateSource(title="{% if false %}x{% endif %}", body=None)})
+    problems = r.check(SCHEDULE, [], now=utc("2020-11-10T00:00"))
+    assert [(p.kind, p.part, p.message) for p in problems] == [
+        ("due", "title", "renders to an empty title")]
+
+
+def test_defaults_pass_check_on_every_sample() -> None:
+    schedule, samples = sample_notifications()
+    assert {n.kind for n in samples} == set(TEMPLATE_KINDS) - {"summary", "test"}
+    assert Renderer().check(schedule, samples, now=utc("2020-11-20T00:00")) == []
+    assert Renderer().check(SCHEDULE, [], now=utc("2020-11-20T00:00")) == []
+    assert set(DEFAULT_TEMPLATES) == set(TEMPLATE_KINDS)
+
+
+def test_every_default_title_is_one_line_and_body_non_empty() -> None:
+    schedule, samples = sample_notifications()
+    r = Renderer()
+    for n in samples:
+        for late in (timedelta(0), timedelta(hours=5)):
+            m = r.render(n, schedule, sent_at=n.at + late)
+            assert m.title
+            assert "\n" not in m.title
+            assert m.body
+            assert "\n\n" not in m.body
+
+
+def test_deadline_missing_from_schedule_still_renders() -> None:
+    n = note(utc("2020-11-24T05:00"), "reminder", due=EXTENSION.due, offset="1d")
+    m = Renderer().render(n, Schedule(deadlines=(), zone=BAKU), sent_at=n.at)
+    assert m.title == "Kalbajar withdrawal: due in 1 day 15 h (Thu 26 Nov 00:00, Baku)"
+
+
+# --- small helpers ----------------------------------------------------------------------
+
+
+def test_zone_city() -> None:
+    assert zone_city(BAKU) == "Baku"
+    assert zone_city(ZoneInfo("America/Argentina/Buenos_Aires")) == "Buenos Aires"
+    assert zone_city(ZoneInfo("UTC")) == "UTC"
+    assert zone_city(ZoneInfo("Etc/GMT+4")) == "GMT+4"
+
+
+@pytest.mark.parametrize(("delta", "coarse", "precise"), [
+    (timedelta(hours=3), "3 h", "3 h"),
+    (timedelta(days=2, hours=4, minutes=5), "2 days 4 h", "2 days 4 h 5 min"),
+    (timedelta(days=1, minutes=30), "1 day", "1 day 30 min"),
+    (timedelta(hours=2, minutes=30, seconds=9), "2 h 30 min", "2 h 30 min 9 s"),
+    (timedelta(seconds=45), "45 s", "45 s"),
+    (timedelta(0), "0 s", "0 s"),
+])
+def test_duration_text(delta: timedelta, coarse: str, precise: str) -> None:
+    assert duration_text(delta) == coarse
+    assert duration_text(delta, precise=True) == precise
+
+
+def test_calendar_split_across_dst() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2020, 10, 24, 12, tzinfo=berlin)
+    end = datetime(2020, 10, 26, 15, tzinfo=berlin)
+    assert calendar_split(start, end, berlin) == (2, timedelta(hours=3))
+    assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(days=2, hours=4)
+    # Mixed UTC / local inputs give the same answer.
+    assert calendar_split(start.astimezone(UTC), end, berlin) == (2, timedelta(hours=3))
