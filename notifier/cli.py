@@ -66,7 +66,9 @@ def load_config(path: Path | None) -> config_mod.Config:
         sys.exit(EX_CONFIG)
 
 
-def to_instant(value: datetime | date | None, cfg: config_mod.Config, default: datetime) -> datetime:
+def to_instant(
+    value: datetime | date | None, cfg: config_mod.Config, default: datetime
+) -> datetime:
     if value is None:
         return default
     zone = cfg.schedule.zone
@@ -94,7 +96,7 @@ def readonly_ledger(cfg: config_mod.Config) -> Iterator[Any]:
     try:
         book = ledger.open_ledger(path, readonly=True)
     except LedgerError as e:
-        _fail(f"{path}: {e}", EX_LEDGER)
+        _fail(str(e), EX_LEDGER)
     try:
         yield book
     finally:
@@ -172,7 +174,7 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool) -> None:
 
 @main.command()
 @config_option
-@click.option("--at", "at", type=WHEN, default=None, help="The instant to report on (default: now).")
+@click.option("--at", "at", type=WHEN, default=None, help="The instant to report on (default now).")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 def status(config_path: Path | None, at: Any, as_json: bool) -> None:
     """Where each deadline stands."""
@@ -204,7 +206,7 @@ def _open_ledger_or_exit(cfg: config_mod.Config, path: Path | None = None) -> An
     try:
         return ledger.open_ledger(where)
     except LedgerError as e:
-        _fail(f"{where}: {e}", EX_LEDGER)
+        _fail(str(e), EX_LEDGER)
 
 
 def _start_logging(cfg: config_mod.Config, level: str | None = None) -> None:

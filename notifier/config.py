@@ -6,7 +6,9 @@ happen here; nothing is applied anywhere until the whole file is good.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -130,10 +132,8 @@ def _syntax_problem(file: str, e: tomllib.TOMLDecodeError) -> Problem:
     if "(at line " in message:
         message, _, where = message.rpartition(" (at line ")
         nums = where.rstrip(")").split(", column ")
-        try:
+        with contextlib.suppress(ValueError, IndexError):
             line, col = int(nums[0]), int(nums[1])
-        except (ValueError, IndexError):
-            pass
     elif "(at end of document)" in message:
         message = message.replace(" (at end of document)", "")
     return Problem(file, line, col, "", f"TOML syntax: {message}")
@@ -148,6 +148,17 @@ def load(path: Path, *, check_urls: bool = True) -> Config:
     env = dict(os.environ)
     text, data = read_toml(path)
     col = _Collector(str(path), text, env)
+    try:
+        return _load(path, data, col, env, check_urls=check_urls)
+    except ConfigError as e:
+        secrets = raw_secrets(data, env)
+        raise ConfigError([p.scrubbed(secrets) for p in e.problems]) from None
+
+
+def _load(
+    path: Path, data: dict[str, Any], col: _Collector, env: Mapping[str, str], *,
+    check_urls: bool,
+) -> Config:
     for key in data:
         if key.startswith("_"):
             col.add((key,), "unknown key")
@@ -181,13 +192,15 @@ def _clean(msg: str) -> str:
 def _zone(name: str | None, fallback: ZoneInfo, col: _Collector, where: tomlpos.Path) -> ZoneInfo:
     if name is None:
         return fallback
+    plausible = bool(name) and name.strip() == name and ".." not in name \
+        and not name.startswith("/")
     try:
-        if name.strip() != name or not name or ".." in name or name.startswith("/"):
-            raise ValueError(name)
-        return ZoneInfo(name)
+        if plausible:
+            return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        col.add(where, "unknown time zone (use an IANA name such as Asia/Baku)")
-        return fallback
+        pass
+    col.add(where, "unknown time zone (use an IANA name such as Asia/Baku)")
+    return fallback
 
 
 def _offset(text: str, col: _Collector, where: tomlpos.Path) -> Offset | None:
@@ -416,7 +429,7 @@ def _digest(
     s: Settings, zone: ZoneInfo, channels: dict[str, Channel],
     default_channels: tuple[str, ...], col: _Collector,
 ) -> Digest | None:
-    assert s.digest is not None  # noqa: S101 - checked by the caller
+    assert s.digest is not None
     chans = tuple(s.digest.channels) if s.digest.channels is not None else default_channels
     _known_channels(chans, channels, col, ("digest", "channels"))
     expr = s.digest.schedule
@@ -456,22 +469,54 @@ def _check_templates(s: Settings, schedule: Schedule, col: _Collector) -> None:
 
 def _secrets(s: Settings, env: Mapping[str, str]) -> tuple[str, ...]:
     """Values that must never be printed: passwords and tokens in channel URLs."""
+    urls = [url for ch in s.channels.values() for url in ch.all_urls]
+    return url_secrets(urls, env)
+
+
+def url_secrets(urls: list[str], env: Mapping[str, str]) -> tuple[str, ...]:
     from urllib.parse import parse_qsl, urlsplit  # noqa: PLC0415
 
     found: set[str] = set()
-    for ch in s.channels.values():
-        for url in ch.all_urls:
-            if url.startswith(BUILTIN_SCHEMES):
-                continue
+    for url in urls:
+        if url.startswith(BUILTIN_SCHEMES):
+            continue
+        try:
             parts = urlsplit(url)
-            if parts.password:
-                found.add(parts.password)
-            found.update(v for _, v in parse_qsl(parts.query) if len(v) >= 8)
-            found.update(seg for seg in parts.path.split("/") if len(seg) >= 16)
-            if parts.username and len(parts.username) >= 16:
-                found.add(parts.username)
-    found.update(v for k, v in env.items() if k.startswith("NOTIFIER_CHANNELS") and len(v) >= 4)
-    return tuple(sorted(x for x in found if len(x) >= 4))
+            found.update(x for x in (parts.password, parts.username) if x)
+            found.update(v for _, v in parse_qsl(parts.query))
+            found.update(seg for seg in [parts.hostname or "", *parts.path.split("/")]
+                         if len(seg) >= 16)
+        except ValueError:
+            found.add(url)
+        # Whatever the URL's shape (even a broken one), long tokens may be keys.
+        found.update(t for t in re.split(r"[/:@?&=#\[\]\s,;]+", url) if len(t) >= 12)
+    found.update(v for k, v in env.items() if k.startswith("NOTIFIER_CHANNELS"))
+    creds = env.get("CREDENTIALS_DIRECTORY")
+    if creds:
+        with contextlib.suppress(OSError):
+            for entry in Path(creds).iterdir():
+                if entry.is_file() and entry.stat().st_size < 65536:
+                    found.add(entry.read_text(errors="replace").strip())
+    return tuple(sorted((x for x in found if len(x) >= 4), key=len, reverse=True))
+
+
+def raw_secrets(data: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, ...]:
+    """Secrets in a file that did not validate: every string under [channels]."""
+    urls: list[str] = []
+    channels = data.get("channels")
+
+    def walk(value: object) -> None:
+        if isinstance(value, str):
+            urls.append(value)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(channels)
+    return url_secrets(urls, env)
 
 
 def _warn_if_exposed(path: Path, s: Settings, col: _Collector) -> None:

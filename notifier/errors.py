@@ -19,6 +19,14 @@ class Problem:
     path: str
     message: str
 
+    def scrubbed(self, secrets: tuple[str, ...]) -> Problem:
+        """The same problem with any known secret replaced by `***`."""
+        path, message = self.path, self.message
+        for secret in secrets:
+            path = path.replace(secret, "***")
+            message = message.replace(secret, "***")
+        return Problem(self.file, self.line, self.col, path, message)
+
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}"
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"

@@ -37,7 +37,8 @@ def _when(value: object) -> datetime | date:
     if isinstance(value, datetime | date):
         return value
     if isinstance(value, time):
-        raise ValueError("a time of day alone is not enough: write a date or a datetime")
+        # pydantic turns ValueError (not TypeError) into a validation error.
+        raise ValueError("a time of day alone is not enough: write a date or a datetime")  # noqa: TRY004
     if isinstance(value, str):
         text = value.strip()
         try:

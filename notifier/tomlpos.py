@@ -63,7 +63,7 @@ def _key_end(line: str) -> int:
     return -1
 
 
-def index_positions(text: str) -> dict[Path, tuple[int, int]]:
+def index_positions(text: str) -> dict[Path, tuple[int, int]]:  # noqa: PLR0912 - one pass, one branch per TOML line form
     """Every header and key path in `text` with its 1-based (line, column)."""
     positions: dict[Path, tuple[int, int]] = {}
     counts: dict[Path, int] = {}

@@ -39,8 +39,9 @@ CASES = [
      "deadlines.0.remindres: unknown key"),
     ("unknown key in extension", GOOD_DEADLINE + "[[deadlines.extensions]]\ndue = 2020-11-25\n"
      "resaon = \"x\"\n", 14, "deadlines.0.extensions.0.resaon: unknown key"),
-    ("unknown key in channel", "[channels.mail]\nurl = \"console://\"\ncc = \"x\"\n" + GOOD_DEADLINE,
-     9, "channels.mail.cc: unknown key"),
+    ("unknown key in channel",
+     "[channels.mail]\nurl = \"console://\"\ncc = \"x\"\n" + GOOD_DEADLINE, 9,
+     "channels.mail.cc: unknown key"),
     ("unknown key in defaults", "[notifier]\nlevel = 1\n" + GOOD_DEADLINE, 8,
      "notifier.level: unknown key"),
     ("wrong type for due", GOOD_DEADLINE.replace("due = 2020-11-15", "due = 15"), 11,

@@ -206,7 +206,8 @@ def test_part_day_change_is_an_exact_duration() -> None:
     d = replace(KALBAJAR, stages=(first, later))
     m = on_time(note(utc("2020-11-20T08:00"), "rescheduled", d, later.due, seq=1),
                 Schedule(deadlines=(d,)))
-    assert m.title == "Kalbajar withdrawal: extended by 2 h 30 min, from 25 Nov 17:00 to 25 Nov 19:30"
+    assert m.title == (
+        "Kalbajar withdrawal: extended by 2 h 30 min, from 25 Nov 17:00 to 25 Nov 19:30")
     assert m.body.splitlines()[0] == (
         "extended on 20 Nov from 25 Nov 17:00 to 25 Nov 19:30 (+2 h 30 min)"
     )

@@ -1,0 +1,934 @@
+"""The delivery ledger: what was claimed, sent, retried, failed or skipped.
+
+One row per delivery (notification key x channel). The dispatcher follows
+claim -> send -> mark: `claim` commits durably before it returns True, so a
+notification is never lost and is duplicated only if the process dies while a
+send is in flight (`recover_in_flight` turns such rows into due retries).
+
+`Ledger` is the interface the rest of notifier uses; `SqliteLedger` is the
+embedded implementation (stdlib sqlite3, WAL, synchronous=FULL). A PostgreSQL
+implementation can provide the same protocol later.
+
+Storage choices:
+- every instant is stored as INTEGER microseconds since the Unix epoch (UTC),
+  which round-trips a timezone-aware datetime exactly and sorts numerically;
+  the API only accepts aware datetimes and returns them in UTC;
+- the schema version lives in `PRAGMA user_version` (currently 1);
+- a file that is not a notifier ledger of a known version is never written:
+  opening it raises `LedgerError` naming the path and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
+
+from notifier.errors import LedgerError, LedgerWriteError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DeliveryRecord",
+    "DeliveryState",
+    "Ledger",
+    "SqliteLedger",
+    "ledger_exists",
+    "open_ledger",
+]
+
+SCHEMA_VERSION = 1
+"""The `PRAGMA user_version` this code writes and understands."""
+
+MAX_ERROR_CHARS = 500
+"""`last_error` (and a skip reason) is cut to this many characters."""
+
+_CHUNK = 500
+"""Keys per `IN (...)` query; far below SQLite's bound-parameter limit."""
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_HEADER_SIZE = 100
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class DeliveryState(StrEnum):
+    CLAIMED = "claimed"
+    """A sender owns it and may be sending right now."""
+    SENT = "sent"
+    """Delivered; terminal."""
+    RETRYING = "retrying"
+    """Failed for now; may be claimed again from `next_attempt` on."""
+    FAILED = "failed"
+    """Given up; terminal."""
+    SKIPPED = "skipped"
+    """Deliberately not sent (e.g. missed during downtime); terminal."""
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One row of the ledger: a notification key delivered to one channel."""
+
+    key: str
+    channel: str
+    deadline: str | None
+    kind: str
+    planned_at: datetime
+    state: DeliveryState
+    attempts: int
+    next_attempt: datetime | None
+    last_error: str | None
+    late: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class Ledger(Protocol):
+    """What the daemon and the commands need from a delivery ledger.
+
+    Every datetime argument must be timezone-aware (ValueError otherwise);
+    every datetime returned is in UTC. Write failures raise LedgerWriteError,
+    after which the ledger stays usable; other failures raise LedgerError.
+    """
+
+    def claim(
+        self,
+        key: str,
+        channel: str,
+        *,
+        deadline: str | None,
+        kind: str,
+        planned_at: datetime,
+        now: datetime,
+        late: bool = False,
+    ) -> bool:
+        """Take ownership of a delivery; True only if the caller must send it now.
+
+        True when there was no row (inserted as claimed, attempts=1) or the row
+        was a retry due at `now` (claimed again, attempts+1); the claim is
+        durably committed before True is returned. False otherwise.
+        """
+        ...
+
+    def mark_sent(self, key: str, channel: str, *, now: datetime) -> None:
+        """The delivery went out (always wins, from any state)."""
+        ...
+
+    def mark_retry(
+        self, key: str, channel: str, *, now: datetime, error: str, next_attempt: datetime
+    ) -> None:
+        """A claimed (or retrying) delivery failed; try again from `next_attempt`."""
+        ...
+
+    def mark_failed(self, key: str, channel: str, *, now: datetime, error: str) -> None:
+        """A claimed (or retrying) delivery is given up."""
+        ...
+
+    def mark_skipped(
+        self,
+        key: str,
+        channel: str,
+        *,
+        deadline: str | None,
+        kind: str,
+        planned_at: datetime,
+        now: datetime,
+        reason: str,
+    ) -> None:
+        """Record a delivery deliberately not made (new row, or a pending retry)."""
+        ...
+
+    def recover_in_flight(self, now: datetime) -> int:
+        """At start: rows left claimed by a crash become retries due `now`."""
+        ...
+
+    def due_retries(self, now: datetime) -> list[DeliveryRecord]:
+        """Retries with next_attempt <= now, the longest-waiting first."""
+        ...
+
+    def next_retry_at(self) -> datetime | None:
+        """The earliest pending retry, if any."""
+        ...
+
+    def states(self, keys: Iterable[str]) -> dict[tuple[str, str], DeliveryState]:
+        """(key, channel) -> state for every row whose key is among `keys`."""
+        ...
+
+    def record_first_seen(self, ids: Iterable[str], now: datetime) -> dict[str, datetime]:
+        """Store `now` for ids not seen before; return the stored time of every id."""
+        ...
+
+    def first_seen(self) -> dict[str, datetime]:
+        """Every id's first-seen time."""
+        ...
+
+    def last_alive(self) -> datetime | None:
+        """The last heartbeat recorded by `touch_alive`."""
+        ...
+
+    def touch_alive(self, now: datetime) -> None:
+        """Record a heartbeat."""
+        ...
+
+    def history(
+        self, deadline: str | None = None, limit: int | None = None
+    ) -> list[DeliveryRecord]:
+        """Rows (of one deadline, if given), most recently updated first."""
+        ...
+
+    def last_delivery(self, deadline: str) -> DeliveryRecord | None:
+        """The most recently updated delivery of a deadline, whatever its state."""
+        ...
+
+    def close(self) -> None:
+        """Release the ledger; idempotent."""
+        ...
+
+
+# --------------------------------------------------------------------------- schema
+
+_STATES_SQL = ", ".join(f"'{s.value}'" for s in DeliveryState)
+
+_SCHEMA: tuple[str, ...] = (
+    f"""CREATE TABLE deliveries (
+    -- one row per notification key x channel, every time in INTEGER
+    -- microseconds since 1970-01-01T00:00:00Z
+    key          TEXT    NOT NULL,
+    channel      TEXT    NOT NULL,
+    deadline     TEXT,
+    kind         TEXT    NOT NULL,
+    planned_at   INTEGER NOT NULL,
+    state        TEXT    NOT NULL CHECK (state IN ({_STATES_SQL})),
+    attempts     INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt INTEGER CHECK (state <> 'retrying' OR next_attempt IS NOT NULL),
+    last_error   TEXT,
+    late         INTEGER NOT NULL DEFAULT 0 CHECK (late IN (0, 1)),
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    PRIMARY KEY (key, channel)
+)""",
+    "CREATE INDEX deliveries_by_deadline ON deliveries (deadline, updated_at)",
+    "CREATE INDEX deliveries_by_state ON deliveries (state, next_attempt)",
+    "CREATE INDEX deliveries_by_update ON deliveries (updated_at)",
+    """CREATE TABLE first_seen (
+    -- when a running daemon first saw a deadline ("kalbajar") or an
+    -- extension ("kalbajar/ext/1"), in INTEGER microseconds since the epoch
+    id TEXT    NOT NULL PRIMARY KEY,
+    at INTEGER NOT NULL
+)""",
+    """CREATE TABLE meta (
+    -- k = 'last_alive': v = the last heartbeat, microseconds since the epoch
+    k TEXT NOT NULL PRIMARY KEY,
+    v TEXT NOT NULL
+)""",
+)
+
+_COLUMNS: dict[str, frozenset[str]] = {
+    "deliveries": frozenset(
+        {
+            "key", "channel", "deadline", "kind", "planned_at", "state", "attempts",
+            "next_attempt", "last_error", "late", "created_at", "updated_at",
+        }
+    ),
+    "first_seen": frozenset({"id", "at"}),
+    "meta": frozenset({"k", "v"}),
+}
+
+# Complete statements as literals: nothing but "?" placeholders is ever
+# interpolated into SQL (see the two chunked IN queries).
+_SQL_INSERT_CLAIM = (
+    "INSERT INTO deliveries (key, channel, deadline, kind, planned_at, state, attempts, "
+    "next_attempt, last_error, late, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, 'claimed', 1, NULL, NULL, ?, ?, ?)"
+)
+_SQL_RECLAIM = (
+    "UPDATE deliveries SET state = 'claimed', attempts = attempts + 1, "
+    "next_attempt = NULL, late = MAX(late, ?), updated_at = ? "
+    "WHERE key = ? AND channel = ?"
+)
+_SQL_MARK_SENT = (
+    "UPDATE deliveries SET state = 'sent', next_attempt = NULL, updated_at = ? "
+    "WHERE key = ? AND channel = ?"
+)
+_SQL_MARK_RETRY = (
+    "UPDATE deliveries SET state = 'retrying', next_attempt = ?, last_error = ?, "
+    "updated_at = ? WHERE key = ? AND channel = ?"
+)
+_SQL_MARK_FAILED = (
+    "UPDATE deliveries SET state = 'failed', next_attempt = NULL, last_error = ?, "
+    "updated_at = ? WHERE key = ? AND channel = ?"
+)
+_SQL_UPSERT_SKIPPED = (
+    "INSERT INTO deliveries (key, channel, deadline, kind, planned_at, state, attempts, "
+    "next_attempt, last_error, late, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, 'skipped', 0, NULL, ?, 0, ?, ?) "
+    "ON CONFLICT (key, channel) DO UPDATE SET state = 'skipped', next_attempt = NULL, "
+    "last_error = excluded.last_error, updated_at = excluded.updated_at "
+    "WHERE deliveries.state = 'retrying'"
+)
+_SQL_DUE_RETRIES = (
+    "SELECT key, channel, deadline, kind, planned_at, state, attempts, next_attempt, "
+    "last_error, late, created_at, updated_at FROM deliveries "
+    "WHERE state = 'retrying' AND next_attempt <= ? "
+    "ORDER BY next_attempt, created_at, rowid"
+)
+_SQL_HISTORY = (
+    "SELECT key, channel, deadline, kind, planned_at, state, attempts, next_attempt, "
+    "last_error, late, created_at, updated_at FROM deliveries "
+    "ORDER BY updated_at DESC, rowid DESC LIMIT ?"
+)
+_SQL_HISTORY_OF = (
+    "SELECT key, channel, deadline, kind, planned_at, state, attempts, next_attempt, "
+    "last_error, late, created_at, updated_at FROM deliveries WHERE deadline = ? "
+    "ORDER BY updated_at DESC, rowid DESC LIMIT ?"
+)
+_SQL_LAST_OF = (
+    "SELECT key, channel, deadline, kind, planned_at, state, attempts, next_attempt, "
+    "last_error, late, created_at, updated_at FROM deliveries "
+    "WHERE deadline = ? ORDER BY updated_at DESC, rowid DESC LIMIT 1"
+)
+
+_LAST_ALIVE = "last_alive"
+_INTERRUPTED = "interrupted: the daemon stopped while this delivery was being sent"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _to_us(t: datetime) -> int:
+    """An aware datetime as integer microseconds since the epoch (exact)."""
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise ValueError("ledger times must be timezone-aware datetimes")
+    return (t - _EPOCH) // _MICROSECOND
+
+
+def _from_us(value: object, what: str) -> datetime:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise LedgerError(f"{what} is not a stored time")
+    try:
+        return _EPOCH + timedelta(microseconds=value)
+    except OverflowError as exc:
+        raise LedgerError(f"{what} is out of range") from exc
+
+
+def _cap(text: str) -> str:
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    return text[: MAX_ERROR_CHARS - 1] + "\u2026"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _sqlite_reason(exc: sqlite3.Error) -> str:
+    """SQLite's own message (never contains bound values) on one line."""
+    name = getattr(exc, "sqlite_errorname", None)
+    message = _one_line(str(exc)) or type(exc).__name__
+    return f"{message} ({name})" if name else message
+
+
+def _os_reason(exc: OSError) -> str:
+    return _one_line(exc.strerror or type(exc).__name__).lower()
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _placeholders(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def ledger_exists(path: str | Path) -> bool:
+    """Whether something exists at `path` (read-only commands open it only then)."""
+    return Path(path).exists()
+
+
+def _inspect_file(path: Path, *, must_exist: bool) -> bool:
+    """Check the file before SQLite touches it. Returns whether it exists.
+
+    Rejects (LedgerError) anything that is not a plausible SQLite database, so
+    a foreign or damaged file is never handed to SQLite in write mode.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if must_exist:
+            raise LedgerError(f"ledger {path}: does not exist") from None
+        return False
+    except OSError as exc:
+        raise LedgerError(f"ledger {path}: cannot access: {_os_reason(exc)}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise LedgerError(f"ledger {path}: is a directory, not a ledger file")
+    if not stat.S_ISREG(st.st_mode):
+        raise LedgerError(f"ledger {path}: is not a regular file")
+    try:
+        with path.open("rb") as f:
+            header = f.read(_HEADER_SIZE)
+    except OSError as exc:
+        raise LedgerError(f"ledger {path}: cannot read: {_os_reason(exc)}") from exc
+    size = st.st_size
+    if size == 0:
+        # A ledger we created but had not initialised yet (or whose first
+        # transactions are still only in its -wal file): SQLite decides.
+        return True
+    if not header.startswith(_SQLITE_MAGIC) and not _SQLITE_MAGIC.startswith(header):
+        raise LedgerError(f"ledger {path}: is not a SQLite database")
+    if len(header) < _HEADER_SIZE:
+        raise LedgerError(f"ledger {path}: is truncated ({size} bytes)")
+    page_size = int.from_bytes(header[16:18], "big")
+    if page_size == 1:
+        page_size = 65536
+    if page_size < 512 or page_size & (page_size - 1):
+        raise LedgerError(f"ledger {path}: is corrupt (invalid page size in header)")
+    if size % page_size:
+        raise LedgerError(
+            f"ledger {path}: is truncated or damaged "
+            f"({size} bytes is not a whole number of {page_size}-byte pages)"
+        )
+    return True
+
+
+def _create_file(path: Path) -> None:
+    """Create the parent directory (0700) and an empty ledger file (0600)."""
+    parent = path.parent
+    try:
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LedgerError(
+            f"ledger {path}: cannot create directory {parent}: {_os_reason(exc)}"
+        ) from exc
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        return  # someone else created it meanwhile; it is inspected like any other
+    except OSError as exc:
+        raise LedgerError(f"ledger {path}: cannot create: {_os_reason(exc)}") from exc
+    try:
+        # The umask may have removed more than group/other bits; SQLite gives
+        # the -wal and -shm files the same mode as the database file.
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- SQLite
+
+
+class SqliteLedger:
+    """The embedded ledger: one SQLite connection shared by threads under a lock.
+
+    `readonly=True` opens an existing file without creating or changing
+    anything (for `status`, `history`, `plan`); writes then raise LedgerError.
+    `max_page_count` caps the database size in pages, which lets tests make
+    the "disk" fill up (see also `set_max_page_count`).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        readonly: bool = False,
+        max_page_count: int | None = None,
+        busy_timeout: float = 10.0,
+    ) -> None:
+        self._path = Path(path)
+        self._readonly = readonly
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._default_max_pages = 0
+        conn = self._open(busy_timeout)
+        try:
+            if max_page_count is not None:
+                self._apply_max_page_count(conn, max_page_count)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    # ------------------------------------------------------------------ opening
+
+    def _open(self, busy_timeout: float) -> sqlite3.Connection:
+        path = self._path
+        if self._readonly:
+            _inspect_file(path, must_exist=True)
+        elif not _inspect_file(path, must_exist=False):
+            _create_file(path)
+            _inspect_file(path, must_exist=True)
+        mode = "ro" if self._readonly else "rw"  # never let SQLite create the file
+        uri = f"{path.absolute().as_uri()}?mode={mode}"
+        try:
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=busy_timeout,
+                isolation_level=None,  # explicit BEGIN/COMMIT only
+                check_same_thread=False,  # shared by threads under self._lock
+            )
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger {path}: cannot open: {_sqlite_reason(exc)}") from exc
+        try:
+            self._prepare(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise LedgerError(f"ledger {path}: cannot open: {_sqlite_reason(exc)}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA synchronous = FULL")
+        row = conn.execute("PRAGMA max_page_count").fetchone()
+        self._default_max_pages = int(row[0])
+        # Look first, change nothing until the file is known to be ours.
+        conn.execute("BEGIN")
+        try:
+            empty = self._check(conn)
+        finally:
+            self._rollback(conn)
+        if self._readonly:
+            if empty:
+                raise LedgerError(f"ledger {self._path}: is empty (never initialised)")
+            return
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise LedgerError(
+                f"ledger {self._path}: cannot use write-ahead logging here (journal mode {mode})"
+            )
+        if empty:
+            self._initialise(conn)
+
+    def _check(self, conn: sqlite3.Connection) -> bool:
+        """Validate an opened file; True if it is a blank database to initialise."""
+        path = self._path
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        tables = {
+            str(r[0])
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
+        problems = [str(r[0]) for r in conn.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            first = _one_line(problems[0])[:200] if problems else "no result"
+            raise LedgerError(f"ledger {path}: is corrupt (integrity check: {first})")
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"ledger {path}: schema version {version} is newer than this notifier "
+                f"supports ({SCHEMA_VERSION}); upgrade notifier"
+            )
+        if version == 0:
+            if tables:
+                raise LedgerError(
+                    f"ledger {path}: is a SQLite database but not a notifier ledger"
+                )
+            return True
+        if version < 0:
+            raise LedgerError(f"ledger {path}: unknown schema version {version}")
+        for table, wanted in _COLUMNS.items():
+            if table not in tables:
+                raise LedgerError(f"ledger {path}: table {table} is missing")
+            have = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
+            missing = sorted(wanted - have)
+            if missing:
+                raise LedgerError(
+                    f"ledger {path}: table {table} lacks column(s) {', '.join(missing)}"
+                )
+        return False
+
+    def _initialise(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if self._check(conn):  # nobody initialised it meanwhile
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback(conn)
+            raise
+
+    def _apply_max_page_count(self, conn: sqlite3.Connection, pages: int | None) -> None:
+        limit = self._default_max_pages if pages is None else pages
+        if limit < 1:
+            raise ValueError("max_page_count must be positive")
+        conn.execute(f"PRAGMA max_page_count = {int(limit)}")
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def readonly(self) -> bool:
+        return self._readonly
+
+    def set_max_page_count(self, pages: int | None) -> None:
+        """Cap the database size in pages (None: SQLite's default). For tests:
+        a cap at the current size makes every growing write fail as if the disk
+        were full. SQLite never sets the cap below the current size."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                self._apply_max_page_count(conn, pages)
+            except sqlite3.Error as exc:
+                raise LedgerError(f"ledger {self._path}: {_sqlite_reason(exc)}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise LedgerError(f"ledger {self._path}: is closed")
+        return self._conn
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction; any SQLite error -> LedgerWriteError, rolled back."""
+        with self._lock:
+            conn = self._connection()
+            if self._readonly:
+                raise LedgerError(f"ledger {self._path}: is open read-only; cannot {what}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback(conn)
+                raise LedgerWriteError(
+                    f"ledger {self._path}: cannot {what}: {_sqlite_reason(exc)}"
+                ) from exc
+            except BaseException:
+                self._rollback(conn)
+                raise
+
+    @contextmanager
+    def _read(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One read transaction (a consistent snapshot); SQLite errors -> LedgerError."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN")
+                yield conn
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback(conn)
+                raise LedgerError(
+                    f"ledger {self._path}: cannot {what}: {_sqlite_reason(exc)}"
+                ) from exc
+            except BaseException:
+                self._rollback(conn)
+                raise
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        # SQLite may already have rolled back (e.g. on SQLITE_FULL); a failing
+        # rollback leaves nothing more to undo, and the original error is what
+        # the caller must see.
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+
+    def _record(self, row: tuple[object, ...]) -> DeliveryRecord:
+        (key, channel, deadline, kind, planned_at, state, attempts, next_attempt,
+         last_error, late, created_at, updated_at) = row
+        where = f"ledger {self._path}: delivery {key!s}/{channel!s}"
+        try:
+            parsed_state = DeliveryState(str(state))
+        except ValueError:
+            raise LedgerError(f"{where}: unknown state {state!s}") from None
+        if not isinstance(attempts, int):
+            raise LedgerError(f"{where}: attempts is not a number")
+        return DeliveryRecord(
+            key=str(key),
+            channel=str(channel),
+            deadline=None if deadline is None else str(deadline),
+            kind=str(kind),
+            planned_at=_from_us(planned_at, f"{where}: planned_at"),
+            state=parsed_state,
+            attempts=attempts,
+            next_attempt=(
+                None if next_attempt is None else _from_us(next_attempt, f"{where}: next_attempt")
+            ),
+            last_error=None if last_error is None else str(last_error),
+            late=bool(late),
+            created_at=_from_us(created_at, f"{where}: created_at"),
+            updated_at=_from_us(updated_at, f"{where}: updated_at"),
+        )
+
+    def _get(
+        self, conn: sqlite3.Connection, key: str, channel: str
+    ) -> tuple[str, int | None] | None:
+        row = conn.execute(
+            "SELECT state, next_attempt FROM deliveries WHERE key = ? AND channel = ?",
+            (key, channel),
+        ).fetchone()
+        return None if row is None else (str(row[0]), row[1])
+
+    def _mark(
+        self,
+        key: str,
+        channel: str,
+        *,
+        what: str,
+        allowed: frozenset[DeliveryState],
+        sql: str,
+        values: tuple[object, ...],
+    ) -> None:
+        """Apply `sql` (values, then key and channel) if the row's state is allowed."""
+        with self._write(what) as conn:
+            current = self._get(conn, key, channel)
+            if current is None:
+                raise LedgerError(
+                    f"ledger {self._path}: cannot {what}: no delivery {key}/{channel}"
+                )
+            if current[0] not in allowed:
+                return  # a terminal state wins; nothing to change
+            conn.execute(sql, (*values, key, channel))
+
+    # ------------------------------------------------------------------ deliveries
+
+    def claim(
+        self,
+        key: str,
+        channel: str,
+        *,
+        deadline: str | None,
+        kind: str,
+        planned_at: datetime,
+        now: datetime,
+        late: bool = False,
+    ) -> bool:
+        planned_us, now_us = _to_us(planned_at), _to_us(now)
+        with self._write("claim a delivery") as conn:
+            current = self._get(conn, key, channel)
+            if current is None:
+                conn.execute(
+                    _SQL_INSERT_CLAIM,
+                    (key, channel, deadline, kind, planned_us, int(late), now_us, now_us),
+                )
+                return True
+            state, next_attempt = current
+            if state != DeliveryState.RETRYING or next_attempt is None or next_attempt > now_us:
+                return False
+            conn.execute(_SQL_RECLAIM, (int(late), now_us, key, channel))
+            return True
+
+    def mark_sent(self, key: str, channel: str, *, now: datetime) -> None:
+        self._mark(
+            key,
+            channel,
+            what="mark a delivery sent",
+            allowed=frozenset(DeliveryState) - {DeliveryState.SENT},
+            sql=_SQL_MARK_SENT,
+            values=(_to_us(now),),
+        )
+
+    def mark_retry(
+        self, key: str, channel: str, *, now: datetime, error: str, next_attempt: datetime
+    ) -> None:
+        self._mark(
+            key,
+            channel,
+            what="mark a delivery for retry",
+            allowed=frozenset({DeliveryState.CLAIMED, DeliveryState.RETRYING}),
+            sql=_SQL_MARK_RETRY,
+            values=(_to_us(next_attempt), _cap(error), _to_us(now)),
+        )
+
+    def mark_failed(self, key: str, channel: str, *, now: datetime, error: str) -> None:
+        self._mark(
+            key,
+            channel,
+            what="mark a delivery failed",
+            allowed=frozenset({DeliveryState.CLAIMED, DeliveryState.RETRYING}),
+            sql=_SQL_MARK_FAILED,
+            values=(_cap(error), _to_us(now)),
+        )
+
+    def mark_skipped(
+        self,
+        key: str,
+        channel: str,
+        *,
+        deadline: str | None,
+        kind: str,
+        planned_at: datetime,
+        now: datetime,
+        reason: str,
+    ) -> None:
+        """Insert a skipped row, or turn a pending retry into one.
+
+        Sent, failed and skipped rows are final and a claimed row is being
+        sent: those are left alone.
+        """
+        planned_us, now_us = _to_us(planned_at), _to_us(now)
+        with self._write("mark a delivery skipped") as conn:
+            conn.execute(
+                _SQL_UPSERT_SKIPPED,
+                (key, channel, deadline, kind, planned_us, _cap(reason), now_us, now_us),
+            )
+
+    def recover_in_flight(self, now: datetime) -> int:
+        now_us = _to_us(now)
+        with self._write("recover interrupted deliveries") as conn:
+            cursor = conn.execute(
+                "UPDATE deliveries SET state = 'retrying', next_attempt = ?, "
+                "last_error = ?, updated_at = ? WHERE state = 'claimed'",
+                (now_us, _INTERRUPTED, now_us),
+            )
+            return cursor.rowcount
+
+    def due_retries(self, now: datetime) -> list[DeliveryRecord]:
+        now_us = _to_us(now)
+        with self._read("list due retries") as conn:
+            rows = conn.execute(_SQL_DUE_RETRIES, (now_us,)).fetchall()
+            return [self._record(tuple(r)) for r in rows]
+
+    def next_retry_at(self) -> datetime | None:
+        with self._read("find the next retry") as conn:
+            row = conn.execute(
+                "SELECT MIN(next_attempt) FROM deliveries WHERE state = 'retrying'"
+            ).fetchone()
+            value = row[0]
+            return None if value is None else _from_us(value, f"ledger {self._path}: retry time")
+
+    def states(self, keys: Iterable[str]) -> dict[tuple[str, str], DeliveryState]:
+        wanted = _unique(keys)
+        result: dict[tuple[str, str], DeliveryState] = {}
+        with self._read("read delivery states") as conn:
+            for chunk in _chunks(wanted):
+                rows = conn.execute(
+                    "SELECT key, channel, state FROM deliveries "  # noqa: S608 -- only "?" placeholders are interpolated
+                    f"WHERE key IN ({_placeholders(len(chunk))})",
+                    chunk,
+                )
+                for key, channel, state in rows:
+                    try:
+                        result[(str(key), str(channel))] = DeliveryState(str(state))
+                    except ValueError:
+                        raise LedgerError(
+                            f"ledger {self._path}: delivery {key}/{channel}: "
+                            f"unknown state {state}"
+                        ) from None
+        return result
+
+    def history(
+        self, deadline: str | None = None, limit: int | None = None
+    ) -> list[DeliveryRecord]:
+        if limit is not None and limit < 0:
+            raise ValueError("limit must not be negative")
+        count = -1 if limit is None else limit  # LIMIT -1: no limit
+        with self._read("read the history") as conn:
+            if deadline is None:
+                rows = conn.execute(_SQL_HISTORY, (count,)).fetchall()
+            else:
+                rows = conn.execute(_SQL_HISTORY_OF, (deadline, count)).fetchall()
+            return [self._record(tuple(r)) for r in rows]
+
+    def last_delivery(self, deadline: str) -> DeliveryRecord | None:
+        with self._read("read the last delivery") as conn:
+            row = conn.execute(_SQL_LAST_OF, (deadline,)).fetchone()
+            return None if row is None else self._record(tuple(row))
+
+    # ------------------------------------------------------------------ first seen, alive
+
+    def record_first_seen(self, ids: Iterable[str], now: datetime) -> dict[str, datetime]:
+        wanted = _unique(ids)
+        now_us = _to_us(now)
+        stored: dict[str, datetime] = {}
+        with self._write("record first-seen times") as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO first_seen (id, at) VALUES (?, ?)",
+                ((i, now_us) for i in wanted),
+            )
+            for chunk in _chunks(wanted):
+                rows = conn.execute(
+                    "SELECT id, at FROM first_seen "  # noqa: S608 -- only "?" placeholders are interpolated
+                    f"WHERE id IN ({_placeholders(len(chunk))})",
+                    chunk,
+                )
+                for ident, at in rows:
+                    stored[str(ident)] = _from_us(at, f"ledger {self._path}: first_seen {ident}")
+        return stored
+
+    def first_seen(self) -> dict[str, datetime]:
+        with self._read("read first-seen times") as conn:
+            return {
+                str(ident): _from_us(at, f"ledger {self._path}: first_seen {ident}")
+                for ident, at in conn.execute("SELECT id, at FROM first_seen")
+            }
+
+    def last_alive(self) -> datetime | None:
+        with self._read("read the last heartbeat") as conn:
+            row = conn.execute("SELECT v FROM meta WHERE k = ?", (_LAST_ALIVE,)).fetchone()
+        if row is None:
+            return None
+        try:
+            value = int(row[0])
+        except (TypeError, ValueError):
+            raise LedgerError(f"ledger {self._path}: last_alive is not a stored time") from None
+        return _from_us(value, f"ledger {self._path}: last_alive")
+
+    def touch_alive(self, now: datetime) -> None:
+        now_us = _to_us(now)
+        with self._write("record a heartbeat") as conn:
+            conn.execute(
+                "INSERT INTO meta (k, v) VALUES (?, ?) "
+                "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                (_LAST_ALIVE, str(now_us)),
+            )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error as exc:
+                raise LedgerError(
+                    f"ledger {self._path}: cannot close: {_sqlite_reason(exc)}"
+                ) from exc
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_ledger(
+    path: str | Path, *, readonly: bool = False, max_page_count: int | None = None
+) -> SqliteLedger:
+    """Open (creating if needed, unless `readonly`) the SQLite ledger at `path`.
+
+    Raises LedgerError, naming the path, when the file is missing (read-only),
+    unreadable, not a SQLite database, damaged, or of a newer schema version.
+    """
+    return SqliteLedger(path, readonly=readonly, max_page_count=max_page_count)
+
+
+def _conforms(ledger: SqliteLedger) -> Ledger:
+    """Static check (mypy): SqliteLedger implements the Ledger protocol."""
+    return ledger

@@ -1,0 +1,904 @@
+"""The SQLite delivery ledger, on real files: state machine, durability, damage, limits."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+import notifier
+from notifier.errors import LedgerError, LedgerWriteError
+from notifier.ledger import (
+    MAX_ERROR_CHARS,
+    SCHEMA_VERSION,
+    DeliveryRecord,
+    DeliveryState,
+    Ledger,
+    SqliteLedger,
+    ledger_exists,
+    open_ledger,
+)
+
+T0 = datetime(2020, 11, 15, 14, 54, 0, 123456, tzinfo=UTC)
+"""The Kalbajar extension was announced at 14:54 UTC on 15 November 2020."""
+
+KEY = "kalbajar/reminder/2020-11-25T05:00:00Z/1d"
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def claim(
+    ledger: Ledger,
+    key: str = KEY,
+    channel: str = "ops",
+    *,
+    now: datetime = T0,
+    deadline: str | None = "kalbajar",
+    late: bool = False,
+) -> bool:
+    return ledger.claim(
+        key, channel, deadline=deadline, kind="reminder", planned_at=T0, now=now, late=late
+    )
+
+
+def only(ledger: Ledger, key: str = KEY, channel: str = "ops") -> DeliveryRecord:
+    rows = [r for r in ledger.history() if (r.key, r.channel) == (key, channel)]
+    assert len(rows) == 1
+    return rows[0]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "notifier.db"
+
+
+@pytest.fixture
+def ledger(db_path: Path) -> Iterator[SqliteLedger]:
+    with open_ledger(db_path) as opened:
+        yield opened
+
+
+def make_ledger_file(path: Path, rows: int = 300) -> None:
+    """A closed, checkpointed ledger with enough rows to span many pages."""
+    with open_ledger(path) as led:
+        for i in range(rows):
+            claim(led, f"key-{i:05d}-" + "x" * 100)
+        led.record_first_seen(["kalbajar", "kalbajar/ext/1"], T0)
+        led.touch_alive(T0)
+
+
+def sidecars(path: Path) -> list[Path]:
+    return [p for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+
+
+# --------------------------------------------------------------------------- state machine
+
+
+def test_first_claim_inserts_and_second_claim_is_refused(ledger: SqliteLedger) -> None:
+    assert claim(ledger) is True
+    assert claim(ledger) is False
+    assert claim(ledger, now=at(3600)) is False
+    rec = only(ledger)
+    assert rec.state is DeliveryState.CLAIMED
+    assert rec.attempts == 1
+    assert rec.next_attempt is None
+    assert rec.last_error is None
+    assert (rec.deadline, rec.kind, rec.late) == ("kalbajar", "reminder", False)
+    assert rec.created_at == rec.updated_at == T0
+    # another channel of the same key is a separate delivery
+    assert claim(ledger, channel="mail") is True
+    assert ledger.states([KEY]) == {
+        (KEY, "ops"): DeliveryState.CLAIMED,
+        (KEY, "mail"): DeliveryState.CLAIMED,
+    }
+
+
+def test_times_round_trip_exactly_and_come_back_in_utc(ledger: SqliteLedger) -> None:
+    baku = timezone(timedelta(hours=4))
+    planned = datetime(2020, 11, 26, 0, 0, 0, 999999, tzinfo=baku)
+    now = datetime(2020, 11, 25, 20, 0, 0, 1, tzinfo=UTC)
+    assert ledger.claim(
+        "k", "ops", deadline=None, kind="digest", planned_at=planned, now=now, late=True
+    )
+    rec = only(ledger, "k")
+    assert rec.planned_at == planned
+    assert rec.planned_at.utcoffset() == timedelta(0)
+    assert rec.planned_at.microsecond == 999999
+    assert rec.created_at == now
+    assert rec.deadline is None
+    assert rec.late is True
+
+
+def test_naive_datetimes_are_rejected(ledger: SqliteLedger) -> None:
+    naive = datetime(2020, 11, 15, 12, 0)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        ledger.claim(KEY, "ops", deadline=None, kind="due", planned_at=naive, now=T0)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        ledger.touch_alive(naive)
+    assert ledger.history() == []
+
+
+def test_sent_is_final(ledger: SqliteLedger) -> None:
+    assert claim(ledger)
+    ledger.mark_sent(KEY, "ops", now=at(2))
+    rec = only(ledger)
+    assert rec.state is DeliveryState.SENT
+    assert rec.updated_at == at(2)
+    assert claim(ledger, now=at(10)) is False
+    ledger.mark_retry(KEY, "ops", now=at(11), error="late failure", next_attempt=at(12))
+    ledger.mark_failed(KEY, "ops", now=at(13), error="late failure")
+    ledger.mark_skipped(
+        KEY, "ops", deadline="kalbajar", kind="reminder", planned_at=T0, now=at(14),
+        reason="catch-up",
+    )
+    assert only(ledger) == rec
+    assert ledger.due_retries(at(100)) == []
+
+
+def test_retry_is_claimable_only_when_due(ledger: SqliteLedger) -> None:
+    assert claim(ledger)
+    ledger.mark_retry(KEY, "ops", now=at(1), error="HTTP 503", next_attempt=at(31))
+    rec = only(ledger)
+    assert rec.state is DeliveryState.RETRYING
+    assert rec.next_attempt == at(31)
+    assert rec.last_error == "HTTP 503"
+    assert ledger.next_retry_at() == at(31)
+
+    assert ledger.due_retries(at(30)) == []
+    assert claim(ledger, now=at(30)) is False
+    assert [r.key for r in ledger.due_retries(at(31))] == [KEY]
+
+    assert claim(ledger, now=at(31), late=True) is True
+    rec = only(ledger)
+    assert rec.state is DeliveryState.CLAIMED
+    assert rec.attempts == 2
+    assert rec.next_attempt is None
+    assert rec.late is True
+    assert ledger.next_retry_at() is None
+    assert claim(ledger, now=at(32)) is False  # claimed again: in flight
+
+    ledger.mark_failed(KEY, "ops", now=at(40), error="HTTP 410 gone")
+    rec = only(ledger)
+    assert (rec.state, rec.last_error, rec.attempts) == (DeliveryState.FAILED, "HTTP 410 gone", 2)
+    assert claim(ledger, now=at(10_000)) is False
+
+
+def test_due_retries_oldest_first(ledger: SqliteLedger) -> None:
+    for i, delay in enumerate([300, 30, 120, 4000]):
+        key = f"k{i}"
+        assert claim(ledger, key)
+        ledger.mark_retry(key, "ops", now=T0, error="x", next_attempt=at(delay))
+    assert [r.key for r in ledger.due_retries(at(300))] == ["k1", "k2", "k0"]
+    assert ledger.next_retry_at() == at(30)
+    assert [r.next_attempt for r in ledger.due_retries(at(5000))] == [
+        at(30), at(120), at(300), at(4000),
+    ]
+
+
+def test_marking_an_unknown_delivery_is_an_error(ledger: SqliteLedger) -> None:
+    with pytest.raises(LedgerError, match="no delivery"):
+        ledger.mark_sent("nope", "ops", now=T0)
+    with pytest.raises(LedgerError, match="no delivery"):
+        ledger.mark_retry("nope", "ops", now=T0, error="e", next_attempt=at(1))
+    with pytest.raises(LedgerError, match="no delivery"):
+        ledger.mark_failed("nope", "ops", now=T0, error="e")
+    assert ledger.history() == []
+    assert claim(ledger)  # the failed marks left no transaction open
+
+
+def test_last_error_is_capped(ledger: SqliteLedger) -> None:
+    assert claim(ledger)
+    ledger.mark_retry(KEY, "ops", now=T0, error="e" * 10_000, next_attempt=at(1))
+    error = only(ledger).last_error
+    assert error is not None
+    assert len(error) == MAX_ERROR_CHARS
+    assert error.startswith("eeee")
+    ledger.mark_skipped(
+        "other", "ops", deadline=None, kind="due", planned_at=T0, now=T0, reason="r" * 900
+    )
+    skipped = only(ledger, "other").last_error
+    assert skipped is not None
+    assert len(skipped) == MAX_ERROR_CHARS
+
+
+def test_skipped_never_overrides_sent_claimed_or_failed(ledger: SqliteLedger) -> None:
+    def skip(key: str) -> None:
+        ledger.mark_skipped(
+            key, "ops", deadline="aghdam", kind="reminder", planned_at=T0, now=at(50),
+            reason="missed during downtime",
+        )
+
+    for key in ("sent", "claimed", "failed", "retrying"):
+        assert claim(ledger, key)
+    ledger.mark_sent("sent", "ops", now=at(1))
+    ledger.mark_failed("failed", "ops", now=at(1), error="boom")
+    ledger.mark_retry("retrying", "ops", now=at(1), error="boom", next_attempt=at(2))
+    before = {r.key: r for r in ledger.history()}
+    for key in ("sent", "claimed", "failed", "retrying", "new"):
+        skip(key)
+
+    for key in ("sent", "claimed", "failed"):
+        assert only(ledger, key) == before[key]
+    retried = only(ledger, "retrying")
+    assert retried.state is DeliveryState.SKIPPED
+    assert retried.next_attempt is None
+    assert retried.last_error == "missed during downtime"
+    new = only(ledger, "new")
+    assert (new.state, new.attempts, new.deadline) == (DeliveryState.SKIPPED, 0, "aghdam")
+    assert new.updated_at == at(50)
+    # skipped is final: it can't be claimed, and a second skip changes nothing
+    assert claim(ledger, "new", now=at(60)) is False
+    assert claim(ledger, "retrying", now=at(60)) is False
+    skip("new")
+    assert only(ledger, "new") == new
+    assert ledger.due_retries(at(1000)) == []
+
+
+def test_recover_in_flight_after_reopen(db_path: Path) -> None:
+    with open_ledger(db_path) as led:
+        assert claim(led, "a")
+        assert claim(led, "b")
+        assert claim(led, "c")
+        led.mark_sent("b", "ops", now=at(1))
+        led.mark_retry("c", "ops", now=at(1), error="x", next_attempt=at(900))
+    with open_ledger(db_path) as led:
+        assert led.recover_in_flight(at(100)) == 1
+        assert led.recover_in_flight(at(101)) == 0
+        rec = only(led, "a")
+        assert rec.state is DeliveryState.RETRYING
+        assert rec.next_attempt == at(100)
+        assert rec.last_error is not None
+        assert "interrupted" in rec.last_error
+        assert [r.key for r in led.due_retries(at(100))] == ["a"]
+        assert only(led, "b").state is DeliveryState.SENT
+        assert only(led, "c").next_attempt == at(900)
+        assert claim(led, "a", now=at(100)) is True
+        assert only(led, "a").attempts == 2
+
+
+_CRASHING_CHILD = """
+import sys, time
+from datetime import datetime, UTC
+from notifier.ledger import open_ledger
+led = open_ledger(sys.argv[1])
+t = datetime(2020, 11, 15, 14, 54, tzinfo=UTC)
+ok = led.claim("k", "ops", deadline="lachin", kind="due", planned_at=t, now=t)
+print("claimed" if ok else "refused", flush=True)
+time.sleep(120)  # "sending" when it is killed
+"""
+
+
+def test_a_claim_survives_a_crash_right_after_it_returns(db_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(notifier.__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CRASHING_CHILD, str(db_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "claimed"
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    with open_ledger(db_path) as led:
+        assert led.states(["k"]) == {("k", "ops"): DeliveryState.CLAIMED}
+        assert led.recover_in_flight(at(5)) == 1
+        assert claim(led, "k", now=at(5)) is True
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def test_states_for_100k_keys(ledger: SqliteLedger) -> None:
+    present = [f"deadline-{i}/reminder/{i}" for i in range(1000)]
+    for key in present:
+        assert claim(ledger, key, channel="ops")
+    for key in present[::2]:
+        assert claim(ledger, key, channel="mail")
+        ledger.mark_sent(key, "mail", now=at(1))
+    asked = present + [f"absent-{i}" for i in range(99_000)]
+    random.Random(7).shuffle(asked)
+
+    started = time.perf_counter()
+    result = ledger.states(asked)
+    elapsed = time.perf_counter() - started
+
+    expected = {(k, "ops"): DeliveryState.CLAIMED for k in present}
+    expected.update({(k, "mail"): DeliveryState.SENT for k in present[::2]})
+    assert result == expected
+    assert elapsed < 5.0, f"states() took {elapsed:.2f}s for 100k keys"
+    assert ledger.states([]) == {}
+    assert ledger.states(iter([present[1], present[1]])) == {
+        (present[1], "ops"): DeliveryState.CLAIMED
+    }
+
+
+def test_history_order_filter_limit_and_last_delivery(ledger: SqliteLedger) -> None:
+    assert claim(ledger, "k1", deadline="kalbajar", now=at(1))
+    assert claim(ledger, "a1", deadline="aghdam", now=at(2))
+    assert claim(ledger, "k2", deadline="kalbajar", now=at(3))
+    assert claim(ledger, "digest", deadline=None, now=at(4))
+    ledger.mark_sent("k1", "ops", now=at(10))
+    ledger.mark_failed("k2", "ops", now=at(20), error="gone")
+
+    assert [r.key for r in ledger.history()] == ["k2", "k1", "digest", "a1"]
+    assert [r.key for r in ledger.history(deadline="kalbajar")] == ["k2", "k1"]
+    assert [r.key for r in ledger.history(limit=2)] == ["k2", "k1"]
+    assert [r.key for r in ledger.history(deadline="aghdam", limit=5)] == ["a1"]
+    assert ledger.history(deadline="lachin") == []
+    assert ledger.history(limit=0) == []
+    with pytest.raises(ValueError, match="limit"):
+        ledger.history(limit=-1)
+
+    last = ledger.last_delivery("kalbajar")
+    assert last is not None
+    assert (last.key, last.state, last.updated_at) == ("k2", DeliveryState.FAILED, at(20))
+    assert last.last_error == "gone"
+    ledger.mark_sent("k1", "ops", now=at(30))  # already sent: changes nothing
+    assert claim(ledger, "k3", deadline="kalbajar", now=at(25))
+    last = ledger.last_delivery("kalbajar")
+    assert last is not None
+    assert (last.key, last.state) == ("k3", DeliveryState.CLAIMED)
+    aghdam = ledger.last_delivery("aghdam")
+    assert aghdam is not None
+    assert aghdam.state is DeliveryState.CLAIMED
+    assert ledger.last_delivery("lachin") is None
+
+
+def test_first_seen_is_stable_across_reopen(db_path: Path) -> None:
+    with open_ledger(db_path) as led:
+        assert led.first_seen() == {}
+        assert led.record_first_seen(["kalbajar", "kalbajar/ext/1", "kalbajar"], T0) == {
+            "kalbajar": T0,
+            "kalbajar/ext/1": T0,
+        }
+    with open_ledger(db_path) as led:
+        got = led.record_first_seen(["kalbajar/ext/1", "lachin", "kalbajar"], at(3600))
+        assert got == {"kalbajar/ext/1": T0, "lachin": at(3600), "kalbajar": T0}
+        assert led.record_first_seen([], at(7200)) == {}
+    with open_ledger(db_path, readonly=True) as ro:
+        assert ro.first_seen() == {"kalbajar": T0, "kalbajar/ext/1": T0, "lachin": at(3600)}
+
+
+def test_last_alive(db_path: Path) -> None:
+    with open_ledger(db_path) as led:
+        assert led.last_alive() is None
+        led.touch_alive(T0)
+        assert led.last_alive() == T0
+        led.touch_alive(at(30))
+        assert led.last_alive() == at(30)
+    with open_ledger(db_path) as led:
+        assert led.last_alive() == at(30)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_new_ledger_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "notifier.db"
+    old = os.umask(0)
+    try:
+        with open_ledger(path) as led:
+            assert claim(led)
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [path, *sidecars(path)]}
+            assert set(modes) == {"notifier.db", "notifier.db-wal", "notifier.db-shm"}
+            assert set(modes.values()) == {0o600}
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        os.umask(0o277)  # would make a plain create read-only for the owner
+        other = tmp_path / "c" / "notifier.db"
+        with open_ledger(other) as led:
+            assert claim(led)
+        assert stat.S_IMODE(other.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_wal_synchronous_full_and_schema_version(ledger: SqliteLedger, db_path: Path) -> None:
+    conn = ledger._conn  # the ledger's own connection: synchronous is per connection
+    assert conn is not None
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    raw = sqlite3.connect(db_path)
+    try:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+        indexes = {r[0] for r in raw.execute("SELECT sql FROM sqlite_master WHERE type='index'")}
+        assert any("(state, next_attempt)" in (s or "") for s in indexes)
+        assert any("(deadline" in (s or "") for s in indexes)
+    finally:
+        raw.close()
+
+
+def test_reopen_after_close_keeps_data(db_path: Path) -> None:
+    led = open_ledger(db_path)
+    assert claim(led)
+    led.mark_sent(KEY, "ops", now=at(1))
+    before = led.history()
+    led.close()
+    led.close()  # idempotent
+    with pytest.raises(LedgerError, match="closed"):
+        led.history()
+    with pytest.raises(LedgerError, match="closed"):
+        claim(led)
+    with open_ledger(db_path) as again:
+        assert again.history() == before
+        assert claim(again) is False
+
+
+def test_an_empty_file_left_before_initialisation_is_initialised(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.touch(mode=0o600)
+    with open_ledger(db_path) as led:
+        assert claim(led)
+    with open_ledger(db_path) as led:
+        assert claim(led) is False
+
+
+def test_ledger_exists(db_path: Path) -> None:
+    assert ledger_exists(db_path) is False
+    open_ledger(db_path).close()
+    assert ledger_exists(str(db_path)) is True
+
+
+def test_readonly_never_creates_anything(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "notifier.db"
+    with pytest.raises(LedgerError, match="does not exist") as info:
+        open_ledger(path, readonly=True)
+    assert str(path) in str(info.value)
+    assert not path.parent.exists()
+
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(LedgerError, match="empty"):
+        open_ledger(empty, readonly=True)
+    assert empty.stat().st_size == 0
+
+
+def test_readonly_sees_a_live_writer_and_refuses_writes(db_path: Path) -> None:
+    with open_ledger(db_path) as writer:
+        assert claim(writer, "a")
+        with open_ledger(db_path, readonly=True) as reader:
+            assert reader.readonly
+            assert reader.states(["a", "b"]) == {("a", "ops"): DeliveryState.CLAIMED}
+            assert claim(writer, "b")
+            writer.mark_sent("a", "ops", now=at(1))
+            assert reader.states(["a", "b"]) == {
+                ("a", "ops"): DeliveryState.SENT,
+                ("b", "ops"): DeliveryState.CLAIMED,
+            }
+            with pytest.raises(LedgerError, match="read-only"):
+                claim(reader, "c")
+            with pytest.raises(LedgerError, match="read-only"):
+                reader.touch_alive(T0)
+            with pytest.raises(LedgerError, match="read-only"):
+                reader.record_first_seen(["x"], T0)
+        assert writer.states(["c"]) == {}
+    # after the writer closed (and removed its -wal), a read-only open still works
+    with open_ledger(db_path, readonly=True) as reader:
+        assert len(reader.history()) == 2
+
+
+# --------------------------------------------------------------------------- bad files
+
+
+def both_modes_refuse(path: Path, match: str) -> None:
+    """Opening `path` fails, naming it, in both modes, and leaves its bytes alone."""
+    before = path.read_bytes()
+    for readonly in (False, True):
+        with pytest.raises(LedgerError, match=match) as info:
+            open_ledger(path, readonly=readonly)
+        message = str(info.value)
+        assert str(path) in message
+        assert "\n" not in message
+        assert not isinstance(info.value, LedgerWriteError)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(random.Random(1).randbytes(8192), id="random-bytes"),
+        pytest.param(b"[notifier]\nstate = '/var/lib/notifier/notifier.db'\n", id="toml"),
+        pytest.param(b"\x00" * 4096, id="zeros"),
+        pytest.param(b"SQLite format 2\x00" + b"\x00" * 4080, id="wrong-magic"),
+    ],
+)
+def test_garbage_file_is_refused_and_left_untouched(db_path: Path, content: bytes) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(content)
+    both_modes_refuse(db_path, "not a SQLite database")
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        pytest.param(lambda n: 10, id="inside-magic"),
+        pytest.param(lambda n: 60, id="inside-header"),
+        pytest.param(lambda n: 1000, id="inside-first-page"),
+        pytest.param(lambda n: n // 2, id="half"),
+        pytest.param(lambda n: n - 4096, id="last-page-missing"),
+        pytest.param(lambda n: n - 1, id="one-byte-short"),
+    ],
+)
+def test_truncated_ledger_is_refused_and_left_untouched(
+    db_path: Path, cut: Callable[[int], int]
+) -> None:
+    make_ledger_file(db_path)
+    assert not sidecars(db_path)  # closed cleanly: everything is in the main file
+    data = db_path.read_bytes()
+    db_path.write_bytes(data[: cut(len(data))])
+    both_modes_refuse(db_path, "truncated|corrupt|malformed")
+
+
+def test_damaged_page_is_refused_and_left_untouched(db_path: Path) -> None:
+    make_ledger_file(db_path)
+    data = bytearray(db_path.read_bytes())
+    data[2 * 4096 : 3 * 4096] = b"\xff" * 4096  # page 3
+    db_path.write_bytes(bytes(data))
+    both_modes_refuse(db_path, "corrupt|malformed")
+
+
+def test_newer_schema_version_is_refused(db_path: Path) -> None:
+    make_ledger_file(db_path, rows=3)
+    raw = sqlite3.connect(db_path)
+    raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    raw.close()
+    both_modes_refuse(db_path, "schema version 2 is newer")
+
+
+def test_foreign_sqlite_database_is_refused_and_not_converted(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    raw = sqlite3.connect(db_path)
+    raw.execute("CREATE TABLE accounts (name TEXT, password TEXT)")
+    raw.commit()
+    raw.close()
+    both_modes_refuse(db_path, "not a notifier ledger")
+    raw = sqlite3.connect(db_path)
+    try:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize("table", ["deliveries", "first_seen", "meta"])
+def test_missing_table_is_refused(db_path: Path, table: str) -> None:
+    make_ledger_file(db_path, rows=3)
+    raw = sqlite3.connect(db_path, isolation_level=None)
+    raw.execute(f"DROP TABLE {table}")
+    raw.close()
+    both_modes_refuse(db_path, f"table {table} is missing")
+
+
+def test_wrong_table_shape_is_refused(db_path: Path) -> None:
+    make_ledger_file(db_path, rows=3)
+    raw = sqlite3.connect(db_path, isolation_level=None)
+    raw.execute("DROP TABLE first_seen")
+    raw.execute("CREATE TABLE first_seen (id TEXT PRIMARY KEY, seen TEXT)")
+    raw.close()
+    both_modes_refuse(db_path, "first_seen lacks column.* at")
+
+
+def test_directory_instead_of_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notifier.db"
+    path.mkdir()
+    for readonly in (False, True):
+        with pytest.raises(LedgerError, match="is a directory") as info:
+            open_ledger(path, readonly=readonly)
+        assert str(path) in str(info.value)
+    assert list(path.iterdir()) == []
+
+
+def _open_error_as_nobody(path: Path) -> list[str]:
+    """Open `path` in both modes as uid/gid 65534 in a forked child; the messages."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest; any exception -> exit status 1
+        code = 1
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            messages = []
+            for readonly in (False, True):
+                try:
+                    open_ledger(path, readonly=readonly).close()
+                    messages.append("OPENED")
+                except LedgerError as exc:
+                    messages.append(str(exc))
+            os.write(write_end, "\n".join(messages).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        output = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return output.split("\n")
+
+
+def test_unreadable_file_is_refused(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        path = tmp_path / "notifier.db"
+        make_ledger_file(path, rows=3)
+        path.chmod(0o000)
+        try:
+            for readonly in (False, True):
+                with pytest.raises(LedgerError, match="permission denied") as info:
+                    open_ledger(path, readonly=readonly)
+                assert str(path) in str(info.value)
+        finally:
+            path.chmod(0o600)
+        return
+    # root reads everything: check as an unprivileged user in a forked child, on
+    # a root-owned 0600 ledger in a directory that user may enter.
+    directory = Path(tempfile.mkdtemp(prefix="notifier-ledger-test-"))
+    try:
+        directory.chmod(0o755)
+        path = directory / "notifier.db"
+        make_ledger_file(path, rows=3)
+        before = path.read_bytes()
+        messages = _open_error_as_nobody(path)
+        assert len(messages) == 2
+        for message in messages:
+            assert message.startswith(f"ledger {path}:")
+            assert "permission denied" in message
+        assert path.read_bytes() == before
+    finally:
+        shutil.rmtree(directory)
+
+
+# --------------------------------------------------------------------------- write failures
+
+
+def test_disk_full_raises_write_error_and_recovers(db_path: Path) -> None:
+    led = open_ledger(db_path, max_page_count=1)  # capped at its current size
+    try:
+        written: list[str] = []
+        failed_key = None
+        for i in range(2000):
+            key = f"secret-token-{i:05d}-" + "x" * 200
+            try:
+                assert claim(led, key)
+            except LedgerWriteError as exc:
+                failed_key = key
+                message = str(exc)
+                break
+            written.append(key)
+        assert failed_key is not None, "the page cap never bit"
+        assert written, "nothing fitted at all"
+        assert str(db_path) in message
+        assert "full" in message
+        assert failed_key not in message
+        assert "secret-token" not in message
+
+        # nothing half-written, reads work, and the failure repeats cleanly
+        assert led.states([failed_key]) == {}
+        assert set(led.states(written)) == {(k, "ops") for k in written}
+        with pytest.raises(LedgerWriteError):
+            claim(led, failed_key)
+        with pytest.raises(LedgerWriteError):
+            led.record_first_seen([f"deadline-{i}" + "y" * 200 for i in range(200)], T0)
+        assert led.first_seen() == {}
+
+        led.set_max_page_count(None)  # space is back
+        assert claim(led, failed_key) is True
+        assert only(led, failed_key).attempts == 1
+        assert len(led.record_first_seen([f"deadline-{i}" for i in range(200)], T0)) == 200
+    finally:
+        led.close()
+    with open_ledger(db_path) as again:
+        assert len(again.history()) == len(written) + 1
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def _race(n: int, attempt: Callable[[int], bool]) -> list[bool]:
+    """Run attempt(0..n-1) in n threads released at the same instant."""
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> bool:
+        barrier.wait(timeout=30)
+        return attempt(i)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        futures = [pool.submit(run, i) for i in range(n)]
+        return [f.result(timeout=60) for f in futures]  # re-raises a thread's exception
+
+
+def test_concurrent_claims_on_one_ledger_yield_exactly_one_winner(ledger: SqliteLedger) -> None:
+    for round_ in range(5):
+        key = f"race-{round_}"
+        results = _race(8, partial(lambda k, _i: claim(ledger, k), key))
+        assert sorted(results) == [False] * 7 + [True]
+        assert only(ledger, key).attempts == 1
+
+
+def test_concurrent_claims_through_separate_connections(db_path: Path) -> None:
+    ledgers = [open_ledger(db_path) for _ in range(8)]
+    try:
+        results = _race(8, lambda i: claim(ledgers[i], "shared"))
+        assert sorted(results) == [False] * 7 + [True]
+        ledgers[0].mark_retry("shared", "ops", now=T0, error="x", next_attempt=at(1))
+        results = _race(8, lambda i: claim(ledgers[i], "shared", now=at(1)))
+        assert sorted(results) == [False] * 7 + [True]
+        assert only(ledgers[3], "shared").attempts == 2
+    finally:
+        for led in ledgers:
+            led.close()
+
+
+def test_threads_share_one_ledger_safely(ledger: SqliteLedger) -> None:
+    def work(i: int) -> bool:
+        for j in range(40):
+            key = f"t{i}-{j}"
+            assert claim(ledger, key)
+            ledger.mark_sent(key, "ops", now=at(j))
+            ledger.states([key])
+        return True
+
+    assert _race(8, work) == [True] * 8
+    states = ledger.states(f"t{i}-{j}" for i in range(8) for j in range(40))
+    assert len(states) == 320
+    assert set(states.values()) == {DeliveryState.SENT}
+
+
+# --------------------------------------------------------------------------- model check
+
+KEYS = ("k1", "k2")
+CHANNELS = ("ops", "mail")
+
+
+class LedgerModel(RuleBasedStateMachine):
+    """Random operation sequences agree with a dictionary model of the contract."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = tempfile.mkdtemp(prefix="notifier-ledger-model-")
+        self.ledger: Ledger = open_ledger(Path(self.dir) / "notifier.db")
+        self.now = T0
+        # (key, channel) -> (state, attempts, next_attempt)
+        self.model: dict[tuple[str, str], tuple[DeliveryState, int, datetime | None]] = {}
+
+    def teardown(self) -> None:
+        self.ledger.close()
+        shutil.rmtree(self.dir)
+
+    @initialize()
+    def start(self) -> None:
+        assert self.ledger.history() == []
+
+    @rule(seconds=st.integers(min_value=0, max_value=120))
+    def tick(self, seconds: int) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    @rule(key=st.sampled_from(KEYS), channel=st.sampled_from(CHANNELS))
+    def claim(self, key: str, channel: str) -> None:
+        got = claim(self.ledger, key, channel, now=self.now)
+        row = self.model.get((key, channel))
+        if row is None:
+            expected, self.model[(key, channel)] = True, (DeliveryState.CLAIMED, 1, None)
+        elif row[0] is DeliveryState.RETRYING and row[2] is not None and row[2] <= self.now:
+            expected, self.model[(key, channel)] = True, (DeliveryState.CLAIMED, row[1] + 1, None)
+        else:
+            expected = False
+        assert got is expected
+
+    def _mark(self, key: str, channel: str, op: Callable[[], None], new: tuple[
+        frozenset[DeliveryState], DeliveryState, datetime | None
+    ]) -> None:
+        row = self.model.get((key, channel))
+        if row is None:
+            with pytest.raises(LedgerError, match="no delivery"):
+                op()
+            return
+        op()
+        allowed, state, next_attempt = new
+        if row[0] in allowed:
+            self.model[(key, channel)] = (state, row[1], next_attempt)
+
+    @rule(key=st.sampled_from(KEYS), channel=st.sampled_from(CHANNELS))
+    def sent(self, key: str, channel: str) -> None:
+        self._mark(
+            key, channel, lambda: self.ledger.mark_sent(key, channel, now=self.now),
+            (frozenset(DeliveryState) - {DeliveryState.SENT}, DeliveryState.SENT, None),
+        )
+
+    @rule(
+        key=st.sampled_from(KEYS),
+        channel=st.sampled_from(CHANNELS),
+        delay=st.integers(min_value=0, max_value=300),
+    )
+    def retry(self, key: str, channel: str, delay: int) -> None:
+        when = self.now + timedelta(seconds=delay)
+        self._mark(
+            key, channel,
+            lambda: self.ledger.mark_retry(
+                key, channel, now=self.now, error="HTTP 503", next_attempt=when
+            ),
+            (frozenset({DeliveryState.CLAIMED, DeliveryState.RETRYING}),
+             DeliveryState.RETRYING, when),
+        )
+
+    @rule(key=st.sampled_from(KEYS), channel=st.sampled_from(CHANNELS))
+    def failed(self, key: str, channel: str) -> None:
+        self._mark(
+            key, channel,
+            lambda: self.ledger.mark_failed(key, channel, now=self.now, error="gone"),
+            (frozenset({DeliveryState.CLAIMED, DeliveryState.RETRYING}),
+             DeliveryState.FAILED, None),
+        )
+
+    @rule(key=st.sampled_from(KEYS), channel=st.sampled_from(CHANNELS))
+    def skipped(self, key: str, channel: str) -> None:
+        self.ledger.mark_skipped(
+            key, channel, deadline="kalbajar", kind="reminder", planned_at=T0, now=self.now,
+            reason="catch-up",
+        )
+        row = self.model.get((key, channel))
+        if row is None:
+            self.model[(key, channel)] = (DeliveryState.SKIPPED, 0, None)
+        elif row[0] is DeliveryState.RETRYING:
+            self.model[(key, channel)] = (DeliveryState.SKIPPED, row[1], None)
+
+    @precondition(lambda self: any(r[0] is DeliveryState.CLAIMED for r in self.model.values()))
+    @rule()
+    def recover(self) -> None:
+        expected = 0
+        for k, (state, attempts, _) in list(self.model.items()):
+            if state is DeliveryState.CLAIMED:
+                self.model[k] = (DeliveryState.RETRYING, attempts, self.now)
+                expected += 1
+        assert self.ledger.recover_in_flight(self.now) == expected
+
+    @invariant()
+    def agrees(self) -> None:
+        assert self.ledger.states(KEYS) == {k: v[0] for k, v in self.model.items()}
+        rows = {(r.key, r.channel): r for r in self.ledger.history()}
+        assert {k: (r.state, r.attempts, r.next_attempt) for k, r in rows.items()} == self.model
+        due = {(r.key, r.channel) for r in self.ledger.due_retries(self.now)}
+        assert due == {
+            k for k, (s, _, n) in self.model.items()
+            if s is DeliveryState.RETRYING and n is not None and n <= self.now
+        }
+        pending = [n for s, _, n in self.model.values() if s is DeliveryState.RETRYING]
+        assert self.ledger.next_retry_at() == min((n for n in pending if n), default=None)
+
+
+LedgerModel.TestCase.settings = settings(
+    max_examples=40,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_ledger_model = LedgerModel.TestCase
