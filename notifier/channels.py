@@ -1,0 +1,827 @@
+"""Delivery through apprise: the built-in schemas, one sender per channel, URL checks.
+
+Every channel URL is an apprise URL. The project's own channels are apprise
+plugins registered under their own schemas, so they are URLs like any other:
+
+* ``console://`` prints one line per message to stdout (journald picks it up);
+* ``jsonl:///abs/path/file.jsonl`` appends one JSON object per delivery.
+
+How a message's metadata reaches ``jsonl://``: apprise's ``notify()`` forwards
+only title, body, type, format and attachments to a plugin's ``send()``; extra
+keyword arguments are dropped by ``NotifyBase._build_send_calls``. So each URL
+is delivered from a thread of our own that first puts the ``OutgoingMessage``
+in a ``ContextVar``, and apprise is configured (no service deadline, no async
+mode, one service per ``Apprise`` object) so that ``notify()`` runs the plugin
+in that same thread. Even if apprise did hand the call to its worker pool, it
+copies the caller's context into the worker (``submit_with_context``; its own
+per-service log capture depends on that), so the value would still arrive,
+and concurrent sends never see each other's message. If the value is missing
+(the schema used outside ``ChannelSender``), ``jsonl://`` fails the delivery
+loudly instead of writing a line without its key.
+
+Bounds: a URL without ``cto=``/``rto=`` gets ``DEFAULT_CTO``/``DEFAULT_RTO``
+(or the plugin's own default when that is longer, e.g. 15 s for email), so
+each socket operation is bounded; and ``ChannelSender.send`` returns or raises
+within its ``timeout`` whatever a plugin does (see ``ChannelSender``).
+
+Permanence: apprise reports only success/failure per service, plus the
+warnings the plugin logged (captured per attempt in ``NotifyResult``). Nearly
+every HTTP-based apprise plugin logs a failed request as "..., error=NNN."; a
+failure whose logged statuses are all in ``PERMANENT_HTTP_STATUSES`` is
+permanent, as is a URL that cannot be loaded at all. Everything else
+(connection refused, 5xx, timeouts, disk errors) is transient.
+
+Deduplication: apprise has no per-message field a service could deduplicate on
+(``json://`` headers and payload extras are fixed per URL), so only
+``jsonl://`` carries the key. Within a process, a retry of a key skips the
+URLs of the channel that already took it.
+
+Only ``validate_url`` is needed by config checking; this module imports apprise
+at the top, so other modules import it lazily.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import fcntl
+import json
+import logging
+import os
+import re
+import stat
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol, cast
+from urllib.parse import quote, unquote, urlencode, urlsplit
+
+import apprise
+from apprise import (
+    AppriseAsset,
+    AppriseResult,
+    AppriseResultStatus,
+    NotifyBase,
+    NotifyFormat,
+    NotifyResult,
+    NotifyType,
+    PersistentStoreMode,
+)
+from apprise.plugins import N_MGR as _APPRISE_N_MGR
+from apprise.plugins import url_to_dict as _apprise_url_to_dict
+
+from notifier import model
+from notifier.errors import DeliveryError
+
+__all__ = [
+    "DEFAULT_CTO",
+    "DEFAULT_RTO",
+    "DEFAULT_TIMEOUT",
+    "ChannelDeliveryError",
+    "ChannelSender",
+    "OutgoingMessage",
+    "UrlResult",
+    "isolate_apprise_logging",
+    "load_plugin_paths",
+    "register_builtin_schemas",
+    "send_test",
+    "validate_url",
+]
+
+DEFAULT_CTO: Final = 4.0
+"""Socket connect timeout (s) applied when a URL has no ``cto=`` (never below the plugin's own)."""
+DEFAULT_RTO: Final = 10.0
+"""Socket read timeout (s) applied when a URL has no ``rto=`` (never below the plugin's own)."""
+DEFAULT_TIMEOUT: Final = 30.0
+"""Longest one ``ChannelSender.send`` may block its caller, in seconds."""
+
+PERMANENT_HTTP_STATUSES: Final = frozenset({401, 403, 404, 410})
+"""HTTP answers that mean "this URL will not work until the operator fixes it"."""
+
+_log = logging.getLogger(__name__)
+
+# apprise's url_to_dict and plugin manager carry no annotations; these typed
+# views are all of them that this module uses.
+_url_to_dict: Callable[..., dict[str, Any] | None] = _apprise_url_to_dict
+
+
+class _PluginRegistry(Protocol):
+    def __contains__(self, schema: object, /) -> bool: ...
+    def __getitem__(self, schema: str, /) -> type[NotifyBase]: ...
+    def add(
+        self, plugin: type[NotifyBase], schemas: list[str] | None = None, *, force: bool = False
+    ) -> bool: ...
+
+
+_N_MGR = cast(_PluginRegistry, _APPRISE_N_MGR)
+
+_CURRENT: contextvars.ContextVar[OutgoingMessage | None] = contextvars.ContextVar(
+    "notifier_outgoing_message", default=None
+)
+_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "notifier_quiet_apprise", default=False
+)
+
+_SCHEME_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]{0,31})://")
+_HTTP_STATUS_RE = re.compile(r"\berror=(\d{3})\b")
+_ERROR_MAX = 300
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One rendered message on its way to one channel."""
+
+    key: str
+    kind: str
+    deadline: str | None
+    title: str
+    body: str
+    due: datetime | None
+    planned_at: datetime
+    late: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("due", "planned_at"):
+            value = getattr(self, name)
+            if value is not None and value.utcoffset() is None:
+                raise ValueError(f"OutgoingMessage.{name} must be timezone-aware")
+
+
+@dataclass(frozen=True)
+class UrlResult:
+    """The outcome of one delivery to one URL of a channel. Never holds a secret."""
+
+    url_private: str
+    """The URL in apprise's privacy form (passwords and tokens masked)."""
+    ok: bool
+    error: str | None = None
+    permanent: bool = False
+    """True when retrying soon is pointless (HTTP 401/403/404/410, unloadable URL)."""
+
+
+class ChannelDeliveryError(DeliveryError):
+    """A ``DeliveryError`` that also carries the per-URL results of the send."""
+
+    def __init__(
+        self, message: str, *, permanent: bool, results: Sequence[UrlResult]
+    ) -> None:
+        super().__init__(message, permanent=permanent)
+        self.results: tuple[UrlResult, ...] = tuple(results)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _rfc3339(value: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``; fractional seconds only when there are any."""
+    utc = value.astimezone(UTC)
+    spec = "seconds" if utc.microsecond == 0 else "microseconds"
+    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+_LINE_ESCAPES: Final = {"\n": "\\n", "\r": "\\r"}
+
+
+def _one_line(text: str) -> str:
+    """Escape line breaks and other control characters so `text` stays on one line."""
+    out: list[str] = []
+    for ch in text:
+        if ch in _LINE_ESCAPES:
+            out.append(_LINE_ESCAPES[ch])
+        elif ch != "\t" and (ord(ch) < 0x20 or ord(ch) == 0x7F or ch in "\x85\u2028\u2029"):
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _secret_tokens(raw_url: str, private_url: str | None) -> list[str]:
+    """Pieces of `raw_url` that may be secret: everything not shown in its privacy form.
+
+    Query keys and the scheme are never secret. Without a privacy form (a URL
+    that failed to load) every other piece of three or more characters counts.
+    """
+    scheme_match = _SCHEME_RE.match(raw_url)
+    safe = {scheme_match.group(1).lower()} if scheme_match else set()
+    query = urlsplit(raw_url).query if "://" in raw_url else ""
+    safe.update(part.split("=", 1)[0] for part in query.split("&") if part)
+    shown = private_url or ""
+    tokens: set[str] = set()
+    for text in (raw_url, unquote(raw_url)):
+        for token in re.split(r"[/:@?&=#,;+\s]+", text):
+            if len(token) >= 3 and token.lower() not in safe and token not in shown:
+                tokens.add(token)
+    return sorted(tokens, key=len, reverse=True)
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _short(text: str) -> str:
+    text = _one_line(text.strip())
+    return text if len(text) <= _ERROR_MAX else text[: _ERROR_MAX - 1] + "…"
+
+
+class _QuietFilter(logging.Filter):
+    """Drops apprise records while `_QUIET` is set: URL parsing can echo tokens."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _QUIET.get()
+
+
+_QUIET_FILTER = _QuietFilter()
+
+
+@contextmanager
+def _quiet_apprise() -> Iterator[None]:
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
+
+
+def isolate_apprise_logging(level: int = logging.WARNING) -> None:
+    """Keep apprise's own log records out of the application's log handlers.
+
+    apprise plugins may put a token into a warning (e.g. "invalid bot token
+    (...)"). After this call nothing apprise logs reaches the root logger; its
+    warnings are still captured per delivery (they feed `UrlResult.error`, after
+    scrubbing) because that capture hangs off the ``apprise`` logger itself.
+    Idempotent.
+    """
+    logger = logging.getLogger(apprise.LOGGER_NAME)
+    logger.propagate = False
+    logger.setLevel(level)
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+
+
+# --------------------------------------------------------------------------- plugins
+
+
+class _BuiltinUrlError(ValueError):
+    """Raised by the built-in plugins; its text is secret-free by construction."""
+
+
+# apprise's NotifyBase is only partly annotated: its class attributes are typed
+# from their None defaults and __init__, __init_subclass__ and url() carry no
+# annotations, so no subclass of it can pass --strict. Subclass it through an
+# Any-typed alias instead; the methods below are fully annotated and checked.
+_NotifyBaseAny: Any = NotifyBase
+
+
+class _BuiltinPlugin(_NotifyBaseAny):  # type: ignore[misc]  # Any base: see the comment above
+    """Common settings: no throttling, no length limits, no persistent storage."""
+
+    request_rate_per_sec = 0
+    title_maxlen = 1_000_000
+    body_maxlen = 1_000_000
+    storage_mode = PersistentStoreMode.MEMORY
+    notify_format = NotifyFormat.TEXT
+
+    @staticmethod
+    def _message() -> OutgoingMessage | None:
+        return _CURRENT.get()
+
+
+_CONSOLE_LOCK = threading.Lock()
+
+
+class NotifyConsole(_BuiltinPlugin):
+    """``console://``: one line per message on stdout: ``[kind] title — body``."""
+
+    service_name = "Console"
+    protocol = "console"
+    templates = ("{schema}://",)
+
+    @staticmethod
+    def parse_url(
+        url: str, verify_host: bool = True, plus_to_space: bool = False
+    ) -> dict[str, Any] | None:
+        return NotifyBase.parse_url(url, verify_host=False)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.host or (self.fullpath or "/") != "/":
+            raise _BuiltinUrlError("console:// takes no host or path: write just console://")
+
+    def send(
+        self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, **kwargs: Any
+    ) -> bool:
+        msg = self._message()
+        if msg is not None:
+            kind, title, body = msg.kind, msg.title, msg.body
+        else:
+            kind = notify_type.value
+        line = f"[{_one_line(kind)}] {_one_line(title)}"
+        if body:
+            line += f" — {_one_line(body)}"
+        try:
+            with _CONSOLE_LOCK:
+                stream = sys.stdout
+                stream.write(line + "\n")
+                stream.flush()
+        except (OSError, ValueError) as e:
+            self.logger.warning("Could not write to stdout: %s", type(e).__name__)
+            return False
+        return True
+
+    @property
+    def url_identifier(self) -> tuple[str]:
+        return ("console",)
+
+    def url(self, privacy: bool = False, *args: Any, **kwargs: Any) -> str:
+        params = self.url_parameters(privacy=privacy, **kwargs)
+        return f"console://?{urlencode(params)}"
+
+
+class NotifyJsonl(_BuiltinPlugin):
+    """``jsonl:///abs/path/file.jsonl``: append one JSON object per delivery.
+
+    Each line is written with one ``write()`` on an ``O_APPEND`` descriptor,
+    under an exclusive ``flock``, and then ``fsync``-ed, so concurrent writers
+    never interleave and a delivery reported as sent is on disk. A tail torn
+    by an earlier crash or a full disk is terminated before the next line, so
+    every later line stays parseable. A new file is created with mode 0600.
+    """
+
+    service_name = "JSON Lines file"
+    protocol = "jsonl"
+    templates = ("{schema}:///{path}",)
+
+    def __init__(self, file_path: str | None = None, file_host: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if file_host or not file_path or not file_path.startswith("/"):
+            raise _BuiltinUrlError(
+                "jsonl:// needs an absolute file path and no host: jsonl:///path/to/file.jsonl"
+            )
+        if file_path.endswith("/") or "\x00" in file_path:
+            raise _BuiltinUrlError("jsonl:// needs a file path, not a directory")
+        self.file_path = file_path
+
+    @staticmethod
+    def parse_url(
+        url: str, verify_host: bool = True, plus_to_space: bool = False
+    ) -> dict[str, Any] | None:
+        results = NotifyBase.parse_url(url, verify_host=False)
+        if not results:
+            return results
+        # apprise's parser reads jsonl:///var/x as host "var"; take the path ourselves.
+        parts = urlsplit(url)
+        results["file_host"] = parts.netloc
+        results["file_path"] = unquote(parts.path)
+        return results
+
+    def send(
+        self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, **kwargs: Any
+    ) -> bool:
+        msg = self._message()
+        if msg is None:
+            self.logger.warning(
+                "jsonl:// can only deliver messages sent by notifier (no message metadata)"
+            )
+            return False
+        record = {
+            "key": msg.key,
+            "kind": msg.kind,
+            "deadline": msg.deadline,
+            "title": msg.title,
+            "body": msg.body,
+            "due": _rfc3339(msg.due) if msg.due is not None else None,
+            "planned_at": _rfc3339(msg.planned_at),
+            "sent_at": _rfc3339(datetime.now(UTC)),
+            "late": msg.late,
+        }
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        # json escapes C0 controls; these three would still split str.splitlines().
+        for ch in "\x85\u2028\u2029":
+            text = text.replace(ch, f"\\u{ord(ch):04x}")
+        try:
+            _append_line(self.file_path, (text + "\n").encode("utf-8"))
+        except OSError as e:
+            self.logger.warning(
+                "Could not append to %s: %s", self.file_path, os.strerror(e.errno or 0)
+            )
+            return False
+        return True
+
+    @property
+    def url_identifier(self) -> tuple[str, str]:
+        return ("jsonl", self.file_path)
+
+    def url(self, privacy: bool = False, *args: Any, **kwargs: Any) -> str:
+        params = self.url_parameters(privacy=privacy, **kwargs)
+        return f"jsonl://{quote(self.file_path)}?{urlencode(params)}"
+
+
+def _append_line(path: str, data: bytes) -> None:
+    """Append `data` (one full line) with a single write, then fsync."""
+    # RDWR: pread checks the tail. NONBLOCK: opening a FIFO must not hang.
+    flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_NONBLOCK
+    created = True
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        created = False
+        fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(22, "not a regular file")  # EINVAL
+        # Writers of this module take turns, so the tail check below never sees
+        # another writer's line half-copied (i_size grows during a write).
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        info = os.fstat(fd)
+        if info.st_size > 0 and os.pread(fd, 1, info.st_size - 1) != b"\n":
+            data = b"\n" + data  # terminate a torn tail left by a crash or full disk
+        written = os.write(fd, data)
+        if written != len(data):
+            # Short write (disk full): end the fragment so later lines stay whole.
+            os.write(fd, b"\n")
+            raise OSError(28, "short write")  # ENOSPC
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:
+        dir_fd = os.open(os.path.dirname(path) or "/", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+_BUILTINS: Final[tuple[type[_BuiltinPlugin], ...]] = (NotifyConsole, NotifyJsonl)
+_REGISTER_LOCK = threading.Lock()
+
+
+def register_builtin_schemas() -> None:
+    """Register ``console://`` and ``jsonl://`` with apprise. Idempotent and thread-safe.
+
+    Call it before `load_plugin_paths` so a third-party plugin cannot take
+    these schemas. Re-registering a reloaded copy of this module replaces the
+    old classes; a schema held by anything else is left alone and reported.
+    Also attaches the filter that silences apprise while URLs are parsed here.
+    """
+    with _REGISTER_LOCK:
+        apprise_logger = logging.getLogger(apprise.LOGGER_NAME)
+        if not any(isinstance(f, _QuietFilter) for f in apprise_logger.filters):
+            apprise_logger.addFilter(_QUIET_FILTER)
+        for cls in _BUILTINS:
+            schema = str(cls.protocol)
+            existing: type[NotifyBase] | None = None
+            if schema in _N_MGR:
+                existing = _N_MGR[schema]
+            if existing is cls:
+                continue
+            ours = existing is not None and (
+                getattr(existing, "__module__", None) == cls.__module__
+                and getattr(existing, "__qualname__", None) == cls.__qualname__
+            )
+            if existing is not None and not ours:
+                _log.warning("apprise schema %s:// is taken by another plugin", schema)
+                continue
+            if not _N_MGR.add(cls, schemas=[schema], force=ours):
+                _log.warning("could not register apprise schema %s://", schema)
+
+
+def load_plugin_paths(paths: Sequence[str]) -> list[str]:
+    """Load apprise custom plugins (``@notify`` modules) from files or directories.
+
+    Returns one secret-free problem per path that does not exist; apprise
+    itself logs (and skips) modules that fail to import. Loading is cached by
+    apprise: a path already scanned is not scanned again.
+    """
+    register_builtin_schemas()
+    problems: list[str] = []
+    existing: list[str] = []
+    for path in paths:
+        if not os.path.exists(path):
+            problems.append(f"plugin path does not exist: {path}")
+        else:
+            existing.append(path)
+    if existing:
+        # AppriseAsset(plugin_paths=...) is apprise's public door to module_detection.
+        AppriseAsset(plugin_paths=existing)
+    return problems
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def _scheme_of(url: str) -> str | None:
+    m = _SCHEME_RE.match(url)
+    return m.group(1).lower() if m else None
+
+
+def _instantiate(url: str, asset: AppriseAsset) -> NotifyBase:
+    """Load one URL as a plugin, applying our timeout defaults. Raises ValueError.
+
+    The ValueError's text is secret-free.
+    """
+    scheme = _scheme_of(url)
+    if scheme is None:
+        raise ValueError("not an apprise URL: expected SCHEME://...")
+    with _quiet_apprise():
+        results = _url_to_dict(url, secure_logging=True)
+    if results is None:
+        if scheme not in _N_MGR:
+            raise ValueError(f"unknown scheme {scheme}://")
+        raise ValueError(f"malformed {_N_MGR[scheme].service_name!s} URL ({scheme}://)")
+    plugin_cls = _N_MGR[results["schema"]]
+    if not issubclass(plugin_cls, _BuiltinPlugin):
+        # Bound every socket operation; an operator's cto=/rto= wins, and a
+        # plugin whose own default is longer (email: 15 s) keeps it.
+        results.setdefault("cto", max(DEFAULT_CTO, float(plugin_cls.socket_connect_timeout)))
+        results.setdefault("rto", max(DEFAULT_RTO, float(plugin_cls.socket_read_timeout)))
+    try:
+        with _quiet_apprise():
+            plugin = apprise.Apprise.instantiate(results, asset=asset, suppress_exceptions=False)
+    except _BuiltinUrlError as e:
+        raise ValueError(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - any plugin may raise anything on a bad URL
+        detail = _short(_scrub(str(e), _secret_tokens(url, None)))
+        name = str(plugin_cls.service_name)
+        reason = f"{name} rejected the URL: {detail}" if detail else f"bad {name} URL"
+        raise ValueError(reason) from None
+    if plugin is None:
+        raise ValueError(f"{scheme}:// is not available on this system")
+    return plugin
+
+
+def _privacy_url(plugin: NotifyBase) -> str:
+    url: Callable[..., object] = plugin.url  # unannotated in apprise
+    return str(url(privacy=True))
+
+
+def _asset() -> AppriseAsset:
+    return AppriseAsset(
+        storage_mode=PersistentStoreMode.MEMORY,  # nothing written to disk by apprise
+        result_log_disk_size=0,  # captured logs stay in memory
+        # No apprise deadline and no apprise thread pool: with one service per
+        # Apprise object, notify() then runs the plugin in the calling thread,
+        # which is one of ours (see ChannelSender._notify).
+        service_timeout=0,
+        async_mode=False,
+    )
+
+
+def validate_url(url: str) -> str | None:
+    """A secret-free reason why `url` cannot be used, or None. No network I/O."""
+    if not isinstance(url, str) or not url.strip():
+        return "empty URL"
+    register_builtin_schemas()
+    try:
+        _instantiate(url.strip(), _asset())
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+# --------------------------------------------------------------------------- sending
+
+
+@dataclass
+class _Target:
+    """One URL of a channel: its plugin wrapped in its own ``apprise.Apprise``."""
+
+    raw: str
+    private: str
+    apprise: apprise.Apprise | None
+    """None when the URL could not be loaded (`load_error` says why)."""
+    load_error: str | None
+    secrets: list[str] = field(default_factory=list)
+    busy: threading.Lock = field(default_factory=threading.Lock)
+    """Held while a delivery to this URL runs, even one the caller stopped waiting for."""
+
+
+@dataclass
+class _Outcome:
+    result: UrlResult | None = None
+
+
+_NOTIFY_TYPE: Final = {
+    "due": NotifyType.WARNING,
+    "overdue": NotifyType.FAILURE,
+    "completed": NotifyType.SUCCESS,
+}
+
+# (message key, URL) pairs already delivered while another URL of the same
+# channel failed: a retry of that key skips them. Bounded; process-wide so a
+# config reload (new senders) does not forget them.
+_PARTIAL: OrderedDict[tuple[str, str], None] = OrderedDict()
+_PARTIAL_MAX = 10_000
+_PARTIAL_LOCK = threading.Lock()
+
+
+def _remember(key: str, raw_url: str) -> None:
+    with _PARTIAL_LOCK:
+        _PARTIAL[(key, raw_url)] = None
+        _PARTIAL.move_to_end((key, raw_url))
+        while len(_PARTIAL) > _PARTIAL_MAX:
+            _PARTIAL.popitem(last=False)
+
+
+class ChannelSender:
+    """Delivers messages to every URL of one channel.
+
+    Each URL is loaded once into its own ``apprise.Apprise`` (so apprise runs
+    the plugin directly in the thread that calls it). A send runs every URL in
+    its own daemon thread and waits at most `timeout` seconds in total: a URL
+    that has not finished by then is reported failed (transient, "no answer")
+    and left to finish in the background. At most one delivery per URL runs at
+    a time, so a URL that hangs holds one thread, never more, and never slows
+    another URL or channel (apprise's own process-wide worker pool, which a
+    few hung services could exhaust, is not used). The daemon threads never
+    hold up interpreter exit.
+    """
+
+    def __init__(self, channel: model.Channel, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        if not timeout > 0:
+            raise ValueError("timeout must be positive")
+        register_builtin_schemas()
+        self.name = channel.name
+        self.timeout = float(timeout)
+        asset = _asset()
+        self._targets: list[_Target] = []
+        for raw in channel.urls:
+            try:
+                plugin = _instantiate(raw, asset)
+            except ValueError as e:
+                scheme = _scheme_of(raw) or "?"
+                self._targets.append(_Target(raw, f"{scheme}://…", None, str(e)))
+                continue
+            private = _privacy_url(plugin)
+            self._targets.append(
+                _Target(
+                    raw,
+                    private,
+                    apprise.Apprise(plugin, asset=asset),
+                    None,
+                    _secret_tokens(raw, private),
+                )
+            )
+
+    def description(self) -> list[str]:
+        """The channel's URLs in privacy form, in configuration order."""
+        return [t.private for t in self._targets]
+
+    def send(self, msg: OutgoingMessage) -> list[UrlResult]:
+        """Deliver `msg` to every URL; raise `ChannelDeliveryError` if any URL failed.
+
+        The error is permanent only when every failed URL failed permanently.
+        URLs that already took this key while a sibling failed are not sent to
+        again (their result is ok).
+        """
+        with _PARTIAL_LOCK:
+            done = [(msg.key, t.raw) in _PARTIAL for t in self._targets]
+        todo = [t for t, d in zip(self._targets, done, strict=True) if not d]
+        fresh = iter(self._deliver(msg, todo, remember=True))
+        results = [
+            UrlResult(t.private, ok=True) if d else next(fresh)
+            for t, d in zip(self._targets, done, strict=True)
+        ]
+        failed = [r for r in results if not r.ok]
+        if not failed:
+            with _PARTIAL_LOCK:
+                for t in self._targets:
+                    _PARTIAL.pop((msg.key, t.raw), None)
+        if failed:
+            detail = "; ".join(f"{r.url_private}: {r.error}" for r in failed)
+            raise ChannelDeliveryError(
+                f"channel {self.name!r}: {len(failed)} of {len(results)} URL(s) failed: {detail}",
+                permanent=all(r.permanent for r in failed),
+                results=results,
+            )
+        return results
+
+    def send_test(self) -> list[UrlResult]:
+        """Send a test message to every URL; never raises for a delivery failure."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        msg = OutgoingMessage(
+            key=f"test:{self.name}:{_rfc3339(now)}",
+            kind="test",
+            deadline=None,
+            title=f"notifier: test message for channel {self.name}",
+            body=f"If you can read this, channel {self.name!r} works.",
+            due=None,
+            planned_at=now,
+        )
+        return self._deliver(msg, self._targets, remember=False)
+
+    def _deliver(
+        self, msg: OutgoingMessage, targets: list[_Target], *, remember: bool
+    ) -> list[UrlResult]:
+        """Per-URL results for `targets`, in order, within `self.timeout` seconds.
+
+        With `remember`, every URL that takes the message is noted in `_PARTIAL`
+        (even one that answers after we stopped waiting), so a retry of the key
+        skips it; `send` forgets the key again once every URL has it.
+        """
+        deadline = time.monotonic() + self.timeout
+        outcomes = [_Outcome() for _ in targets]
+        threads: list[threading.Thread] = []
+        for target, outcome in zip(targets, outcomes, strict=True):
+            if target.apprise is None:
+                outcome.result = UrlResult(
+                    target.private, ok=False, error=target.load_error, permanent=True
+                )
+                continue
+            thread = threading.Thread(
+                target=self._run,
+                args=(target, msg, outcome, deadline, remember),
+                name=f"notifier-send[{self.name}]",
+                daemon=True,
+            )
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        no_answer = f"no answer within {self.timeout:g} s"
+        return [
+            o.result if o.result is not None else UrlResult(t.private, ok=False, error=no_answer)
+            for t, o in zip(targets, outcomes, strict=True)
+        ]
+
+    def _run(
+        self,
+        target: _Target,
+        msg: OutgoingMessage,
+        outcome: _Outcome,
+        deadline: float,
+        remember: bool,
+    ) -> None:
+        """One URL, in its own thread: wait for the URL to be free, then notify."""
+        assert target.apprise is not None
+        if not target.busy.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            outcome.result = UrlResult(
+                target.private, ok=False, error="an earlier delivery to this URL is still running"
+            )
+            return
+        try:
+            if remember:
+                with _PARTIAL_LOCK:
+                    taken = (msg.key, target.raw) in _PARTIAL
+                if taken:  # an earlier delivery we had stopped waiting for got through
+                    outcome.result = UrlResult(target.private, ok=True)
+                    return
+            # This thread's own context: the plugin runs right here (see _asset),
+            # so the built-in plugins find the message's metadata.
+            _CURRENT.set(msg)
+            # A plugin refuses an empty body; a title-only message goes as the body.
+            body, title = (msg.body, msg.title) if msg.body else (msg.title, "")
+            with target.apprise.notify(
+                body=body,
+                title=title,
+                notify_type=_NOTIFY_TYPE.get(msg.kind, NotifyType.INFO),
+                body_format=NotifyFormat.TEXT,
+            ) as result:
+                url_result = self._url_result(target, result)
+            if remember and url_result.ok:
+                _remember(msg.key, target.raw)
+            outcome.result = url_result
+        except Exception as e:  # noqa: BLE001 - report any plugin crash as this URL's failure
+            outcome.result = UrlResult(
+                target.private, ok=False, error=f"internal error ({type(e).__name__})"
+            )
+        finally:
+            target.busy.release()
+
+    def _url_result(self, target: _Target, result: AppriseResult) -> UrlResult:
+        services = list(result)
+        if len(services) != 1:
+            # Nothing was dispatched (a bad call): say what apprise said.
+            why = " ".join(e.message for e in result.call_logs()) or result.status.name.lower()
+            return UrlResult(target.private, ok=False, error=_short(_scrub(why, target.secrets)))
+        return self._service_result(target, services[0])
+
+    def _service_result(self, target: _Target, res: NotifyResult) -> UrlResult:
+        if res.status == AppriseResultStatus.SUCCESS:
+            return UrlResult(target.private, ok=True)
+        if res.status == AppriseResultStatus.TIMEOUT:
+            return UrlResult(
+                target.private, ok=False, error=f"no answer within {self.timeout:g} s"
+            )
+        messages: list[str] = []
+        for entry in res.attempts[-1].logs if res.attempts else ():
+            if entry.level in ("WARNING", "ERROR", "CRITICAL") and entry.message not in messages:
+                messages.append(entry.message)
+        statuses = {int(m) for text in messages for m in _HTTP_STATUS_RE.findall(text)}
+        error = _short(_scrub("; ".join(messages), target.secrets)) or "delivery failed"
+        permanent = bool(statuses) and statuses <= PERMANENT_HTTP_STATUSES
+        return UrlResult(target.private, ok=False, error=error, permanent=permanent)
+
+
+def send_test(channel: model.Channel, *, timeout: float = DEFAULT_TIMEOUT) -> list[UrlResult]:
+    """``notifier send-test CHANNEL``: one test message per URL, per-URL results."""
+    return ChannelSender(channel, timeout=timeout).send_test()
