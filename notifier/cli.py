@@ -120,17 +120,11 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 78).")
 def check(config_path: Path | None, strict: bool) -> None:
     """Validate the config and summarise it."""
-    cfg = load_config(config_path)
-    from notifier.render import Renderer, TemplateProblem, TemplateSource  # noqa: PLC0415
-
+    cfg = load_config(config_path)  # also compiles and test-renders template overrides
     for warning in cfg.warnings:
         click.echo(f"{warning.file}:{warning.line}:{warning.col}: {warning.path}: "
                    f"warning: {warning.message}", err=True)
     t = now()
-    try:
-        renderer = Renderer({k: TemplateSource(v.title, v.body) for k, v in cfg.templates.items()})
-    except TemplateProblem as e:
-        _fail(f"{cfg.path}: templates.{e.kind}.{e.part}: {e.message}", EX_CONFIG)
     nxt = planning.next_notification(cfg.schedule, t)
     schedule = cfg.schedule
     click.echo(
@@ -140,8 +134,8 @@ def check(config_path: Path | None, strict: bool) -> None:
     if nxt is None:
         click.echo("next notification: none planned")
     else:
-        title = renderer.render(nxt, schedule, sent_at=nxt.at).title
-        click.echo(f"next notification: {planning.utc_text(nxt.at)} {nxt.kind}: {title}")
+        what = f"{nxt.deadline} ({nxt.title})" if nxt.deadline else nxt.kind
+        click.echo(f"next notification: {planning.utc_text(nxt.at)} {nxt.kind}: {what}")
     if strict and cfg.warnings:
         sys.exit(EX_CONFIG)
 

@@ -258,6 +258,13 @@ def _resolve(
     zone = _zone(s.defaults.timezone, machine_zone(), col, ("defaults", "timezone"))
     remind_at = _hhmm(s.defaults.remind_at, col, ("defaults", "remind_at")) or time(9)
     due_time = _hhmm(s.defaults.due_time, col, ("defaults", "due_time"))
+    if check_urls and s.notifier.plugin_paths:
+        # Third-party schemas must be known before their URLs are checked.
+        from notifier.channels import load_plugin_paths  # noqa: PLC0415 - apprise is slow
+
+        for i, path_text in enumerate(s.notifier.plugin_paths):
+            for problem in load_plugin_paths([path_text]):
+                col.add(("notifier", "plugin_paths", i), problem)
     channels = _channels(s, col, check_urls=check_urls)
     default_channels = tuple(s.defaults.channels) if s.defaults.channels is not None \
         else tuple(channels)
@@ -336,8 +343,11 @@ def tomlpos_id(name: str) -> bool:
 
 def _url_problem(url: str) -> str | None:
     if url.startswith(BUILTIN_SCHEMES):
-        if url.startswith("jsonl://") and not url.startswith("jsonl:///"):
-            return "jsonl:// needs an absolute path: jsonl:///var/lib/notifier/out.jsonl"
+        # Checked here without apprise, so `check` stays fast.
+        if url.startswith("console://") and url.rstrip("/") != "console:":
+            return "console:// takes no host or path"
+        if url.startswith("jsonl://") and (not url.startswith("jsonl:///") or url.endswith("/")):
+            return "jsonl:// needs an absolute file path: jsonl:///var/lib/notifier/out.jsonl"
         return None
     from notifier.channels import validate_url  # noqa: PLC0415 - apprise is slow to import
 

@@ -582,18 +582,30 @@ class Renderer:
             for part, mine, builtin in parts:
                 source = mine if mine is not None else builtin
                 assert source is not None  # every built-in part exists
-                try:
-                    self._compiled[kind, part] = self._env.from_string(source)
-                except TemplateSyntaxError as e:
-                    raise TemplateProblem(kind, part, e.message or "syntax error",
-                                          e.lineno) from None
                 self.sources[kind, part] = source
+                # Overrides are compiled now so a syntax error surfaces at load;
+                # the built-ins (known good) only when first used, which keeps
+                # `notifier check` fast.
+                if mine is not None:
+                    self._compile(kind, part)
+
+    def _compile(self, kind: str, part: Part) -> Template:
+        compiled = self._compiled.get((kind, part))
+        if compiled is None:
+            try:
+                compiled = self._env.from_string(self.sources[kind, part])
+            except TemplateSyntaxError as e:
+                raise TemplateProblem(kind, part, e.message or "syntax error",
+                                      e.lineno) from None
+            self._compiled[kind, part] = compiled
+        return compiled
 
     # -- rendering -------------------------------------------------------
 
     def _part(self, kind: str, part: Part, ctx: Context) -> str:
+        template = self._compile(kind, part)
         try:
-            text = self._compiled[kind, part].render(ctx)
+            text = template.render(ctx)
         except Exception as e:  # noqa: BLE001 - a template can raise anything; report it
             raise TemplateProblem(kind, part, _describe(e), _lineno(e)) from None
         return _tidy_title(text) if part == "title" else _tidy_body(text)
