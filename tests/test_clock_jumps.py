@@ -1,0 +1,108 @@
+"""Wall-clock jumps and suspend: the heartbeat re-checks what is due (in-process daemon)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from harness import config_text, deadline, read_jsonl, wait_until
+
+from notifier import config
+from notifier.daemon import Daemon
+from notifier.ledger import DeliveryState, open_ledger
+from notifier.sdnotify import SystemdNotifier
+
+pytestmark = pytest.mark.timeout(60)
+HEARTBEAT = 1.0
+
+
+class JumpClock:
+    """The system clock plus an offset the test can jump, as a wall clock would."""
+
+    scale = 1.0
+
+    def __init__(self, start: datetime) -> None:
+        self.offset = start - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def jump(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+@contextmanager
+def daemon_thread(tmp: Path, text: str, clock: JumpClock) -> Iterator[Daemon]:
+    path = tmp / "config.toml"
+    path.write_text(text)
+    path.chmod(0o600)
+    book = open_ledger(tmp / "state.db")
+    daemon = Daemon(config.load(path), book, clock=clock, notifier=SystemdNotifier({}),
+                    heartbeat=HEARTBEAT, watch_interval=0, install_signals=False)
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: daemon._scheduler is not None, 10, "the daemon to start")  # noqa: SLF001
+        time.sleep(0.3)
+        yield daemon
+    finally:
+        daemon.commands.put("stop")
+        thread.join(timeout=15)
+        book.close()
+
+
+def test_jump_forward_sends_within_the_heartbeat(tmp_path: Path) -> None:
+    start = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    clock = JumpClock(start)
+    text = config_text(tmp_path, deadline("jump", start + timedelta(hours=1)))
+    out = tmp_path / "out.jsonl"
+    with daemon_thread(tmp_path, text, clock):
+        time.sleep(HEARTBEAT * 1.5)
+        assert read_jsonl(out) == []
+        clock.jump(timedelta(hours=1) - timedelta(seconds=0.2))
+        jumped = time.monotonic()
+        wait_until(lambda: len(read_jsonl(out)) == 1, HEARTBEAT * 3, "the due after the jump")
+        waited = time.monotonic() - jumped
+    print(f"\nclock jump +1 h: delivered {waited * 1000:.0f} ms after the jump "
+          f"(heartbeat {HEARTBEAT:.0f} s)")
+    assert waited <= HEARTBEAT + 0.5
+    assert read_jsonl(out)[0]["kind"] == "due"
+
+
+def test_big_jump_follows_catch_up_rules(tmp_path: Path) -> None:
+    start = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    clock = JumpClock(start)
+    one = deadline("one", start + timedelta(days=2), reminders='["1d", "2h"]')
+    two = deadline("two", start + timedelta(days=3), reminders='["1d"]')
+    out = tmp_path / "out.jsonl"
+    with daemon_thread(tmp_path, config_text(tmp_path, one + two), clock) as daemon:
+        clock.jump(timedelta(days=2, hours=12))  # like a suspend over two and a half days
+        wait_until(lambda: len(read_jsonl(out)) >= 3, HEARTBEAT * 4, "catch-up")
+        time.sleep(HEARTBEAT * 1.5)
+        rows = read_jsonl(out)
+        history = daemon.ledger.history()
+    # Latest per deadline only: one's due, two's 1d reminder; then one summary.
+    assert sorted((r["deadline"] or "", r["kind"]) for r in rows) == [
+        ("", "summary"), ("one", "due"), ("two", "reminder")]
+    assert all(r["late"] for r in rows if r["kind"] != "summary")
+    skipped = sorted(r.key for r in history if r.state == DeliveryState.SKIPPED)
+    assert skipped == ["one/reminder/2030-01-03T12:00:00Z/1d", "one/reminder/2030-01-03T12:00:00Z/2h"]
+
+
+def test_jump_back_sends_nothing_twice(tmp_path: Path) -> None:
+    start = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    clock = JumpClock(start)
+    text = config_text(tmp_path, deadline("back", start + timedelta(seconds=2)))
+    out = tmp_path / "out.jsonl"
+    with daemon_thread(tmp_path, text, clock):
+        wait_until(lambda: len(read_jsonl(out)) == 1, 10, "the due")
+        clock.jump(-timedelta(hours=1))
+        time.sleep(HEARTBEAT * 2)
+        clock.jump(timedelta(hours=1))
+        time.sleep(HEARTBEAT * 2)
+    assert len(read_jsonl(out)) == 1

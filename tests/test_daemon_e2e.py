@@ -1,0 +1,174 @@
+"""The real daemon in a subprocess: READY, on-time delivery, reload, signals, restart."""
+
+from __future__ import annotations
+
+import signal
+import statistics
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from harness import (
+    config_text,
+    deadline,
+    read_jsonl,
+    running_daemon,
+    utc_now,
+    wait_until,
+)
+from receivers import HttpReceiver
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def parse(t: str) -> datetime:
+    return datetime.fromisoformat(t.replace("Z", "+00:00"))
+
+
+def lateness(rows: list[dict[str, str]]) -> list[float]:
+    return [(parse(r["sent_at"]) - parse(r["planned_at"])).total_seconds() for r in rows]
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def test_ready_then_on_time_to_jsonl_and_http(tmp_path: Path, http_receiver: HttpReceiver) -> None:
+    start = utc_now().replace(microsecond=0) + timedelta(seconds=6)
+    deadlines = "".join(deadline(f"d{i}", start + timedelta(seconds=i), reminders='["2s"]')
+                        for i in range(5))
+    channels = f'[channels.hook]\nurl = "{http_receiver.url}"\n'
+    wall_minus_mono = time.time() - time.monotonic()
+    with running_daemon(tmp_path, config_text(tmp_path, deadlines, channels=channels)) as (d, sd):
+        ready = sd.wait_for(lambda m: "READY=1" in m)
+        assert "STATUS=5 deadlines" in ready
+        out = tmp_path / "out.jsonl"
+        wait_until(lambda: len(read_jsonl(out)) >= 10 and len(http_receiver.requests) >= 10,
+                   timeout=30, what="10 notifications on both channels")
+    rows = read_jsonl(out)
+    assert sorted(Counter(r["kind"] for r in rows).items()) == [("due", 5), ("reminder", 5)]
+    assert len({r["key"] for r in rows}) == 10
+    jsonl_late = lateness(rows)
+    planned = sorted(parse(r["planned_at"]).timestamp() for r in rows)
+    arrivals = sorted(req.arrived + wall_minus_mono for req in http_receiver.requests)
+    http_late = [a - p for a, p in zip(arrivals, planned, strict=True)]
+    print(f"\nlateness jsonl: median {statistics.median(jsonl_late) * 1000:.1f} ms, "
+          f"p99 {p99(jsonl_late) * 1000:.1f} ms; http: median "
+          f"{statistics.median(http_late) * 1000:.1f} ms, p99 {p99(http_late) * 1000:.1f} ms")
+    assert p99(jsonl_late) < 1.0
+    assert p99(http_late) < 1.0
+    assert min(jsonl_late) >= 0
+    assert all(not r["late"] for r in rows)
+
+
+def test_sighup_adds_moves_and_removes_without_duplicates(tmp_path: Path) -> None:
+    base = utc_now().replace(microsecond=0)
+    keep, move, drop = (base + timedelta(seconds=s) for s in (8, 9, 10))
+    before = deadline("keep", keep) + deadline("move", move) + deadline("drop", drop)
+    text = config_text(tmp_path, before)
+    with running_daemon(tmp_path, text) as (d, sd):
+        sd.wait_for(lambda m: "READY=1" in m)
+        moved = move + timedelta(seconds=2)
+        added = base + timedelta(seconds=11)
+        after = deadline("keep", keep) + deadline("move", moved) + deadline("add", added)
+        d.config.write_text(config_text(tmp_path, after))
+        count = len(sd.texts())
+        d.signal(signal.SIGHUP)
+        reloading = sd.wait_for(lambda m: "RELOADING=1" in m, after=count)
+        assert "MONOTONIC_USEC=" in reloading
+        sd.wait_for(lambda m: "READY=1" in m, after=count)
+        out = tmp_path / "out.jsonl"
+        wait_until(lambda: len(read_jsonl(out)) >= 3, timeout=20, what="three dues")
+        time.sleep(1.5)
+        logs = d.logs()
+    rows = read_jsonl(out)
+    assert sorted(r["deadline"] for r in rows) == ["add", "keep", "move"]
+    by_deadline = {r["deadline"]: r for r in rows}
+    assert parse(by_deadline["move"]["planned_at"]) == moved
+    assert "reloaded: +2 / -2 notifications, move: due moved" in logs
+
+
+def test_sighup_with_broken_file_keeps_old_plan(tmp_path: Path) -> None:
+    due = utc_now().replace(microsecond=0) + timedelta(seconds=7)
+    with running_daemon(tmp_path, config_text(tmp_path, deadline("kept", due))) as (d, sd):
+        sd.wait_for(lambda m: "READY=1" in m)
+        d.config.write_text(config_text(tmp_path, deadline("kept", due)) + "\n[[deadlines]\n")
+        count = len(sd.texts())
+        d.signal(signal.SIGHUP)
+        sd.wait_for(lambda m: "READY=1" in m, after=count)
+        out = tmp_path / "out.jsonl"
+        wait_until(lambda: len(read_jsonl(out)) >= 1, timeout=20, what="the old plan's due")
+        logs = d.logs()
+        assert d.proc is not None and d.proc.poll() is None
+    assert [r["deadline"] for r in read_jsonl(out)] == ["kept"]
+    assert f"reload rejected: {d.config}:" in logs
+    assert "TOML syntax" in logs
+    assert "keeping the previous configuration" in logs
+
+
+def test_saving_the_file_reloads_without_a_signal(tmp_path: Path) -> None:
+    due = utc_now().replace(microsecond=0) + timedelta(seconds=60)
+    with running_daemon(tmp_path, config_text(tmp_path, deadline("first", due))) as (d, sd):
+        sd.wait_for(lambda m: "READY=1" in m)
+        soon = utc_now().replace(microsecond=0) + timedelta(seconds=4)
+        count = len(sd.texts())
+        d.config.write_text(config_text(tmp_path, deadline("first", due)
+                                        + deadline("second", soon)))
+        sd.wait_for(lambda m: "RELOADING=1" in m, after=count, timeout=10)
+        out = tmp_path / "out.jsonl"
+        wait_until(lambda: len(read_jsonl(out)) >= 1, timeout=20, what="the new deadline")
+    assert [r["deadline"] for r in read_jsonl(out)] == ["second"]
+
+
+def test_sigterm_exits_zero_with_stopping(tmp_path: Path) -> None:
+    due = utc_now() + timedelta(hours=1)
+    with running_daemon(tmp_path, config_text(tmp_path, deadline("later", due))) as (d, sd):
+        sd.wait_for(lambda m: "READY=1" in m)
+        d.signal(signal.SIGTERM)
+        assert d.wait() == 0
+        sd.wait_for(lambda m: "STOPPING=1" in m, timeout=5)
+
+
+def test_sigkill_then_restart_resends_nothing_and_catches_up(tmp_path: Path) -> None:
+    base = utc_now().replace(microsecond=0)
+    first, during = base + timedelta(seconds=5), base + timedelta(seconds=9)
+    text = config_text(tmp_path, deadline("first", first) + deadline("during", during))
+    out = tmp_path / "out.jsonl"
+    with running_daemon(tmp_path, text) as (d, sd):
+        sd.wait_for(lambda m: "READY=1" in m)
+        wait_until(lambda: len(read_jsonl(out)) >= 1, timeout=20, what="the first due")
+        d.signal(signal.SIGKILL)
+        d.wait()
+        wait_until(lambda: utc_now() > during + timedelta(seconds=1), timeout=20, what="downtime")
+        count = len(sd.texts())
+        d.start()
+        sd.wait_for(lambda m: "READY=1" in m, after=count)
+        wait_until(lambda: len(read_jsonl(out)) >= 2, timeout=20, what="the missed due")
+        time.sleep(1.0)
+    rows = read_jsonl(out)
+    assert [(r["deadline"], r["late"]) for r in rows] == [("first", False), ("during", True)]
+
+
+def test_watchdog_pings(tmp_path: Path) -> None:
+    due = utc_now() + timedelta(hours=1)
+    text = config_text(tmp_path, deadline("later", due))
+    with running_daemon(tmp_path, text, extra_env={"WATCHDOG_USEC": "2000000"}) as (d, sd):
+        sd.wait_for(lambda m: "READY=1" in m)
+        time.sleep(3.5)
+        pings = [t for t, m in sd.messages if "WATCHDOG=1" in m]
+        sd.texts()
+        pings = [t for t, m in sd.messages if "WATCHDOG=1" in m]
+    assert len(pings) >= 2, sd.messages
+    gaps = [b - a for a, b in zip(pings, pings[1:], strict=False)]
+    assert max(gaps) < 2.0
+
+
+def test_bad_config_at_start_exits_78(tmp_path: Path) -> None:
+    with running_daemon(tmp_path, "[[deadlines]]\nid = 'x'\n") as (d, sd):
+        assert d.wait() == 78
+        logs = d.logs()
+    assert "config.toml:1:1: deadlines.0.title" in logs
+    assert "Traceback" not in logs
