@@ -216,12 +216,21 @@ def run(config_path: Path | None) -> None:
     cfg = load_config(config_path)
     _start_logging(cfg)
     for warning in cfg.warnings:
-        click.echo(f"{warning}", err=True)
+        click.echo(f"{warning.file}:{warning.line}:{warning.col}: {warning.path}: "
+                   f"warning: {warning.message}", err=True)
     book = _open_ledger_or_exit(cfg)
     from notifier.daemon import run_daemon  # noqa: PLC0415
+    from notifier.logs import setup_logging  # noqa: PLC0415
+
+    secrets = set(cfg.secrets)
+
+    def relog(new: config_mod.Config) -> None:
+        # A reload may bring new secrets; old ones stay redacted too.
+        secrets.update(new.secrets)
+        setup_logging(new.log_level, secrets=secrets)
 
     try:
-        status = run_daemon(cfg, book)
+        status = run_daemon(cfg, book, on_reload=relog)
     finally:
         book.close()
     sys.exit(status)
@@ -233,7 +242,13 @@ def run(config_path: Path | None) -> None:
 @click.option("--until", "end", type=WHEN, default=None, help="Where it stops (default +30 days).")
 @click.option("--speed", type=click.FloatRange(min=1.0, max=1e7), default=3600.0, show_default=True,
               help="Virtual seconds per real second.")
-def replay(config_path: Path | None, start: Any, end: Any, speed: float) -> None:
+@click.option("--ledger", "ledger_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Keep the ledger in this file (default: a temporary one).")
+@click.option("--epoch", type=float, default=None,
+              help="Unix time at which the virtual clock reads --from (default: now); with "
+              "--ledger, a replay restarted with the same epoch resumes where it was.")
+def replay(config_path: Path | None, start: Any, end: Any, speed: float,
+           ledger_file: Path | None, epoch: float | None) -> None:
     """Run the real daemon on a virtual clock, with a throw-away ledger."""
     import tempfile  # noqa: PLC0415
 
@@ -254,11 +269,11 @@ def replay(config_path: Path | None, start: Any, end: Any, speed: float) -> None
         click.echo(f"{stamp}  {msg.kind:<11} -> {channel}: {msg.title}")
 
     with tempfile.TemporaryDirectory(prefix="notifier-replay-") as tmp:
-        book = _open_ledger_or_exit(cfg, Path(tmp) / "replay.db")
+        book = _open_ledger_or_exit(cfg, ledger_file or Path(tmp) / "replay.db")
         click.echo(f"replay {planning.utc_text(begin)} -> {planning.utc_text(finish)} "
                    f"at {speed:g}x ({zone.key})")
         try:
-            daemon = Daemon(cfg, book, clock=VirtualClock(begin, speed),
+            daemon = Daemon(cfg, book, clock=VirtualClock(begin, speed, epoch),
                             notifier=SystemdNotifier({}), stop_at=finish, on_sent=show,
                             watch_interval=0, install_signals=True)
             status = daemon.run()

@@ -61,15 +61,25 @@ class SystemClock:
 
 
 class VirtualClock:
-    """A clock that starts at `start` and runs `speed` times faster than real time."""
+    """A clock that starts at `start` and runs `speed` times faster than real time.
 
-    def __init__(self, start: datetime, speed: float) -> None:
+    With `epoch` (a real Unix time) the clock reads `start` at that real
+    instant, so a replay restarted with the same epoch resumes the same
+    virtual timeline, downtime included; without it, it starts now.
+    """
+
+    def __init__(self, start: datetime, speed: float, epoch: float | None = None) -> None:
         self.scale = float(speed)
         self._start = start
+        self._epoch = epoch
         self._t0 = time.monotonic()
 
     def now(self) -> datetime:
-        return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self.scale)
+        if self._epoch is not None:
+            elapsed = time.time() - self._epoch
+        else:
+            elapsed = time.monotonic() - self._t0
+        return self._start + timedelta(seconds=elapsed * self.scale)
 
 
 def real_seconds(clock: Clock, until: datetime) -> float:
@@ -167,8 +177,10 @@ class Daemon:
         watch_interval: float = 1.0,
         stop_at: datetime | None = None,
         on_sent: Callable[[OutgoingMessage, str, datetime], None] | None = None,
+        on_reload: Callable[[config.Config], None] | None = None,
         install_signals: bool = True,
     ) -> None:
+        self.on_reload = on_reload
         self.clock = clock or SystemClock()
         self.ledger = ledger
         self.sd = notifier or SystemdNotifier.from_env()
@@ -395,6 +407,8 @@ class Daemon:
             log.exception("reload failed: keeping the previous configuration")
             self.sd.ready("reload failed; running the previous one")
             return
+        if self.on_reload is not None:
+            self.on_reload(cfg)
         now = self.clock.now()
         try:
             loaded = self._prepare(cfg, now)

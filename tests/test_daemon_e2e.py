@@ -172,3 +172,49 @@ def test_bad_config_at_start_exits_78(tmp_path: Path) -> None:
         logs = d.logs()
     assert "config.toml:1:1: deadlines.0.title" in logs
     assert "Traceback" not in logs
+
+
+def test_live_edits_take_their_first_seen_time(tmp_path: Path) -> None:
+    base = utc_now().replace(microsecond=0)
+    a_due = base + timedelta(seconds=90)
+    with running_daemon(tmp_path, config_text(tmp_path, deadline("a", a_due))) as (d, sd):
+        sd.wait_for(lambda m: "READY=1" in m)
+        b_due = utc_now().replace(microsecond=0) + timedelta(seconds=7)
+        # b has no `announced`: it counts from the moment the daemon first sees it,
+        # so its 1h reminder (already in the past) is not fired.
+        b = f"""
+[[deadlines]]
+id = "b"
+title = "B"
+due = {b_due.strftime("%Y-%m-%dT%H:%M:%SZ")}
+reminders = ["1h", "3s"]
+"""
+        extension = f"""
+[[deadlines.extensions]]
+due = {(a_due + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+reason = "more time"
+"""
+        count = len(sd.texts())
+        d.config.write_text(config_text(tmp_path, deadline("a", a_due) + extension + b))
+        d.signal(signal.SIGHUP)
+        sd.wait_for(lambda m: "READY=1" in m, after=count)
+        out = tmp_path / "out.jsonl"
+        wait_until(lambda: len(read_jsonl(out)) >= 3, timeout=20, what="live-edit messages")
+        time.sleep(1.0)
+    rows = read_jsonl(out)
+    assert [(r["deadline"], r["kind"]) for r in rows] == [
+        ("a", "rescheduled"), ("b", "reminder"), ("b", "due")]
+    assert "more time" in rows[0]["body"]
+    assert rows[1]["key"].endswith("/3s")
+    # plan and status read the same first-seen times from the ledger.
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from notifier.cli import main  # noqa: PLC0415
+
+    result = CliRunner().invoke(main, ["plan", "-c", str(d.config), "--from",
+                                       (base - timedelta(hours=2)).isoformat(), "--json"])
+    import json  # noqa: PLC0415
+
+    kinds = [(i["deadline"], i["kind"], i["offset"]) for i in json.loads(result.output)
+             if i["deadline"] == "b"]
+    assert kinds == [("b", "reminder", "3s"), ("b", "due", None)]
