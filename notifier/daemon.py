@@ -30,7 +30,7 @@ from notifier.channels import (
     register_builtin_schemas,
 )
 from notifier.dispatch import Dispatcher
-from notifier.errors import ConfigError
+from notifier.errors import ConfigError, LedgerError
 from notifier.ledger import DeliveryRecord, Ledger
 from notifier.model import Notification, Schedule
 from notifier.render import Message, Renderer, TemplateSource
@@ -266,11 +266,17 @@ class Daemon:
                 command = self.commands.get()
                 if command == "stop":
                     break
-                if command == "reload":
-                    self.reload()
-                elif command == "heartbeat":
-                    self.sd.watchdog()
-                self._tick()
+                try:
+                    if command == "reload":
+                        self.reload()
+                    elif command == "heartbeat":
+                        self.sd.watchdog()
+                    self._tick()
+                except LedgerError as e:
+                    # Disk full or I/O trouble: nothing is sent without its
+                    # claim (the workers retry claims), so keep running and
+                    # try again at the next wake-up or heartbeat.
+                    log.error("ledger: %s; will retry", e)
                 if self.stop_at is not None and self.clock.now() >= self.stop_at \
                         and self.dispatcher.idle():
                     break
@@ -281,7 +287,10 @@ class Daemon:
             finished = self.dispatcher.stop(SHUTDOWN_BOUND)
             if not finished:
                 log.warning("some sends were still in flight at exit; they are retried at start")
-            self.ledger.touch_alive(self.clock.now())
+            try:
+                self.ledger.touch_alive(self.clock.now())
+            except LedgerError as e:
+                log.error("ledger: %s", e)
         log.info("stopped")
         return 0
 
@@ -313,6 +322,12 @@ class Daemon:
             due = fresh
         for n in due:
             self.dispatcher.submit(n)
+        try:
+            self._retry_and_touch(now)
+        finally:
+            self._schedule_wake(now)
+
+    def _retry_and_touch(self, now: datetime) -> None:
         for rec in self.ledger.due_retries(now):
             found = find_notification(self.loaded.schedule, rec)
             if found is None:
@@ -323,13 +338,15 @@ class Daemon:
         if time.monotonic() - self._last_alive_write >= min(10.0, self.heartbeat):
             self.ledger.touch_alive(now)
             self._last_alive_write = time.monotonic()
-        self._schedule_wake(now)
 
     def _schedule_wake(self, now: datetime) -> None:
         if self._scheduler is None:
             return
         targets = [self.timeline.next_at()]
-        retry = self.ledger.next_retry_at()
+        try:
+            retry = self.ledger.next_retry_at()
+        except LedgerError:
+            retry = now + timedelta(seconds=self.heartbeat * self.clock.scale)
         if retry is not None:
             targets.append(retry)
         if self.stop_at is not None:
