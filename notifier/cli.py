@@ -231,6 +231,8 @@ def run(config_path: Path | None) -> None:
 
     try:
         status = run_daemon(cfg, book, on_reload=relog)
+    except LedgerError as e:
+        _fail(f"ledger: {e}", EX_LEDGER)
     finally:
         book.close()
     sys.exit(status)
