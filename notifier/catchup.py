@@ -29,13 +29,19 @@ def _group(n: Notification) -> str:
 
 
 def catch_up(missed: Sequence[Notification], now: datetime, window: timedelta) -> CatchUp:
-    latest: dict[str, Notification] = {}
-    for n in missed:
+    """Split `missed` (in plan order) into what to send late and what to skip.
+
+    Per deadline (per kind for the digest) the latest notification is sent if
+    it is at most `window` old; of several at the same instant, the last in
+    plan order counts as the latest. Everything else is skipped.
+    """
+    latest: dict[str, tuple[datetime, int, Notification]] = {}
+    for i, n in enumerate(missed):
         group = _group(n)
-        if group not in latest or (n.at, n.key) > (latest[group].at, latest[group].key):
-            latest[group] = n
-    send = tuple(sorted((n for n in latest.values() if now - n.at <= window),
-                        key=lambda n: (n.at, n.key)))
+        if group not in latest or (n.at, i) > latest[group][:2]:
+            latest[group] = (n.at, i, n)
+    send = tuple(n for _, _, n in sorted(latest.values(), key=lambda e: e[:2])
+                 if now - n.at <= window)
     chosen = {n.key for n in send}
     skip = tuple(n for n in missed if n.key not in chosen)
     return CatchUp(send=send, skip=skip)

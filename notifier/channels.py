@@ -559,9 +559,15 @@ def _instantiate(url: str, asset: AppriseAsset) -> NotifyBase:
     return plugin
 
 
+_CUSTOM_ARG = re.compile(r"([?&](?:[+:-]|%2[Bb]|%3[Aa])[^=&]*=)[^&]*")
+
+
 def _privacy_url(plugin: NotifyBase) -> str:
     url: Callable[..., object] = plugin.url  # unannotated in apprise
-    return str(url(privacy=True))
+    # apprise's privacy form keeps custom headers (+X-Api-Key=...), payload
+    # (:field=...) and GET parameters (-param=...) of json/xml/form in clear;
+    # they often hold API keys, so their values are masked too.
+    return _CUSTOM_ARG.sub(r"\1***", str(url(privacy=True)))
 
 
 def _asset() -> AppriseAsset:

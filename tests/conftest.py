@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
 from receivers import HttpReceiver, SmtpReceiver
+
+
+@pytest.fixture(autouse=True)
+def _restore_apprise_logger() -> Iterator[None]:
+    """An in-process Daemon isolates the process-wide apprise logger; undo it per test."""
+    logger = logging.getLogger("apprise")
+    saved = (logger.propagate, logger.level, list(logger.handlers))
+    yield
+    logger.propagate, level, handlers = saved
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
 
 
 @pytest.fixture

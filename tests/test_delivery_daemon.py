@@ -1,0 +1,426 @@
+"""Delivery through the real daemon: retries, isolation, give-up, restarts, catch-up.
+
+The Daemon runs on a thread with the system clock over a real SQLite ledger
+file; channels are apprise json:// to a local HTTP server, mailto:// to a
+local aiosmtpd server, and jsonl:// files. Deadlines fall due a second or two
+after the daemon starts.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import statistics
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from daemon_util import (
+    apprise_logging_restored,
+    deadline,
+    read_jsonl,
+    rows,
+    running_daemon,
+    utc_now,
+    wait_until,
+    write_config,
+)
+from receivers import HttpReceiver, SmtpReceiver
+
+from notifier import config
+from notifier.catchup import catch_up
+from notifier.cli import main
+from notifier.daemon import Daemon
+from notifier.ledger import DeliveryState, open_ledger
+from notifier.model import Kind, Notification
+from notifier.sdnotify import SystemdNotifier
+
+S = timedelta(seconds=1)
+MIN = timedelta(minutes=1)
+H = timedelta(hours=1)
+SECRET = "Gu4rdedPassw0rdX"
+
+
+def wall(monotonic: float) -> float:
+    """A time.monotonic() reading (HttpRequest.arrived) as a Unix time."""
+    return monotonic + (time.time() - time.monotonic())
+
+
+def states(db: Path) -> dict[tuple[str, str], tuple[DeliveryState, int]]:
+    return {(r.key, r.channel): (r.state, r.attempts) for r in rows(db)}
+
+
+# --------------------------------------------------------------------------- 1. retries
+
+
+@pytest.mark.parametrize("failures", [1, 3])
+def test_retries_until_success_with_backoff(tmp_path: Path, http_receiver: HttpReceiver,
+                                            failures: int) -> None:
+    http_receiver.fail_next(failures, status=503)
+    db = tmp_path / "ledger.db"
+    due = utc_now() + 1.5 * S
+    cfg = write_config(tmp_path / "config.toml", state=db,
+                       channels={"http": http_receiver.url},
+                       deadlines=[deadline("kalbajar", due)])
+    first = 0.25
+    with running_daemon(cfg, first_backoff=first * S,
+                        max_backoff=10 * S) as run:
+        assert http_receiver.wait_for(failures + 1, timeout=20)
+        assert wait_until(lambda: any(r.state == DeliveryState.SENT for r in rows(db)), 10)
+        time.sleep(0.5)  # nothing more may arrive
+        run.stop()
+    (rec,) = rows(db)
+    assert rec.key == f"kalbajar/due/{due:%Y-%m-%dT%H:%M:%SZ}/"
+    assert (rec.state, rec.attempts) == (DeliveryState.SENT, failures + 1)
+    requests = http_receiver.requests
+    assert len(requests) == failures + 1
+    assert wall(requests[0].arrived) >= due.timestamp()
+    gaps = [b.arrived - a.arrived for a, b in itertools.pairwise(requests)]
+    print(f"\nretry gaps after {failures} failure(s): "
+          + ", ".join(f"{g * 1000:.0f} ms" for g in gaps))
+    for k, gap in enumerate(gaps, start=1):
+        nominal = first * 2 ** (k - 1)
+        # Never before the backoff; not much after it either (heartbeat + a send).
+        assert 0.75 * nominal <= gap <= 1.25 * nominal + 0.5, (k, gap)
+    assert len(run.sent.snapshot()) == 1
+
+
+def test_a_retry_is_not_held_back_until_the_heartbeat(tmp_path: Path,
+                                                       http_receiver: HttpReceiver) -> None:
+    """With the product's 30 s heartbeat, a retry still goes out at its backoff.
+
+    The failure is recorded by a channel worker after the daemon planned its
+    next wake-up; the dispatcher's on_retry hook makes the daemon plan again.
+    """
+    http_receiver.fail_next(1)
+    cfg = write_config(tmp_path / "config.toml", state=tmp_path / "ledger.db",
+                       channels={"http": http_receiver.url},
+                       deadlines=[deadline("kalbajar", utc_now() + 1 * S)])
+    with running_daemon(cfg, first_backoff=0.25 * S, max_backoff=1 * S) as run:
+        try:
+            assert http_receiver.wait_for(1, timeout=10)
+            assert http_receiver.wait_for(2, timeout=2.5)
+        finally:
+            run.stop()
+
+
+def test_the_daemon_uses_the_30s_to_1h_backoff_by_default(tmp_path: Path) -> None:
+    cfg_path = write_config(tmp_path / "config.toml", state=tmp_path / "ledger.db",
+                            channels={"file": f"jsonl://{tmp_path / 'out.jsonl'}"},
+                            deadlines=[deadline("kalbajar", utc_now() + H)])
+    with apprise_logging_restored(), open_ledger(tmp_path / "ledger.db") as book:
+        d = Daemon(config.load(cfg_path), book, notifier=SystemdNotifier({}),
+                   install_signals=False, watch_interval=0)
+        assert (d.dispatcher.first_backoff, d.dispatcher.max_backoff) == (30 * S, H)
+
+
+# --------------------------------------------------------------------------- 2. isolation
+
+TITLE_RE = re.compile(r"Handover (n\d+)")
+
+
+def healthy_lateness(tmp: Path, healthy: HttpReceiver, stuck: HttpReceiver, *,
+                     hang: bool) -> list[float]:
+    """Seconds between each planned time and its arrival at the healthy receiver."""
+    tmp.mkdir()
+    if hang:
+        stuck.hang()
+    # The neighbour's first delivery fails at once, so a retry of it falls due
+    # while the neighbour is busy (hanging, or not).
+    stuck.fail_next(1)
+    start = utc_now() + 1.5 * S
+    dues = {f"n{i}": start + i * 0.3 * S for i in range(8)}
+    cfg = write_config(tmp / "config.toml", state=tmp / "ledger.db",
+                       channels={"stuck": stuck.url, "healthy": healthy.url},
+                       deadlines=[deadline(name, due, channels=["stuck", "healthy"])
+                                  for name, due in dues.items()])
+    with running_daemon(cfg, first_backoff=0.2 * S, max_backoff=1 * S) as run:
+        try:
+            assert healthy.wait_for(len(dues), timeout=15)
+            if hang:
+                # The neighbour really was stuck: it failed its first request and
+                # holds its second unanswered, while the retry of the first is due.
+                assert stuck.wait_for(2, timeout=5)
+                assert len(stuck.requests) == 2
+                stuck_rows = Counter(r.state for r in rows(tmp / "ledger.db")
+                                     if r.channel == "stuck")
+                assert stuck_rows[DeliveryState.CLAIMED] >= 1
+                assert run.daemon.dispatcher.pending() <= len(dues) + 1
+            else:
+                assert stuck.wait_for(len(dues) + 1, timeout=5)
+        finally:
+            stuck.release()
+        assert wait_until(run.daemon.dispatcher.idle, 15)
+        run.stop()
+    lateness = []
+    for req in healthy.requests:
+        match = TITLE_RE.search(req.json["title"])
+        assert match is not None
+        lateness.append(wall(req.arrived) - dues[match.group(1)].timestamp())
+    assert all(x >= 0 for x in lateness), lateness
+    return lateness
+
+
+def test_a_hanging_channel_does_not_delay_a_healthy_one(tmp_path: Path) -> None:
+    with HttpReceiver() as healthy, HttpReceiver() as stuck:
+        alone = healthy_lateness(tmp_path / "alone", healthy, stuck, hang=False)
+    with HttpReceiver() as healthy, HttpReceiver() as stuck:
+        beside = healthy_lateness(tmp_path / "beside", healthy, stuck, hang=True)
+
+    def ms(xs: list[float]) -> str:
+        return (f"median {statistics.median(xs) * 1000:.1f} ms, "
+                f"max {max(xs) * 1000:.1f} ms over {len(xs)} "
+                f"({', '.join(f'{x * 1000:.0f}' for x in xs)})")
+
+    print(f"\nhealthy channel lateness, neighbour healthy: {ms(alone)}"
+          f"\nhealthy channel lateness, neighbour hanging: {ms(beside)}")
+    assert max(beside) <= max(alone) + 0.100
+    assert statistics.median(beside) <= statistics.median(alone) + 0.100
+
+
+# --------------------------------------------------------------------------- 3. give-up
+
+
+def test_give_up_marks_failed_with_a_secret_free_error(tmp_path: Path,
+                                                        http_receiver: HttpReceiver) -> None:
+    http_receiver.set_status(500)
+    db = tmp_path / "ledger.db"
+    due = utc_now() + 1 * S
+    cfg = write_config(tmp_path / "config.toml", state=db,
+                       channels={"ops": http_receiver.url_with_auth("ops", SECRET)},
+                       deadlines=[deadline("aghdam", due)],
+                       delivery={"give_up_after": "2s"})
+    with running_daemon(cfg, first_backoff=0.2 * S, max_backoff=0.5 * S) as run:
+        assert wait_until(lambda: any(r.state == DeliveryState.FAILED for r in rows(db)), 20)
+        time.sleep(0.3)
+        run.stop()
+    # The planted password was really used: it is in the Basic auth of every request.
+    auth = http_receiver.requests[0].headers["Authorization"]
+    assert base64.b64decode(auth.split()[1]).decode() == f"ops:{SECRET}"
+
+    (rec,) = rows(db)
+    assert rec.state == DeliveryState.FAILED
+    assert rec.attempts == len(http_receiver.requests) >= 3
+    assert rec.updated_at - due >= 2 * S  # not given up before give_up_after
+    assert rec.last_error is not None
+    assert "500" in rec.last_error
+    assert SECRET not in rec.last_error
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["history", "-c", str(cfg), "--json"])
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.output
+    (item,) = json.loads(result.output)
+    assert item["state"] == "failed"
+    assert item["attempts"] == rec.attempts
+    assert item["key"] == rec.key
+    assert item["channel"] == "ops"
+    assert "500" in item["last_error"]
+    print(f"\nfailed after {rec.attempts} attempts: {item['last_error']}")
+    table = runner.invoke(main, ["history", "-c", str(cfg)])
+    assert table.exit_code == 0
+    assert "failed" in table.output
+    assert SECRET not in table.output
+
+
+# --------------------------------------------------------------------------- 4. restarts
+
+
+def delivered_titles(receiver: HttpReceiver) -> Counter[str]:
+    """Successful deliveries per deadline (the failed request is the first one)."""
+    found = [TITLE_RE.search(r.json["title"]) for r in receiver.requests]
+    return Counter(m.group(1) for m in found if m is not None)
+
+
+def test_restarting_the_daemon_sends_nothing_twice(tmp_path: Path,
+                                                   http_receiver: HttpReceiver) -> None:
+    db = tmp_path / "ledger.db"
+    out = tmp_path / "out.jsonl"
+    start = utc_now() + 1.5 * S
+    dues = {f"n{i}": start + i * 0.2 * S for i in range(5)}
+    cfg = write_config(tmp_path / "config.toml", state=db,
+                       channels={"http": http_receiver.url, "file": f"jsonl://{out}"},
+                       deadlines=[deadline(k, v) for k, v in dues.items()])
+    http_receiver.fail_next(1)  # n0 to http fails once: a retry is pending at the restart
+    # The retry is due 3.75 s to 6.25 s after the failure: after this first run stops.
+    with running_daemon(cfg, first_backoff=5 * S, max_backoff=10 * S) as run:
+        assert wait_until(lambda: len(read_jsonl(out)) == 5 and len(http_receiver.requests) == 5,
+                          15)
+        assert wait_until(run.daemon.dispatcher.idle, 5)
+        run.stop()
+    before = states(db)
+    assert Counter(s for s, _ in before.values()) == {DeliveryState.SENT: 9,
+                                                       DeliveryState.RETRYING: 1}
+    # A new daemon over the same file: only the pending retry goes out, once.
+    with running_daemon(cfg, first_backoff=5 * S, max_backoff=10 * S) as run:
+        assert http_receiver.wait_for(6, timeout=15)
+        assert wait_until(lambda: all(s == DeliveryState.SENT for s, _ in states(db).values()), 5)
+        time.sleep(1.0)
+        run.stop()
+        assert run.daemon.dispatcher.sent == 1
+    # And a third start finds nothing at all to do.
+    with running_daemon(cfg) as run:
+        time.sleep(1.5)
+        run.stop()
+        assert run.daemon.dispatcher.sent == 0
+    lines = read_jsonl(out)
+    assert sorted(line["key"] for line in lines) == sorted({line["key"] for line in lines})
+    assert len(lines) == 5
+    assert delivered_titles(http_receiver) == dict.fromkeys(dues, 1) | {"n0": 2}  # 1 failed
+    after = states(db)
+    assert all(s == DeliveryState.SENT for s, _ in after.values())
+    assert sum(a for _, a in after.values()) == 11  # 10 deliveries + the one retry
+
+
+# --------------------------------------------------------------------------- 5. catch-up
+
+
+def test_catch_up_after_hours_of_downtime(tmp_path: Path, http_receiver: HttpReceiver,
+                                          smtp_receiver: SmtpReceiver) -> None:
+    db = tmp_path / "ledger.db"
+    out = tmp_path / "out.jsonl"
+    now = utc_now()
+    with open_ledger(db) as book:
+        book.touch_alive(now - 5 * H)  # the daemon was last alive 5 h ago
+    announced = now - 2 * 24 * H
+    cfg = write_config(
+        tmp_path / "config.toml", state=db,
+        channels={"file": f"jsonl://{out}", "http": http_receiver.url,
+                  "mail": smtp_receiver.url()},
+        deadlines=[
+            # Reminders 3.5 h, 2.5 h, 1.5 h and 30 min ago: the last is sent late.
+            deadline("kalbajar", now + 30 * MIN, reminders=["4h", "3h", "2h", "1h"],
+                     announced=announced),
+            # Reminders 3 h and 1.5 h ago, due 1 h ago: the due message is sent late.
+            deadline("aghdam", now - 1 * H, reminders=["2h", "30m"], announced=announced),
+            # Everything (4 h and 3 h ago) is older than the 2 h catch-up window.
+            deadline("lachin", now - 3 * H, reminders=["1h"], announced=announced),
+            # Before the downtime began: none of the catch-up's business.
+            deadline("shusha", now - 7 * H, announced=announced),
+        ],
+        delivery={"catchup": "2h"},
+    )
+    with running_daemon(cfg) as run:
+        assert wait_until(lambda: len(read_jsonl(out)) >= 3, 15)
+        assert http_receiver.wait_for(3, timeout=10)
+        # apprise's email plugin throttles itself: one message per 5.5 s per URL.
+        assert smtp_receiver.wait_for(3, timeout=25)
+        assert wait_until(run.daemon.dispatcher.idle, 10)
+        time.sleep(0.5)
+        run.stop()
+
+    lines = read_jsonl(out)
+    late = {(line["deadline"], line["kind"]) for line in lines if line["kind"] != "summary"}
+    assert late == {("kalbajar", "reminder"), ("aghdam", "due")}
+    by_kind = Counter(line["kind"] for line in lines)
+    assert by_kind == {"reminder": 1, "due": 1, "summary": 1}
+    for line in lines:
+        if line["kind"] == "summary":
+            continue
+        assert line["late"] is True
+        assert "Sent late by" in line["body"]
+        planned = datetime.fromisoformat(line["planned_at"].replace("Z", "+00:00"))
+        assert now - planned <= 2 * H  # nothing older than [delivery] catchup is sent
+    reminder = next(line for line in lines if line["kind"] == "reminder")
+    assert reminder["key"].endswith("/1h")
+    assert "late by 30 min" in reminder["body"]
+    (summary,) = [line for line in lines if line["kind"] == "summary"]
+    assert "7 notifications skipped, 2 sent late" in summary["title"]
+
+    # Exactly one summary per channel, and the same two late messages everywhere.
+    http_titles = [r.json["title"] for r in http_receiver.requests]
+    mail_subjects = [m.subject for m in smtp_receiver.messages]
+    for titles in (http_titles, mail_subjects):
+        assert len(titles) == 3, titles
+        assert sum(t.startswith("notifier was down") for t in titles) == 1, titles
+    print(f"\ncatch-up sent: {sorted(http_titles)}")
+
+    per_channel: dict[str, set[tuple[str, DeliveryState]]] = {}
+    for (key, channel), (state, _) in states(db).items():
+        per_channel.setdefault(channel, set()).add((key, state))
+    skipped = {k for k, s in per_channel["file"] if s == DeliveryState.SKIPPED}
+    assert len(skipped) == 7
+    assert {k.split("/")[0] for k in skipped} == {"kalbajar", "aghdam", "lachin"}
+    assert not any(k.startswith("shusha") for k, _ in per_channel["file"])
+    # The same rows on every channel.
+    assert per_channel["file"] == per_channel["http"] == per_channel["mail"]
+    sent = {k for k, s in per_channel["file"] if s == DeliveryState.SENT}
+    assert len(sent) == 3  # two late messages + the summary
+
+    # A restart right after the catch-up sends nothing again, and no second summary.
+    with running_daemon(cfg) as run:
+        time.sleep(1.5)
+        run.stop()
+        assert run.daemon.dispatcher.sent == 0
+    assert len(read_jsonl(out)) == 3
+    assert len(http_receiver.requests) == 3
+    assert len(smtp_receiver.messages) == 3
+
+
+def test_a_failed_catch_up_summary_is_retried(tmp_path: Path,
+                                              http_receiver: HttpReceiver) -> None:
+    """A summary is not in the plan; the daemon keeps the ones it sent to retry them."""
+    db = tmp_path / "ledger.db"
+    now = utc_now()
+    with open_ledger(db) as book:
+        book.touch_alive(now - 5 * H)
+    cfg = write_config(
+        tmp_path / "config.toml", state=db,
+        channels={"http": http_receiver.url},
+        # Both missed notifications are older than the window: the summary is all there is.
+        deadlines=[deadline("lachin", now - 3 * H, reminders=["1h"],
+                            announced=now - 48 * H)],
+        delivery={"catchup": "2h"},
+    )
+    http_receiver.fail_next(1)
+    with running_daemon(cfg, first_backoff=0.2 * S, max_backoff=1 * S) as run:
+        try:
+            assert http_receiver.wait_for(1, timeout=10)
+            assert wait_until(lambda: any(r.kind == "summary" and r.state in ("sent", "failed")
+                                          for r in rows(db)), 10)
+        finally:
+            run.stop()
+    (summary,) = [r for r in rows(db) if r.kind == "summary"]
+    assert (summary.state, summary.attempts) == (DeliveryState.SENT, 2), summary
+    assert len(http_receiver.requests) == 2
+
+
+# --------------------------------------------------------------------------- the pure rule
+
+
+def note(deadline_id: str | None, kind: Kind, ago: timedelta, now: datetime,
+         tail: str = "") -> Notification:
+    at = now - ago
+    return Notification(at=at, kind=kind, deadline=deadline_id, due=None,
+                        offset=None, seq=None, channels=("c",), title="t",
+                        key=f"{deadline_id or kind}/{kind}/{at.isoformat()}/{tail}")
+
+
+def test_catch_up_rule_table() -> None:
+    now = utc_now()
+    a1 = note("a", "reminder", 3 * H, now, "3h")
+    a2 = note("a", "reminder", 90 * MIN, now, "1h")
+    a3 = note("a", "due", 30 * MIN, now)
+    b1 = note("b", "reminder", 5 * H, now)
+    b2 = note("b", "due", 4 * H, now)       # latest of b, but older than the window
+    c1 = note("c", "rescheduled", 1 * H, now, "ext1")
+    c2 = note("c", "reminder", 1 * H, now, "7d")  # same instant, later in plan order
+    d1 = note(None, "digest", 20 * H, now)
+    d2 = note(None, "digest", 10 * MIN, now)
+    missed = sorted([a1, a2, a3, b1, b2, c1, c2, d1, d2], key=lambda n: n.at)
+    missed.remove(c2)
+    missed.insert(missed.index(c1) + 1, c2)  # plan order: rescheduled before reminder
+    decision = catch_up(missed, now, 2 * H)
+    assert decision.send == (c2, a3, d2)  # oldest first
+    assert set(decision.skip) == {a1, a2, b1, b2, c1, d1}
+    assert [n for n in missed if n in decision.skip] == list(decision.skip)  # order kept
+    assert all(now - n.at <= 2 * H for n in decision.send)
+    # Exactly at the window's edge still counts; an empty input is no catch-up.
+    edge = note("e", "due", 2 * H, now)
+    assert catch_up([edge], now, 2 * H).send == (edge,)
+    assert not catch_up([], now, 2 * H)

@@ -1,0 +1,183 @@
+"""SIGKILL the real daemon again and again while it delivers 1,200 notifications.
+
+`python -m notifier run` runs in a subprocess over a persistent SQLite ledger
+and a jsonl:// channel. 1,200 deadlines fall due over about 40 s; meanwhile the
+daemon is killed with SIGKILL at random moments at least 30 times and started
+again each time: a fifth of the kills come at a random moment of start-up,
+the rest at a random moment within a second after it is ready (the catch-up
+burst after the previous kill, or live delivery). A last run catches up and
+is stopped with SIGTERM.
+
+What "lost" means here: the ledger says the daemon was alive just before the
+first deadline, every downtime lasts about a second, the catch-up window is
+24 h and every deadline has exactly one notification. So by the catch-up rule
+(the latest missed notification per deadline is sent late) every planned key
+must reach the jsonl file; nothing may be skipped. A key may appear twice only
+when a kill hit between the send and its "sent" mark, so duplicates are at
+most one per kill (one channel, one worker).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from daemon_util import deadline, read_jsonl, rows, utc_now, write_config
+
+from notifier.ledger import DeliveryState, open_ledger
+
+N = 1200
+SPAN = 40.0
+"""Seconds over which the deadlines fall due."""
+KILLS = 30
+SEED = int(os.environ.get("NOTIFIER_KILL_SEED", "20201110"))
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without anything that would change the daemon's config."""
+    drop = ("NOTIFIER_", "NOTIFY_SOCKET", "WATCHDOG_", "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY",
+            "STATE_DIRECTORY", "CONFIGURATION_DIRECTORY")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+
+
+def since(log: Path, offset: int) -> bytes:
+    """What the log got from byte `offset` on."""
+    with log.open("rb") as f:
+        f.seek(offset)
+        return f.read()
+
+
+def wait_ready(proc: subprocess.Popen[bytes], log: Path, offset: int) -> None:
+    """Wait until the daemon whose output starts at `offset` in the log says it is ready."""
+    began = time.monotonic()
+    while b" ready: " not in since(log, offset):
+        assert proc.poll() is None, log.read_text("utf-8")[-3000:]
+        assert time.monotonic() - began < 30, "the daemon never became ready"
+        time.sleep(0.02)
+
+
+@pytest.mark.timeout(180)
+def test_sigkill_loses_nothing_and_duplicates_at_most_once_per_kill(
+    tmp_path: Path, record_property: Callable[[str, object], None],
+) -> None:
+    db = tmp_path / "ledger.db"
+    out = tmp_path / "out.jsonl"
+    log = tmp_path / "daemon.log"
+    start = utc_now() + timedelta(seconds=1)
+    dues = {f"k{i:04d}": start + timedelta(seconds=SPAN * i / N) for i in range(N)}
+    cfg = write_config(
+        tmp_path / "config.toml", state=db,
+        channels={"file": f"jsonl://{out}"},
+        deadlines=[deadline(name, due, announced=start - timedelta(hours=1))
+                   for name, due in dues.items()],
+        delivery={"catchup": "24h"},
+    )
+    with open_ledger(db) as book:
+        book.touch_alive(utc_now())  # alive until now: everything after this is owed
+    planned = {f"{name}/due/{due:%Y-%m-%dT%H:%M:%SZ}/" for name, due in dues.items()}
+    assert len(planned) == N
+
+    rng = random.Random(SEED)
+    command = [sys.executable, "-m", "notifier", "run", "-c", str(cfg)]
+    env = clean_env()
+    kills = killed_after_ready = killed_while_growing = 0
+    t_begin = time.monotonic()
+    with log.open("ab") as sink:
+        while kills < KILLS:
+            sink.write(f"=== run {kills + 1}\n".encode())
+            sink.flush()
+            offset = log.stat().st_size
+            size_before = len(read_jsonl(out))
+            proc = subprocess.Popen(command, stdout=sink, stderr=sink, env=env)
+            if rng.random() < 0.2:
+                time.sleep(rng.uniform(0.0, 1.0))  # while it starts: imports, config, ledger
+            else:
+                # Once it runs (the start-up time varies with the machine's load):
+                # during the catch-up burst or live delivery.
+                wait_ready(proc, log, offset)
+                time.sleep(rng.uniform(0.0, 1.0))
+            proc.send_signal(signal.SIGKILL)
+            assert proc.wait(10) == -signal.SIGKILL, log.read_text("utf-8")[-3000:]
+            kills += 1
+            segment = since(log, offset)
+            killed_after_ready += b" ready: " in segment
+            killed_while_growing += len(read_jsonl(out)) > size_before
+        kill_phase = time.monotonic() - t_begin
+
+        # The last run: let it catch up and deliver the rest, then stop it properly.
+        sink.write(b"=== final run\n")
+        sink.flush()
+        offset = log.stat().st_size
+        proc = subprocess.Popen(command, stdout=sink, stderr=sink, env=env)
+        try:
+            # Signals are handled once the daemon is up; SIGTERM before that would kill it.
+            wait_ready(proc, log, offset)
+            last_due = max(dues.values())
+            limit = time.monotonic() + max(0.0, (last_due - utc_now()).total_seconds()) + 30
+            while time.monotonic() < limit:
+                if {line["key"] for line in read_jsonl(out)} >= planned:
+                    break
+                time.sleep(0.25)
+            time.sleep(0.5)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            status = proc.wait(30)
+    assert status == 0, log.read_text("utf-8")[-3000:]
+
+    lines = read_jsonl(out)
+    torn = len(out.read_text("utf-8").splitlines()) - len(lines)
+    counts = Counter(line["key"] for line in lines)
+    lost = planned - set(counts)
+    extra = set(counts) - planned
+    duplicates = sum(c - 1 for c in counts.values())
+    late = sum(1 for line in lines if line["late"])
+    lateness = [
+        (datetime.fromisoformat(line["sent_at"]) - datetime.fromisoformat(line["planned_at"]))
+        .total_seconds() for line in lines
+    ]
+    text = log.read_text("utf-8", errors="replace")
+    recovered = sum(int(m) for m in re.findall(r"(\d+) delivery\(ies\) were in flight", text))
+    catch_ups = len(re.findall(r"notifier was down since", text))
+    records = rows(db)
+    by_state = Counter(str(r.state) for r in records)
+
+    figures = {
+        "kills": kills,
+        "kills_after_ready": killed_after_ready,
+        "kills_while_delivering": killed_while_growing,
+        "planned": N,
+        "deliveries": len(lines),
+        "lost": len(lost),
+        "duplicates": duplicates,
+        "torn_lines": torn,
+        "sent_late": late,
+        "in_flight_recovered": recovered,
+        "catch_ups": catch_ups,
+        "kill_phase_s": round(kill_phase, 1),
+        "max_lateness_s": round(max(lateness), 2),
+        "ledger_states": dict(by_state),
+        "seed": SEED,
+    }
+    print("\nkill test: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+    for k, v in figures.items():
+        record_property(k, v)
+
+    assert kills >= 30
+    assert killed_after_ready >= 15, "too few kills hit a running daemon"
+    assert killed_while_growing >= 8, "too few kills hit the daemon while it delivered"
+    assert len(lines) >= 1000
+    assert not extra, sorted(extra)[:5]
+    assert not lost, f"{len(lost)} lost, e.g. {sorted(lost)[:5]}"
+    assert duplicates <= kills
+    assert len(records) == N
+    assert all(r.state == DeliveryState.SENT for r in records), by_state

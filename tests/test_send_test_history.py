@@ -1,0 +1,147 @@
+"""`notifier send-test CHANNEL` against real receivers, and `notifier history`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+from daemon_util import deadline, utc_now, write_config
+from receivers import HttpReceiver, SmtpReceiver, dead_url
+
+from notifier.cli import main
+from notifier.ledger import open_ledger
+
+
+def config_with(tmp: Path, channels: dict[str, str | list[str]], **delivery: str) -> Path:
+    return write_config(tmp / "config.toml", state=tmp / "ledger.db", channels=channels,
+                        deadlines=[deadline("kalbajar", utc_now() + timedelta(days=3),
+                                            channels=[next(iter(channels))])],
+                        delivery=delivery or None)
+
+
+def cli(*args: str) -> Result:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+# --------------------------------------------------------------------------- send-test
+
+
+def test_send_test_reports_ok_per_url(tmp_path: Path, http_receiver: HttpReceiver,
+                                      smtp_receiver: SmtpReceiver) -> None:
+    cfg = config_with(tmp_path, {"ops": [http_receiver.url, smtp_receiver.url()]})
+    result = cli("send-test", "ops", "-c", str(cfg))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"ok     json://127.0.0.1:{http_receiver.port}/")
+    assert lines[1].startswith(f"ok     mailto://127.0.0.1:{smtp_receiver.port}/")
+    (body,) = http_receiver.bodies
+    assert "test message" in body["title"]
+    assert "ops" in body["title"] + body["message"]
+    assert smtp_receiver.wait_for(1)
+    assert "test message" in smtp_receiver.messages[0].subject
+    # A test message is not a delivery: the ledger is not touched.
+    assert not (tmp_path / "ledger.db").exists()
+
+
+def test_send_test_against_a_dead_url_says_which_and_why_and_exits_1(tmp_path: Path) -> None:
+    url = dead_url()
+    port = url.split(":")[2].rstrip("/")
+    cfg = config_with(tmp_path, {"ops": url})
+    # The real entry point, as an operator runs it.
+    done = subprocess.run([sys.executable, "-m", "notifier", "send-test", "ops", "-c", str(cfg)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1, done
+    (line,) = done.stdout.splitlines()
+    assert line.startswith(f"FAILED json://127.0.0.1:{port}/")
+    assert "Connection error" in line  # why: nothing listens there
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_send_test_with_one_good_and_one_dead_url(tmp_path: Path,
+                                                  http_receiver: HttpReceiver) -> None:
+    cfg = config_with(tmp_path, {"ops": [dead_url(), http_receiver.url]})
+    result = cli("send-test", "ops", "-c", str(cfg))
+    assert result.exit_code == 1
+    first, second = result.output.splitlines()
+    assert first.startswith("FAILED json://127.0.0.1:")
+    assert second.startswith(f"ok     json://127.0.0.1:{http_receiver.port}/")
+    assert len(http_receiver.requests) == 1
+
+
+def test_send_test_to_a_hanging_url_gives_up_within_the_timeout(tmp_path: Path,
+                                                                http_receiver: HttpReceiver) -> None:
+    http_receiver.hang()
+    cfg = config_with(tmp_path, {"ops": http_receiver.url}, timeout="1s")
+    began = time.monotonic()
+    result = cli("send-test", "ops", "-c", str(cfg))
+    took = time.monotonic() - began
+    http_receiver.release()
+    assert result.exit_code == 1
+    assert "FAILED" in result.output
+    assert "no answer within 1 s" in result.output
+    assert took < 5, took
+
+
+def test_send_test_to_an_http_error_reports_the_status(tmp_path: Path,
+                                                       http_receiver: HttpReceiver) -> None:
+    http_receiver.set_status(404)
+    cfg = config_with(tmp_path, {"ops": http_receiver.url})
+    result = cli("send-test", "ops", "-c", str(cfg))
+    assert result.exit_code == 1
+    assert "error=404" in result.output
+
+
+def test_send_test_unknown_channel_is_a_usage_error(tmp_path: Path,
+                                                    http_receiver: HttpReceiver) -> None:
+    cfg = config_with(tmp_path, {"ops": http_receiver.url, "pager": http_receiver.url})
+    result = cli("send-test", "nosuch", "-c", str(cfg))
+    assert result.exit_code == 2
+    assert "'nosuch'" in result.output
+    assert "ops, pager" in result.output
+    assert http_receiver.requests == []
+
+
+# --------------------------------------------------------------------------- history
+
+
+def test_history_without_a_ledger_is_empty(tmp_path: Path) -> None:
+    cfg = config_with(tmp_path, {"ops": "console://"})
+    result = cli("history", "-c", str(cfg), "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.output) == []
+
+
+def test_history_shows_the_ledger_newest_first(tmp_path: Path) -> None:
+    cfg = config_with(tmp_path, {"ops": "console://"})
+    t = utc_now().replace(microsecond=0)
+    with open_ledger(tmp_path / "ledger.db") as book:
+        book.claim("kalbajar/due/x/", "ops", deadline="kalbajar", kind="due", planned_at=t,
+                   now=t)
+        book.mark_sent("kalbajar/due/x/", "ops", now=t + timedelta(seconds=1))
+        book.claim("aghdam/due/y/", "ops", deadline="aghdam", kind="due", planned_at=t, now=t)
+        book.mark_failed("aghdam/due/y/", "ops", now=t + timedelta(seconds=2),
+                         error="channel 'ops': 1 of 1 URL(s) failed: error=500.")
+        book.mark_skipped("lachin/reminder/z/1d", "ops", deadline="lachin", kind="reminder",
+                          planned_at=t, now=t + timedelta(seconds=3), reason="notifier was down")
+    result = cli("history", "-c", str(cfg), "--json")
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.output)
+    assert [(i["deadline"], i["state"], i["attempts"]) for i in items] == [
+        ("lachin", "skipped", 0), ("aghdam", "failed", 1), ("kalbajar", "sent", 1)]
+    assert items[1]["last_error"].endswith("error=500.")
+    assert items[2]["updated_at"].endswith("Z")
+    only = json.loads(cli("history", "-c", str(cfg), "--json", "--deadline", "aghdam").output)
+    assert [i["key"] for i in only] == ["aghdam/due/y/"]
+    assert len(json.loads(cli("history", "-c", str(cfg), "--json", "--limit", "2").output)) == 2
+    table = cli("history", "-c", str(cfg))
+    assert table.exit_code == 0
+    for word in ("sent", "failed", "skipped", "kalbajar", "aghdam", "lachin"):
+        assert word in table.output
