@@ -7,13 +7,15 @@ happen here; nothing is applied anywhere until the whole file is good.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import re
 import stat
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +28,12 @@ from notifier.model import Channel, Closure, Deadline, Digest, Offset, Schedule,
 from notifier.settings import DeadlineSettings, Settings, load_settings
 
 MAX_FILE_BYTES = 1 << 20
+MAX_KEY_PARTS = 32
+"""A dotted key or table name with more parts is refused before tomllib reads it:
+tomllib takes time and memory quadratic in the parts (30,000 parts: 17 s, 3 GiB)."""
+_KEY_PART = r"""(?:[A-Za-z0-9_-]++|"[^"\n]*+"|'[^'\n]*+')"""
+_DOTTED = re.compile(r"""(?<![A-Za-z0-9_\-"'.])(?:""" + _KEY_PART + r"""[ \t]*+\.[ \t]*+)++""")
+"""Runs of `part.` (possessive, and never starting inside a part: linear time)."""
 BUILTIN_SCHEMES = ("console://", "jsonl://")
 
 
@@ -114,6 +122,11 @@ def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise ConfigError([Problem(file, line, 1, "", "not valid UTF-8")]) from None
+    for run in _DOTTED.finditer(text):
+        if run.group().count(".") >= MAX_KEY_PARTS:
+            line = text.count("\n", 0, run.start()) + 1
+            raise ConfigError([Problem(file, line, 1, "", "nested too deeply (a dotted key "
+                                       f"of more than {MAX_KEY_PARTS} parts)")])
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -146,19 +159,30 @@ def load(path: Path, *, check_urls: bool = True) -> Config:
     environment, as pydantic-settings reads them.
     """
     env = dict(os.environ)
-    text, data = read_toml(path)
-    col = _Collector(str(path), text, env)
+    # A large schedule allocates millions of objects and no cycles: the cyclic
+    # collector would only re-scan them, over and over (half the validation
+    # time at 100,000 deadlines). It is back on, as it was, when this returns.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        return _load(path, data, col, env, check_urls=check_urls)
-    except ConfigError as e:
+        text, data = read_toml(path)
+        # Taken now: `_load` frees the raw data once it is validated.
         secrets = raw_secrets(data, env)
-        raise ConfigError([p.scrubbed(secrets) for p in e.problems]) from None
+        col = _Collector(str(path), text, env)
+        try:
+            return _load(path, data, col, env, check_urls=check_urls)
+        except ConfigError as e:
+            raise ConfigError([p.scrubbed(secrets) for p in e.problems]) from None
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _load(
     path: Path, data: dict[str, Any], col: _Collector, env: Mapping[str, str], *,
     check_urls: bool,
 ) -> Config:
+    """Validate and resolve `data`; it is emptied once validated (its memory is freed)."""
     for key in data:
         if key.startswith("_"):
             col.add((key,), "unknown key")
@@ -173,11 +197,14 @@ def _load(
         raise ConfigError(col.problems) from None
     except RecursionError:
         raise ConfigError([Problem(str(path), 1, 1, "", "nested too deeply")]) from None
+    # The validated settings hold everything from here on; the raw tables of a
+    # large schedule are as big again.
+    data.clear()
     config = _resolve(settings, path, col, env, check_urls=check_urls)
     if col.problems:
         raise ConfigError(col.problems)
     _warn_if_exposed(path, settings, col)
-    return Config(**{**config.__dict__, "warnings": tuple(col.warnings)})
+    return replace(config, warnings=tuple(col.warnings))
 
 
 def _clean(msg: str) -> str:
@@ -189,18 +216,25 @@ def _clean(msg: str) -> str:
     return msg
 
 
-def _zone(name: str | None, fallback: ZoneInfo, col: _Collector, where: tomlpos.Path) -> ZoneInfo:
-    if name is None:
-        return fallback
-    plausible = bool(name) and name.strip() == name and ".." not in name \
-        and not name.startswith("/")
-    try:
-        if plausible:
-            return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        pass
-    col.add(where, "unknown time zone (use an IANA name such as Asia/Baku)")
-    return fallback
+def _zone(
+    name: str | None, fallback: ZoneInfo | Callable[[], ZoneInfo], col: _Collector,
+    where: tomlpos.Path,
+) -> ZoneInfo:
+    """The zone `name`, else (with a problem if `name` is bad) the fallback, called if callable."""
+    if name is not None:
+        try:
+            return _find_zone(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            col.add(where, "unknown time zone (use an IANA name such as Asia/Baku)")
+    return fallback if isinstance(fallback, ZoneInfo) else fallback()
+
+
+@lru_cache(maxsize=1024)
+def _find_zone(name: str) -> ZoneInfo:
+    """ZoneInfo(name) for a plausible IANA name (cached: a schedule repeats a few zones)."""
+    if not name or name.strip() != name or ".." in name or name.startswith("/"):
+        raise ValueError("not a zone name")
+    return ZoneInfo(name)
 
 
 def _offset(text: str, col: _Collector, where: tomlpos.Path) -> Offset | None:
@@ -235,11 +269,11 @@ def _datetime(
 ) -> datetime | None:
     if value.tzinfo is not None:
         return value.astimezone(UTC)
-    problem = timing.check_local(value, zone)
-    if problem is not None:
-        col.add(where, problem.message(value, zone))
+    instant = timing.local_instant(value, zone)
+    if isinstance(instant, timing.LocalTimeProblem):
+        col.add(where, instant.message(value, zone))
         return None
-    return timing.local_to_utc(value, zone)
+    return instant
 
 
 def _due(
@@ -255,7 +289,7 @@ def _due(
 def _resolve(
     s: Settings, path: Path, col: _Collector, env: Mapping[str, str], *, check_urls: bool
 ) -> Config:
-    zone = _zone(s.defaults.timezone, machine_zone(), col, ("defaults", "timezone"))
+    zone = _zone(s.defaults.timezone, machine_zone, col, ("defaults", "timezone"))
     remind_at = _hhmm(s.defaults.remind_at, col, ("defaults", "remind_at")) or time(9)
     due_time = _hhmm(s.defaults.due_time, col, ("defaults", "due_time"))
     if check_urls and s.notifier.plugin_paths:
@@ -269,10 +303,10 @@ def _resolve(
     default_channels = tuple(s.defaults.channels) if s.defaults.channels is not None \
         else tuple(channels)
     _known_channels(default_channels, channels, col, ("defaults", "channels"))
-    default_reminders = [
+    default_reminders = tuple(
         o for i, text in enumerate(s.defaults.reminders)
         if (o := _offset(text, col, ("defaults", "reminders", i))) is not None
-    ]
+    )
     default_overdue = None
     if s.defaults.overdue_every is not None:
         default_overdue = _offset(s.defaults.overdue_every, col, ("defaults", "overdue_every"))
@@ -363,20 +397,34 @@ def _known_channels(
             col.add((*where, j), f"unknown channel {name!r} (not in [channels])")
 
 
+def _deadline_channels(
+    d: DeadlineSettings, channels: dict[str, Channel], default_channels: tuple[str, ...],
+    col: _Collector, at: tomlpos.Path,
+) -> tuple[str, ...]:
+    if d.channels is not None:
+        chans = tuple(d.channels)
+    else:
+        chans = default_channels
+        if all(c in channels for c in chans):
+            return chans  # checked once for [defaults]; nothing to repeat per deadline
+    _known_channels(chans, channels, col, (*at, "channels"))
+    return chans
+
+
 def _deadline(
     d: DeadlineSettings, i: int, col: _Collector, *, zone: ZoneInfo, remind_at: time,
     due_time: time | None, channels: dict[str, Channel], default_channels: tuple[str, ...],
-    default_reminders: list[Offset], default_overdue: Offset | None, default_overdue_limit: int,
+    default_reminders: tuple[Offset, ...], default_overdue: Offset | None,
+    default_overdue_limit: int,
 ) -> Deadline | None:
     at: tomlpos.Path = ("deadlines", i)
     before = len(col.problems)
     dzone = _zone(d.timezone, zone, col, (*at, "timezone"))
-    reminders = default_reminders if d.reminders is None else [
+    reminders = default_reminders if d.reminders is None else tuple(
         o for j, text in enumerate(d.reminders)
         if (o := _offset(text, col, (*at, "reminders", j))) is not None
-    ]
-    chans = tuple(d.channels) if d.channels is not None else default_channels
-    _known_channels(chans, channels, col, (*at, "channels"))
+    )
+    chans = _deadline_channels(d, channels, default_channels, col, at)
     if not chans:
         col.add((*at, "channels"), "no channel to send to")
     overdue = default_overdue if d.overdue_every is None \
@@ -415,7 +463,7 @@ def _deadline(
     if len(col.problems) > before or not stages:
         return None
     deadline = Deadline(
-        id=d.id, title=d.title, zone=dzone, stages=tuple(stages), reminders=tuple(reminders),
+        id=d.id, title=d.title, zone=dzone, stages=tuple(stages), reminders=reminders,
         channels=chans, remind_at=remind_at, overdue_every=overdue, overdue_limit=limit,
         closure=closure, notes=d.notes, url=d.url, tags=tuple(d.tags),
     )
@@ -426,8 +474,11 @@ def _deadline(
 def _warn_unplanned(deadline: Deadline, d: DeadlineSettings, i: int, col: _Collector) -> None:
     from notifier.planning import unplanned_reminders  # noqa: PLC0415 - avoid a cycle
 
+    bad = unplanned_reminders(deadline)
+    if not bad:
+        return
     texts = [o.text for o in deadline.reminders]
-    for text, k in unplanned_reminders(deadline):
+    for text, k in bad:
         where: tomlpos.Path = ("deadlines", i, "reminders", texts.index(text)) \
             if d.reminders is not None else ("deadlines", i, "due")
         which = "the due" if k == 0 else f"extension {k}'s due"
@@ -556,13 +607,15 @@ def with_first_seen(schedule: Schedule, seen: Mapping[str, datetime]) -> Schedul
     """Fill every unset `announced` from the ledger's first-seen times (SPEC 3, live edits)."""
     deadlines = []
     for d in schedule.deadlines:
-        stages = list(d.stages)
+        stages = d.stages
+        filled: list[Stage] | None = None
         for k, stage in enumerate(stages):
-            key = d.id if k == 0 else f"{d.id}/ext/{k}"
-            if stage.announced is None and key in seen:
-                stages[k] = Stage(stage.due, stage.day, seen[key], stage.reason, stage.source)
-        if stages != list(d.stages):
-            d = Deadline(**{**d.__dict__, "stages": tuple(stages)})  # noqa: PLW2901
-        deadlines.append(d)
+            if stage.announced is None:
+                at = seen.get(d.id if k == 0 else f"{d.id}/ext/{k}")
+                if at is not None:
+                    if filled is None:
+                        filled = list(stages)
+                    filled[k] = Stage(stage.due, stage.day, at, stage.reason, stage.source)
+        deadlines.append(d if filled is None else d.with_stages(tuple(filled)))
     return Schedule(deadlines=tuple(deadlines), channels=schedule.channels,
                     digest=schedule.digest, zone=schedule.zone)

@@ -9,6 +9,7 @@ decisions happen on the main thread, one command at a time; channel workers
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import queue
@@ -30,7 +31,7 @@ from notifier.channels import (
     register_builtin_schemas,
 )
 from notifier.dispatch import Dispatcher
-from notifier.errors import ConfigError, LedgerError
+from notifier.errors import ConfigError, LedgerError, Problem
 from notifier.ledger import DeliveryRecord, Ledger
 from notifier.model import Notification, Schedule
 from notifier.render import Message, Renderer, TemplateSource
@@ -43,6 +44,8 @@ WINDOW = timedelta(days=2)
 STALE_AFTER = timedelta(minutes=5)
 """A notification found this late (downtime, suspend, clock jump) follows the catch-up rules."""
 HEARTBEAT = 30.0
+RELOAD_GAP = 0.5
+"""Seconds between the starts of two reloads; requests in between wait, folded into one."""
 SHUTDOWN_BOUND = 10.0
 
 
@@ -70,7 +73,8 @@ class VirtualClock:
 
     def __init__(self, start: datetime, speed: float, epoch: float | None = None) -> None:
         self.scale = float(speed)
-        self._start = start
+        self.start = start
+        """Where the virtual timeline begins: a replay answers for everything from here on."""
         self._epoch = epoch
         self._t0 = time.monotonic()
 
@@ -79,7 +83,7 @@ class VirtualClock:
             elapsed = time.time() - self._epoch
         else:
             elapsed = time.monotonic() - self._t0
-        return self._start + timedelta(seconds=elapsed * self.scale)
+        return self.start + timedelta(seconds=elapsed * self.scale)
 
 
 def real_seconds(clock: Clock, until: datetime) -> float:
@@ -130,9 +134,10 @@ def find_notification(schedule: Schedule, rec: DeliveryRecord) -> Notification |
     start = rec.planned_at
     end = start + timedelta(microseconds=1)
     if rec.deadline is None:
-        candidates = planning.plan(Schedule(deadlines=(), channels=schedule.channels,
-                                            digest=schedule.digest, zone=schedule.zone),
-                                   start, end) if rec.kind == "digest" else []
+        # A digest is planned only while a deadline is open (or with `always`):
+        # look it up against the real schedule, not an empty one.
+        candidates = planning.plan_digest(schedule, schedule.digest, start, end) \
+            if rec.kind == "digest" and schedule.digest is not None else []
     else:
         d = next((d for d in schedule.deadlines if d.id == rec.deadline), None)
         candidates = [] if d is None else planning.plan_deadline(d, schedule.channels, start, end)
@@ -190,22 +195,37 @@ class Daemon:
         self.stop_at = stop_at
         self.install_signals = install_signals
         self.commands: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._config_stat = self._stat(cfg.path)
-        self._tried_stat = self._config_stat
+        self._config_print = self._fingerprint(cfg.path)
+        self._tried_print = self._config_print
         register_builtin_schemas()
         isolate_apprise_logging()
         # APScheduler logs every job run at INFO; the heartbeat would flood the journal.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
-        self.loaded = self._prepare(cfg, self.clock.now())
+        self.origin = self.clock.start if isinstance(self.clock, VirtualClock) else None
+        """A replay's --from: it answers for every notification from there on."""
+        # Deadlines without `announced` are known from when the daemon first saw
+        # them: for a replay that is where its virtual clock starts.
+        self.loaded = self._prepare(cfg, self.origin or self.clock.now())
         self.dispatcher = Dispatcher(
             ledger, clock=self.clock.now, render=self._render,
             give_up_after=cfg.give_up_after, late_after=timedelta(seconds=60) * self.clock.scale,
-            on_sent=on_sent,
+            on_sent=on_sent, on_retry=self._on_retry,
         )
         self.dispatcher.configure(self.loaded.schedule, self.loaded.senders)
         self.timeline = Timeline(self.loaded.schedule, self.clock.now(), self.clock.now())
         self._scheduler: object | None = None
         self._last_alive_write = 0.0
+        self._pending: dict[tuple[str, str], datetime] = {}
+        """(key, channel) handed to the dispatcher for a first attempt whose claim may not
+        be in the ledger yet -> planned time. The ledger's "alive" mark never passes the
+        oldest of them, so a restart's catch-up covers them if the process dies first."""
+        self._summaries: dict[tuple[str, str], tuple[Notification, Message]] = {}
+        """Catch-up summaries sent by this process, kept so that a failed one can be retried."""
+        self._wall_drift = time.time() - time.monotonic()
+        self._last_heartbeat = time.monotonic()
+        self._reload_queued = False
+        self._reload_at: float | None = None
+        self._last_reload = -RELOAD_GAP
 
     # -- loading ------------------------------------------------------------
 
@@ -225,12 +245,18 @@ class Daemon:
         return self.loaded.renderer.render(n, schedule, sent_at=sent_at)
 
     @staticmethod
-    def _stat(path: Path) -> tuple[int, int, int] | None:
+    def _fingerprint(path: Path) -> bytes | None:
+        """What the file watch compares: a digest of the file's bytes (None if unreadable).
+
+        Not its size and modification time: two saves of the same size within
+        one tick of the file system's clock look the same by those.
+        """
         try:
-            st = path.stat()
+            with path.open("rb") as f:
+                data = f.read(config.MAX_FILE_BYTES + 1)
         except OSError:
             return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
+        return hashlib.blake2b(data, digest_size=16).digest()
 
     # -- the loop -----------------------------------------------------------
 
@@ -239,38 +265,32 @@ class Daemon:
             BackgroundScheduler,
         )
 
+        if self.install_signals:
+            # As early as possible: SIGHUP's default action would end the process.
+            self._install_signals()
         now = self.clock.now()
-        recovered = self.ledger.recover_in_flight(now)
-        if recovered:
-            log.warning("%d delivery(ies) were in flight at a crash; sending them again", recovered)
-        self._catch_up_downtime(now)
-        self.timeline = Timeline.build(self.loaded.schedule, now)
+        self._start(now)
         scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
         self._scheduler = scheduler
-        scheduler.add_job(self.commands.put, "interval", args=["heartbeat"],
-                          seconds=self.heartbeat, id="heartbeat")
-        if self.watch_interval > 0:
-            scheduler.add_job(self._watch, "interval", seconds=self.watch_interval, id="watch")
+        self._arm_timers()
         scheduler.start()
-        if self.install_signals:
-            self._install_signals()
         self.commands.put("tick")
-        self.ledger.touch_alive(now)
+        self._touch_alive(now)
         self.sd.ready(self._status_text(now))
         log.info("ready: %s", self._status_text(now))
         try:
             while True:
-                command = self.commands.get()
+                command = self._next_command()
                 if command == "stop":
                     break
                 try:
                     if command == "reload":
-                        self.reload()
+                        self._reload_when_due()
                     elif command == "heartbeat":
-                        self.sd.watchdog()
+                        self._heartbeat()
                     self._tick()
                 except LedgerError as e:
                     # Disk full or I/O trouble: nothing is sent without its
@@ -288,40 +308,175 @@ class Daemon:
             if not finished:
                 log.warning("some sends were still in flight at exit; they are retried at start")
             try:
-                self.ledger.touch_alive(self.clock.now())
+                self._touch_alive(self.clock.now())
             except LedgerError as e:
                 log.error("ledger: %s", e)
         log.info("stopped")
         return 0
 
+    def _start(self, now: datetime) -> None:
+        """Recover sends cut off by a crash, catch up on downtime, fill the timeline."""
+        recovered = self.ledger.recover_in_flight(now)
+        if recovered:
+            log.warning("%d delivery(ies) were in flight at a crash; sending them again", recovered)
+        since = self.ledger.last_alive()
+        self._catch_up_downtime(now, since)
+        cursor = now
+        if self.origin is not None:
+            # A fresh replay answers for its whole interval from --from on, however
+            # far its virtual clock ran while the process started; and never for
+            # anything before --from (its clock may not be there yet).
+            start = self.origin - timedelta(microseconds=1)
+            cursor = start if since is None else max(now, start)
+        self.timeline = Timeline.build(self.loaded.schedule, cursor)
+
+    def _heartbeat(self) -> None:
+        self._last_heartbeat = time.monotonic()
+        self._arm("heartbeat", self.heartbeat, self.commands.put, "heartbeat")
+        self.sd.watchdog()
+
+    def _arm_timers(self) -> None:
+        """The heartbeat and the config-file watch, from now (again after a clock jump)."""
+        self._arm("heartbeat", self.heartbeat, self.commands.put, "heartbeat")
+        if self.watch_interval > 0:
+            self._arm("watch", self.watch_interval, self._watch)
+
+    def _arm(self, ident: str, seconds: float, func: Callable[..., object], *args: str) -> None:
+        """Run `func(*args)` once, `seconds` from now; re-armed each time it runs.
+
+        One-shot jobs, not APScheduler interval jobs: an interval job that
+        missed runs (the clock jumped years ahead) makes APScheduler 3 step
+        through every missed run time one interval at a time, which for a
+        1-second job over three years is minutes of CPU with its lock held.
+        """
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
+        scheduler.add_job(  # type: ignore[attr-defined]  # BackgroundScheduler, untyped
+            func, "date", args=list(args), id=ident, replace_existing=True,
+            run_date=datetime.now(UTC) + timedelta(seconds=seconds))
+
+    def _next_command(self) -> str:
+        """The next command, or "heartbeat" when one is overdue.
+
+        APScheduler times its jobs by the wall clock: set back by an hour, it
+        would run the heartbeat, the watch and the wake-up an hour late. The
+        heartbeat is also kept here by the monotonic clock, which a clock
+        change does not move, and a change of the wall clock against it
+        re-arms the jobs; so the daemon re-checks what is due and pings the
+        watchdog within a heartbeat whatever the clock does.
+        """
+        due = self._last_heartbeat + self.heartbeat
+        if self._reload_at is not None:
+            due = min(due, self._reload_at)
+        try:
+            command = self.commands.get(timeout=max(0.0, due - time.monotonic()))
+        except queue.Empty:
+            if self._reload_at is not None and time.monotonic() >= self._reload_at:
+                self._reload_at = None
+                command = "reload"
+            else:
+                command = "heartbeat"
+        drift = time.time() - time.monotonic()
+        if abs(drift - self._wall_drift) > 1.0:
+            # The wall clock was set, or the machine was suspended.
+            log.info("wall clock moved by %+.0f s against the monotonic clock; "
+                     "re-arming the timers", drift - self._wall_drift)
+            self._wall_drift = drift
+            self._arm_timers()
+        return command
+
+    def _on_retry(self, _at: datetime) -> None:
+        # A channel worker recorded a failed send after the last wake-up was
+        # planned: plan it again, so the retry goes out on time.
+        self.commands.put("tick")
+
+    def _submit(self, n: Notification, channels: tuple[str, ...] | None = None, *,
+                late: bool = False) -> None:
+        """Hand a first attempt to the dispatcher (see `_pending`)."""
+        for channel in n.channels if channels is None else channels:
+            self._pending.setdefault((n.key, channel), n.at)
+        self.dispatcher.submit(n, channels=channels, late=late)
+
+    def _alive_mark(self, now: datetime) -> datetime:
+        """What the ledger's "alive" mark may say: that everything planned before it
+        has been handed over and claimed.
+
+        That is `now`, or earlier: where the timeline has been taken up to (a
+        fresh replay starts at --from), and the planned time of the oldest
+        submitted delivery not claimed yet (a job waiting in a channel's queue,
+        behind a slow send or a full disk, has no ledger row). If the process
+        dies, the catch-up at the next start looks back from this mark, so it
+        still finds all of them.
+        """
+        if self._pending:
+            claimed = self.ledger.states({key for key, _ in self._pending})
+            self._pending = {k: at for k, at in self._pending.items() if k not in claimed}
+        return min([now, self.timeline.cursor, *self._pending.values()])
+
+    def _touch_alive(self, now: datetime) -> None:
+        self.ledger.touch_alive(self._alive_mark(now))
+        self._last_alive_write = time.monotonic()
+
     def _install_signals(self) -> None:
         def on_signal(signum: int, _frame: FrameType | None) -> None:
             # SimpleQueue.put is reentrant, so it is safe inside a signal handler.
-            self.commands.put("reload" if signum == signal.SIGHUP else "stop")
+            if signum == signal.SIGHUP:
+                self._request_reload()
+            else:
+                self.commands.put("stop")
 
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
 
+    def _reload_when_due(self) -> None:
+        """Reload now, or once RELOAD_GAP has passed since the last one began."""
+        wait = self._last_reload + RELOAD_GAP - time.monotonic()
+        if wait > 0:
+            # Still queued (so further requests stay folded into this one).
+            self._reload_at = time.monotonic() + wait
+            return
+        self._last_reload = time.monotonic()
+        self.reload()
+
+    def _request_reload(self) -> None:
+        """Queue a reload unless one is already waiting.
+
+        A storm of SIGHUPs (or saves) then costs one reload per RELOAD_GAP,
+        not one per signal, and deliveries are not starved of the CPU and the
+        ledger. A request made while a reload runs queues another, for the
+        newer file, so the last version saved is always the one read.
+        """
+        if not self._reload_queued:
+            self._reload_queued = True
+            self.commands.put("reload")
+
     def _watch(self) -> None:
-        current = self._stat(self.loaded.cfg.path)
-        if current is not None and current != self._tried_stat:
-            # Wait until the file has stopped changing, so a half-written save is
-            # not read; then reload once for this version of the file.
-            time.sleep(min(0.2, self.watch_interval / 2))
-            if self._stat(self.loaded.cfg.path) == current:
-                self._tried_stat = current
-                self.commands.put("reload")
+        try:
+            current = self._fingerprint(self.loaded.cfg.path)
+            if current is not None and current != self._tried_print:
+                # Wait until the file has stopped changing, so a half-written save is
+                # not read; then reload once for this version of the file.
+                time.sleep(min(0.2, self.watch_interval / 2))
+                if self._fingerprint(self.loaded.cfg.path) == current:
+                    self._tried_print = current
+                    self._request_reload()
+        finally:
+            self._arm("watch", self.watch_interval, self._watch)
 
     def _tick(self) -> None:
         now = self.clock.now()
         due = self.timeline.take_due(now)
+        if self.stop_at is not None:
+            # A replay ends at --until: nothing planned at or after it is sent.
+            due = [n for n in due if n.at < self.stop_at]
         stale = [n for n in due if now - n.at > STALE_AFTER * self.clock.scale]
         if stale:
             fresh = [n for n in due if n not in stale]
             self._catch_up(stale, now, reason="late (suspend or clock jump)")
             due = fresh
         for n in due:
-            self.dispatcher.submit(n)
+            self._submit(n)
         try:
             self._retry_and_touch(now)
         finally:
@@ -329,15 +484,30 @@ class Daemon:
 
     def _retry_and_touch(self, now: datetime) -> None:
         for rec in self.ledger.due_retries(now):
+            if rec.kind == "summary":
+                self._retry_summary(rec, now)
+                continue
             found = find_notification(self.loaded.schedule, rec)
             if found is None:
                 self.ledger.mark_failed(rec.key, rec.channel, now=now,
                                         error="no longer in the configuration")
                 continue
-            self.dispatcher.submit(found, channels=(rec.channel,), attempt=rec.attempts + 1)
+            # A retry of a message sent late after downtime stays marked late.
+            self.dispatcher.submit(found, channels=(rec.channel,), attempt=rec.attempts + 1,
+                                   late=rec.late)
         if time.monotonic() - self._last_alive_write >= min(10.0, self.heartbeat):
-            self.ledger.touch_alive(now)
-            self._last_alive_write = time.monotonic()
+            self._touch_alive(now)
+
+    def _retry_summary(self, rec: DeliveryRecord, now: datetime) -> None:
+        """A catch-up summary is not in the plan: retry the one this process rendered."""
+        kept = self._summaries.get((rec.key, rec.channel))
+        if kept is None:
+            self.ledger.mark_failed(rec.key, rec.channel, now=now,
+                                    error="catch-up summary of an earlier run; not sent again")
+            return
+        n, message = kept
+        self.dispatcher.submit(n, channels=(rec.channel,), attempt=rec.attempts + 1,
+                               fixed=message)
 
     def _schedule_wake(self, now: datetime) -> None:
         if self._scheduler is None:
@@ -360,11 +530,17 @@ class Daemon:
 
     # -- catch-up -----------------------------------------------------------
 
-    def _catch_up_downtime(self, now: datetime) -> None:
-        since = self.ledger.last_alive()
+    def _catch_up_downtime(self, now: datetime, since: datetime | None) -> None:
         if since is None or since >= now:
             return
-        missed = planning.plan(self.loaded.schedule, since - STALE_AFTER, now)
+        start = since - STALE_AFTER
+        if self.origin is not None:
+            start = max(start, self.origin)
+        # Up to and including `now`: the timeline takes over right after it.
+        end = now + timedelta(microseconds=1)
+        if self.stop_at is not None:
+            end = min(end, self.stop_at)
+        missed = planning.plan(self.loaded.schedule, start, end)
         self._catch_up(missed, now, reason=f"notifier was down since {since:%Y-%m-%d %H:%M} UTC")
 
     def _catch_up(self, candidates: list[Notification], now: datetime, *, reason: str) -> None:
@@ -386,7 +562,9 @@ class Daemon:
                 self.ledger.mark_skipped(n.key, c, deadline=n.deadline, kind=n.kind,
                                          planned_at=n.at, now=now, reason=reason)
         for n in decision.send:
-            self.dispatcher.submit(n, channels=routes[n.key])
+            # Sent because it was missed: marked late ("Sent late by ..."), however
+            # short the downtime was.
+            self._submit(n, channels=routes[n.key], late=True)
         self._send_summaries(decision, routes, now)
 
     def _send_summaries(self, decision: catchup.CatchUp, routes: dict[str, tuple[str, ...]],
@@ -404,16 +582,20 @@ class Daemon:
                 channels=(channel,), title=message.title,
                 key=f"summary/{planning.utc_text(now)}",
             )
+            if len(self._summaries) >= 100:
+                self._summaries.pop(next(iter(self._summaries)))
+            self._summaries[(summary.key, channel)] = (summary, message)
             self.dispatcher.submit(summary, fixed=message)
 
     # -- reload -------------------------------------------------------------
 
     def reload(self) -> None:
+        self._reload_queued = False
         self.sd.reloading()
         path = self.loaded.cfg.path
-        self._tried_stat = self._stat(path)
+        self._tried_print = self._fingerprint(path)
         try:
-            cfg = config.load(path)
+            cfg = self._load_new(path)
         except ConfigError as e:
             for problem in e.problems:
                 log.error("reload rejected: %s", problem)
@@ -443,11 +625,29 @@ class Daemon:
         self.timeline = timeline
         self.dispatcher.configure(loaded.schedule, loaded.senders)
         self.dispatcher.give_up_after = cfg.give_up_after
-        self._config_stat = self._tried_stat
+        self._config_print = self._tried_print
         moves = describe_moves(old_schedule, loaded.schedule, now)
         log.info("reloaded: +%d / -%d notifications%s", len(new_keys - old_keys),
                  len(old_keys - new_keys), "".join(f", {m}" for m in moves))
         self.sd.ready(self._status_text(now))
+
+    @staticmethod
+    def _load_new(path: Path) -> config.Config:
+        """The config file for a reload; an empty file is refused.
+
+        An empty file is valid TOML, but never what an operator means for a
+        running daemon: it is an editor's save caught between truncating the
+        file and writing it, and applied it would drop every deadline.
+        """
+        try:
+            with path.open("rb") as f:
+                empty = not f.read(4096).strip()
+        except OSError:
+            empty = False  # config.load reports it, located
+        if empty:
+            raise ConfigError([Problem(str(path), 1, 1, "",
+                                       "the file is empty (a save in progress?)")])
+        return config.load(path)
 
     def _status_text(self, now: datetime) -> str:
         n = len(self.loaded.schedule.deadlines)

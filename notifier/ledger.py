@@ -54,6 +54,9 @@ MAX_ERROR_CHARS = 500
 _CHUNK = 500
 """Keys per `IN (...)` query; far below SQLite's bound-parameter limit."""
 
+_SCAN_ABOVE = 5_000
+"""More first-seen ids than this are read back by one scan of the table."""
+
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _HEADER_SIZE = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -850,28 +853,43 @@ class SqliteLedger:
     def record_first_seen(self, ids: Iterable[str], now: datetime) -> dict[str, datetime]:
         wanted = _unique(ids)
         now_us = _to_us(now)
-        stored: dict[str, datetime] = {}
         with self._write("record first-seen times") as conn:
             conn.executemany(
                 "INSERT OR IGNORE INTO first_seen (id, at) VALUES (?, ?)",
                 ((i, now_us) for i in wanted),
             )
-            for chunk in _chunks(wanted):
-                rows = conn.execute(
-                    "SELECT id, at FROM first_seen "  # noqa: S608 -- only "?" placeholders are interpolated
-                    f"WHERE id IN ({_placeholders(len(chunk))})",
-                    chunk,
-                )
-                for ident, at in rows:
-                    stored[str(ident)] = _from_us(at, f"ledger {self._path}: first_seen {ident}")
-        return stored
+            if len(wanted) > _SCAN_ABOVE:
+                # One pass over the table beats hundreds of IN (...) lookups.
+                keep = set(wanted)
+                rows: Iterable[tuple[object, object]] = [
+                    r for r in conn.execute("SELECT id, at FROM first_seen") if r[0] in keep
+                ]
+            else:
+                rows = [
+                    r for chunk in _chunks(wanted) for r in conn.execute(
+                        "SELECT id, at FROM first_seen "  # noqa: S608 -- only "?" placeholders are interpolated
+                        f"WHERE id IN ({_placeholders(len(chunk))})",
+                        chunk,
+                    )
+                ]
+            return self._first_seen_times(rows)
 
     def first_seen(self) -> dict[str, datetime]:
         with self._read("read first-seen times") as conn:
-            return {
-                str(ident): _from_us(at, f"ledger {self._path}: first_seen {ident}")
-                for ident, at in conn.execute("SELECT id, at FROM first_seen")
-            }
+            return self._first_seen_times(conn.execute("SELECT id, at FROM first_seen"))
+
+    def _first_seen_times(self, rows: Iterable[tuple[object, object]]) -> dict[str, datetime]:
+        # Most ids share a few instants (those of the starts that first saw
+        # them): each distinct instant becomes one datetime, shared.
+        times: dict[object, datetime] = {}
+        stored: dict[str, datetime] = {}
+        for ident, at in rows:
+            when = times.get(at) if type(at) is int else None
+            if when is None:
+                when = _from_us(at, f"ledger {self._path}: first_seen {ident}")
+                times[at] = when
+            stored[str(ident)] = when
+        return stored
 
     def last_alive(self) -> datetime | None:
         with self._read("read the last heartbeat") as conn:

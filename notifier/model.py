@@ -7,7 +7,7 @@ clocks, channels or the ledger. All instants are timezone-aware and in UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,7 @@ KINDS: tuple[Kind, ...] = (  # the kinds a plan can hold
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Offset:
     """A duration before a due: calendar days (wall clock, DST-aware) then exact time."""
 
@@ -30,10 +30,10 @@ class Offset:
 
     @property
     def is_pure_days(self) -> bool:
-        return self.exact == timedelta(0)
+        return not self.exact
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stage:
     """One due of a deadline: the original (index 0) or an extension (index >= 1)."""
 
@@ -47,14 +47,14 @@ class Stage:
     source: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Closure:
     kind: Literal["completed", "cancelled"]
     at: datetime
     note: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Deadline:
     id: str
     title: str
@@ -70,6 +70,27 @@ class Deadline:
     notes: str | None = None
     url: str | None = None
     tags: tuple[str, ...] = ()
+    _span: tuple[datetime, datetime] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    @property
+    def span(self) -> tuple[datetime, datetime]:
+        """[first, last]: every notification of this deadline lies in it (see `_bounds`)."""
+        span = self._span
+        if span is None:
+            span = _bounds(self)
+            object.__setattr__(self, "_span", span)
+        return span
+
+    def with_stages(self, stages: tuple[Stage, ...]) -> Deadline:
+        """This deadline with other stages (`dataclasses.replace`, but faster)."""
+        return Deadline(
+            id=self.id, title=self.title, zone=self.zone, stages=stages,
+            reminders=self.reminders, channels=self.channels, remind_at=self.remind_at,
+            overdue_every=self.overdue_every, overdue_limit=self.overdue_limit,
+            closure=self.closure, notes=self.notes, url=self.url, tags=self.tags,
+        )
 
     @property
     def announced(self) -> datetime | None:
@@ -87,7 +108,68 @@ class Deadline:
         return self.closure is not None and self.closure.at <= t
 
 
-@dataclass(frozen=True)
+_FIRST = datetime.min.replace(tzinfo=UTC)
+_LAST = datetime.max.replace(tzinfo=UTC)
+_SLACK = timedelta(days=3)
+"""More than any wall-clock effect: two UTC offsets of one zone differ by less than 48 h
+(each is within +-24 h), and a date due's day reminders sit within a day of their wall time."""
+
+
+def _bounds(d: Deadline) -> tuple[datetime, datetime]:
+    """A cheap, safe bound on every instant the planner can yield for `d`.
+
+    Reminders lie before their stage's due, by at most the longest offset plus
+    `_SLACK` (calendar days move by wall-clock days; a date due's day reminders
+    land on D-N at `remind_at`); a `rescheduled` is at an extension's
+    `announced`; overdue messages follow the latest due by at most
+    `overdue_limit` times `overdue_every`, plus `_SLACK`; a closure is at its
+    instant. The planner skips a deadline whose span misses the interval asked for.
+    """
+    stages = d.stages
+    if len(stages) == 1:
+        first = last = stages[0].due
+    else:
+        first = min(s.due for s in stages)
+        last = max(s.due for s in stages)
+    try:
+        if d.reminders:
+            first = first - reach(d.reminders) - _SLACK
+        if d.overdue_every is not None and d.overdue_limit > 0:
+            step = timedelta(days=d.overdue_every.days) + d.overdue_every.exact
+            last = last + step * d.overdue_limit + _SLACK
+    except OverflowError:
+        # Offsets run to ten years: near year 1 or 9999 the bound is the whole range.
+        first, last = _FIRST, _LAST
+    if len(stages) > 1 or d.closure is not None:
+        extra = [s.announced for s in stages[1:] if s.announced is not None]
+        if d.closure is not None:
+            extra.append(d.closure.at)
+        if extra:
+            first, last = min(first, *extra), max(last, *extra)
+    return (first, last)
+
+
+_REACH: dict[int, tuple[tuple[Offset, ...], timedelta]] = {}
+
+
+def reach(offsets: tuple[Offset, ...]) -> timedelta:
+    """The longest of `offsets` (days taken as 24 h), remembered for the last few tuples.
+
+    A schedule's deadlines mostly share one tuple (the default reminders), so
+    this is a dictionary hit keyed by identity (the entry keeps the tuple alive,
+    so the identity cannot be reused while it is remembered).
+    """
+    hit = _REACH.get(id(offsets))
+    if hit is not None and hit[0] is offsets:
+        return hit[1]
+    value = max((timedelta(days=o.days) + o.exact for o in offsets), default=timedelta(0))
+    if len(_REACH) >= 64:
+        _REACH.clear()
+    _REACH[id(offsets)] = (offsets, value)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
     schedule: str
     """5-field cron, evaluated in `zone`."""
@@ -96,7 +178,7 @@ class Digest:
     always: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Channel:
     name: str
     urls: tuple[str, ...]
@@ -107,7 +189,7 @@ class Channel:
         return self.kinds is None or kind in self.kinds
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Schedule:
     """Everything the planner needs, and nothing else."""
 
@@ -115,9 +197,23 @@ class Schedule:
     channels: dict[str, Channel] = field(default_factory=dict)
     digest: Digest | None = None
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    _by_id: dict[str, Deadline] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def deadline(self, deadline_id: str | None) -> Deadline | None:
+        """The deadline with this id (the first one, should ids repeat), or None."""
+        index = self._by_id
+        if index is None:
+            # Built on first use; two threads racing here build equal dictionaries.
+            index = {}
+            for d in self.deadlines:
+                index.setdefault(d.id, d)
+            object.__setattr__(self, "_by_id", index)
+        return None if deadline_id is None else index.get(deadline_id)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Notification:
     """One planned message. It goes to each of `channels`; `key` is stable."""
 

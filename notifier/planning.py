@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from notifier import timing
-from notifier.model import Channel, Deadline, Digest, Kind, Notification, Schedule
+from notifier.model import Channel, Deadline, Digest, Kind, Notification, Offset, Schedule
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
@@ -37,8 +37,12 @@ def notification_key(deadline: str, kind: str, due: datetime, tail: str = "") ->
 def plan(schedule: Schedule, start: datetime, end: datetime) -> list[Notification]:
     """Every notification with `start <= at < end`, ordered by time."""
     items: list[Notification] = []
+    channels = schedule.channels
     for deadline in schedule.deadlines:
-        items.extend(plan_deadline(deadline, schedule.channels, start, end))
+        first, last = deadline.span
+        # Most deadlines have nothing in a short interval; skip them unexpanded.
+        if last >= start and first < end:
+            items.extend(plan_deadline(deadline, channels, start, end))
     if schedule.digest is not None:
         items.extend(plan_digest(schedule, schedule.digest, start, end))
     items.sort(key=_order)
@@ -114,13 +118,31 @@ def _candidates(d: Deadline) -> Iterator[Notification]:
         yield make(d.closure.at, d.closure.kind, due, "")
 
 
+_UNSURE: dict[int, tuple[tuple[Offset, ...], tuple[Offset, ...]]] = {}
+
+
+def _unsure(offsets: tuple[Offset, ...]) -> tuple[Offset, ...]:
+    """The offsets that might land at or after a due, remembered by identity like `model.reach`
+    (a schedule's deadlines mostly share the default reminders' tuple)."""
+    hit = _UNSURE.get(id(offsets))
+    if hit is not None and hit[0] is offsets:
+        return hit[1]
+    value = tuple(o for o in offsets if not timing.surely_before(o))
+    if len(_UNSURE) >= 64:
+        _UNSURE.clear()
+    _UNSURE[id(offsets)] = (offsets, value)
+    return value
+
+
 def unplanned_reminders(d: Deadline) -> list[tuple[str, int]]:
     """(offset, stage) pairs whose reminder would land at or after its due."""
     bad: list[tuple[str, int]] = []
+    unsure = _unsure(d.reminders)
+    if not unsure:
+        return bad
     for k, stage in enumerate(d.stages):
-        for offset in d.reminders:
-            at = timing.reminder_instant(stage.due, stage.day, offset, d.zone, d.remind_at)
-            if at >= stage.due:
+        for offset in unsure:
+            if not timing.lands_before(stage.due, stage.day, offset, d.zone, d.remind_at):
                 bad.append((offset.text, k))
     return bad
 
@@ -212,8 +234,17 @@ def next_notification(
     schedule: Schedule, now: datetime, horizon: timedelta = timedelta(days=400)
 ) -> Notification | None:
     """The first notification at or after `now`, looking at most `horizon` ahead."""
-    items = plan(schedule, now, now + horizon)
-    return items[0] if items else None
+    # Widening steps (1 day, 2, 4, ...): the first non-empty one holds the answer,
+    # and a large schedule is not expanded over the whole horizon to find it.
+    end = now + horizon
+    start, step = now, timedelta(days=1)
+    while start < end:
+        stop = min(start + step, end)
+        items = plan(schedule, start, stop)
+        if items:
+            return items[0]
+        start, step = stop, step * 2
+    return None
 
 
 def next_for_deadline(

@@ -113,13 +113,14 @@ class DeadlineSettings(Strict):
     channels: list[str] | None = None
     overdue_every: str | None = None
     overdue_limit: int | None = Field(default=None, ge=0, le=1000)
-    extensions: list[ExtensionSettings] = []
+    # default_factory: a plain `= []` default is deep-copied for every deadline.
+    extensions: list[ExtensionSettings] = Field(default_factory=list)
     completed: When | None = None
     cancelled: When | None = None
     note: str | None = None
     notes: str | None = None
     url: str | None = None
-    tags: list[str] = []
+    tags: list[str] = Field(default_factory=list)
 
 
 class DigestSettings(Strict):

@@ -113,6 +113,18 @@ def check_local(wall: datetime, zone: ZoneInfo) -> LocalTimeProblem | None:
     return LocalTimeProblem(kind=kind, readings=readings)
 
 
+def local_instant(wall: datetime, zone: ZoneInfo) -> datetime | LocalTimeProblem:
+    """A user-written wall time as UTC, or its problem: `check_local` and `local_to_utc` in one."""
+    first = wall.replace(tzinfo=zone, fold=0)
+    off1 = first.utcoffset()
+    off2 = wall.replace(tzinfo=zone, fold=1).utcoffset()
+    if off1 is None or off2 is None or off1 == off2:
+        return first.astimezone(UTC)
+    problem = check_local(wall, zone)
+    assert problem is not None  # the two readings differ
+    return problem
+
+
 def local_to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
     """A user-written wall time known to be valid (see `check_local`) as UTC."""
     return wall.replace(tzinfo=zone).astimezone(UTC)
@@ -153,6 +165,32 @@ def reminder_instant(
     if day is not None and offset.is_pure_days:
         return resolve_wall(datetime.combine(day - timedelta(days=offset.days), remind_at), zone)
     return minus_days(due, offset.days, zone) - offset.exact
+
+
+_ZERO = timedelta(0)
+_SURELY_BEFORE = timedelta(days=3)
+"""An offset this long cannot land at or after its due, whatever the zone: two UTC
+offsets of a zone differ by less than 48 h, and a date due's day reminder is less than
+a day off its wall-clock distance (N days - 24 h - 48 h >= 0 for N >= 3)."""
+
+
+def surely_before(offset: Offset) -> bool:
+    """Whether every reminder `offset` lands before its due, in any zone (see `_SURELY_BEFORE`)."""
+    return timedelta(days=offset.days) + offset.exact >= _SURELY_BEFORE
+
+
+def lands_before(
+    due: datetime, day: date | None, offset: Offset, zone: ZoneInfo, remind_at: time
+) -> bool:
+    """`reminder_instant(...) < due`, without the zone arithmetic where it cannot matter.
+
+    The caller may have checked `surely_before(offset)` already (it is then False).
+    """
+    if offset.days >= 3:
+        return True
+    if offset.days == 0 and not (day is not None and offset.is_pure_days):
+        return offset.exact > _ZERO  # reminder_instant is then `due - exact`
+    return reminder_instant(due, day, offset, zone, remind_at) < due
 
 
 def after(instant: datetime, offset: Offset, zone: ZoneInfo, times: int = 1) -> datetime:

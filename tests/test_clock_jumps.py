@@ -47,7 +47,7 @@ def daemon_thread(tmp: Path, text: str, clock: JumpClock) -> Iterator[Daemon]:
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
     try:
-        wait_until(lambda: daemon._scheduler is not None, 10, "the daemon to start")  # noqa: SLF001
+        wait_until(lambda: daemon._scheduler is not None, 10, "the daemon to start")
         time.sleep(0.3)
         yield daemon
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 import statistics
 import time
@@ -42,7 +43,7 @@ def test_ready_then_on_time_to_jsonl_and_http(tmp_path: Path, http_receiver: Htt
                         for i in range(5))
     channels = f'[channels.hook]\nurl = "{http_receiver.url}"\n'
     wall_minus_mono = time.time() - time.monotonic()
-    with running_daemon(tmp_path, config_text(tmp_path, deadlines, channels=channels)) as (d, sd):
+    with running_daemon(tmp_path, config_text(tmp_path, deadlines, channels=channels)) as (_, sd):
         ready = sd.wait_for(lambda m: "READY=1" in m)
         assert "STATUS=5 deadlines" in ready
         out = tmp_path / "out.jsonl"
@@ -102,7 +103,8 @@ def test_sighup_with_broken_file_keeps_old_plan(tmp_path: Path) -> None:
         out = tmp_path / "out.jsonl"
         wait_until(lambda: len(read_jsonl(out)) >= 1, timeout=20, what="the old plan's due")
         logs = d.logs()
-        assert d.proc is not None and d.proc.poll() is None
+        assert d.proc is not None
+        assert d.proc.poll() is None
     assert [r["deadline"] for r in read_jsonl(out)] == ["kept"]
     assert f"reload rejected: {d.config}:" in logs
     assert "TOML syntax" in logs
@@ -155,19 +157,18 @@ def test_sigkill_then_restart_resends_nothing_and_catches_up(tmp_path: Path) -> 
 def test_watchdog_pings(tmp_path: Path) -> None:
     due = utc_now() + timedelta(hours=1)
     text = config_text(tmp_path, deadline("later", due))
-    with running_daemon(tmp_path, text, extra_env={"WATCHDOG_USEC": "2000000"}) as (d, sd):
+    with running_daemon(tmp_path, text, extra_env={"WATCHDOG_USEC": "2000000"}) as (_, sd):
         sd.wait_for(lambda m: "READY=1" in m)
         time.sleep(3.5)
-        pings = [t for t, m in sd.messages if "WATCHDOG=1" in m]
         sd.texts()
         pings = [t for t, m in sd.messages if "WATCHDOG=1" in m]
     assert len(pings) >= 2, sd.messages
-    gaps = [b - a for a, b in zip(pings, pings[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(pings)]
     assert max(gaps) < 2.0
 
 
 def test_bad_config_at_start_exits_78(tmp_path: Path) -> None:
-    with running_daemon(tmp_path, "[[deadlines]]\nid = 'x'\n") as (d, sd):
+    with running_daemon(tmp_path, "[[deadlines]]\nid = 'x'\n") as (d, _):
         assert d.wait() == 78
         logs = d.logs()
     assert "config.toml:1:1: deadlines.0.title" in logs
