@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Protocol
+from typing import Literal, Protocol
 
 from notifier import catchup, config, planning
 from notifier.channels import (
@@ -473,7 +473,7 @@ class Daemon:
         stale = [n for n in due if now - n.at > STALE_AFTER * self.clock.scale]
         if stale:
             fresh = [n for n in due if n not in stale]
-            self._catch_up(stale, now, reason="late (suspend or clock jump)")
+            self._catch_up(stale, now, reason="late (suspend or clock jump)", cause="behind")
             due = fresh
         for n in due:
             self._submit(n)
@@ -543,7 +543,8 @@ class Daemon:
         missed = planning.plan(self.loaded.schedule, start, end)
         self._catch_up(missed, now, reason=f"notifier was down since {since:%Y-%m-%d %H:%M} UTC")
 
-    def _catch_up(self, candidates: list[Notification], now: datetime, *, reason: str) -> None:
+    def _catch_up(self, candidates: list[Notification], now: datetime, *, reason: str,
+                  cause: Literal["down", "behind"] = "down") -> None:
         states = self.ledger.states(n.key for n in candidates)
         missed: list[Notification] = []
         routes: dict[str, tuple[str, ...]] = {}
@@ -565,10 +566,10 @@ class Daemon:
             # Sent because it was missed: marked late ("Sent late by ..."), however
             # short the downtime was.
             self._submit(n, channels=routes[n.key], late=True)
-        self._send_summaries(decision, routes, now)
+        self._send_summaries(decision, routes, now, cause)
 
     def _send_summaries(self, decision: catchup.CatchUp, routes: dict[str, tuple[str, ...]],
-                        now: datetime) -> None:
+                        now: datetime, cause: Literal["down", "behind"]) -> None:
         channels = sorted({c for n in (*decision.skip, *decision.send) for c in routes[n.key]})
         for channel in channels:
             skipped = [n for n in decision.skip if channel in routes[n.key]]
@@ -576,7 +577,7 @@ class Daemon:
             if not skipped:
                 continue
             message = self.loaded.renderer.render_summary(skipped, late, self.loaded.schedule,
-                                                          now=now)
+                                                          now=now, cause=cause)
             summary = Notification(
                 at=now, kind="summary", deadline=None, due=None, offset=None, seq=None,
                 channels=(channel,), title=message.title,

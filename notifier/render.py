@@ -69,7 +69,8 @@ those that do not apply are None):
   `overdue_by`, `status_text`, `when_text`, `original_due_text`, `history`,
   `history_text`.
 
-Context of `summary`: `kind`, `now`, `now_text`, `skipped` and `sent_late`
+Context of `summary`: `kind`, `cause` ("down" after downtime, "behind" after a
+suspend or clock jump), `now`, `now_text`, `skipped` and `sent_late`
 (lists of dicts with `at`, `at_text`, `kind`, `deadline` (id or None),
 `title`, `offset`, `seq`, `key`, `label` ("reminder 1d") and `text`, the list
 line), `skipped_text`, `sent_late_text` (those lines), `skipped_count`,
@@ -230,7 +231,10 @@ DEFAULT_TEMPLATES: Mapping[str, TemplateSource] = {
         ),
     ),
     "summary": TemplateSource(
-        title="notifier was down: {{ counts_text }}",
+        title=(
+            "notifier {% if cause == 'down' %}was down{% else %}fell behind"
+            " (suspend or clock jump){% endif %}: {{ counts_text }}"
+        ),
         body=(
             "{% if sent_late %}Sent late (the latest missed notification of each deadline):\n"
             "{{ sent_late_text }}\n{% endif %}"
@@ -659,10 +663,11 @@ class Renderer:
         schedule: Schedule,
         *,
         now: datetime,
+        cause: Literal["down", "behind"] = "down",
     ) -> Message:
-        """The one catch-up summary after downtime."""
+        """The one catch-up summary after downtime ("down") or a suspend/clock jump ("behind")."""
         return self._message("summary", self.summary_context(skipped, sent_late, schedule,
-                                                             now=now))
+                                                             now=now, cause=cause))
 
     def render_test(self, channel_name: str, *, now: datetime) -> Message:
         return self._message("test", self.test_context(channel_name, now=now))
@@ -722,6 +727,7 @@ class Renderer:
         schedule: Schedule,
         *,
         now: datetime,
+        cause: Literal["down", "behind"] = "down",
     ) -> Context:
         fmt = _Fmt(schedule.zone, now)
         skipped_items = [_summary_item(n, schedule, now) for n in skipped]
@@ -735,6 +741,7 @@ class Renderer:
             counts.append(f"{late_count} sent late")
         return {
             "kind": "summary",
+            "cause": cause,
             "now": fmt.local(now),
             "now_text": fmt.instant(now),
             "skipped": skipped_items,

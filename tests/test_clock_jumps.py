@@ -90,6 +90,8 @@ def test_big_jump_follows_catch_up_rules(tmp_path: Path) -> None:
     assert sorted((r["deadline"] or "", r["kind"]) for r in rows) == [
         ("", "summary"), ("one", "due"), ("two", "reminder")]
     assert all(r["late"] for r in rows if r["kind"] != "summary")
+    summary = next(r for r in rows if r["kind"] == "summary")
+    assert summary["title"].startswith("notifier fell behind (suspend or clock jump): ")
     skipped = sorted(r.key for r in history if r.state == DeliveryState.SKIPPED)
     assert skipped == ["one/reminder/2030-01-03T12:00:00Z/1d", "one/reminder/2030-01-03T12:00:00Z/2h"]
 

@@ -493,3 +493,9 @@ def test_calendar_split_across_dst() -> None:
     assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(days=2, hours=4)
     # Mixed UTC / local inputs give the same answer.
     assert calendar_split(start.astimezone(UTC), end, berlin) == (2, timedelta(hours=3))
+
+
+def test_summary_after_a_suspend_does_not_claim_downtime() -> None:
+    n = note(utc("2020-11-24T05:00"), "reminder", due=EXTENSION.due, offset="1d")
+    m = Renderer().render_summary([n], [], SCHEDULE, now=utc("2020-11-25T08:00"), cause="behind")
+    assert m.title == "notifier fell behind (suspend or clock jump): 1 notification skipped"
