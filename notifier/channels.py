@@ -146,9 +146,11 @@ class OutgoingMessage:
     due: datetime | None
     planned_at: datetime
     late: bool = False
+    sent_at: datetime | None = None
+    """When the send starts, on the daemon's clock (virtual under ``replay``); None: now."""
 
     def __post_init__(self) -> None:
-        for name in ("due", "planned_at"):
+        for name in ("due", "planned_at", "sent_at"):
             value = getattr(self, name)
             if value is not None and value.utcoffset() is None:
                 raise ValueError(f"OutgoingMessage.{name} must be timezone-aware")
@@ -400,7 +402,7 @@ class NotifyJsonl(_BuiltinPlugin):
             "body": msg.body,
             "due": _rfc3339(msg.due) if msg.due is not None else None,
             "planned_at": _rfc3339(msg.planned_at),
-            "sent_at": _rfc3339(datetime.now(UTC)),
+            "sent_at": _rfc3339(msg.sent_at or datetime.now(UTC)),
             "late": msg.late,
         }
         text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))

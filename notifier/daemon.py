@@ -32,7 +32,7 @@ from notifier.channels import (
 )
 from notifier.dispatch import Dispatcher
 from notifier.errors import ConfigError, LedgerError, Problem
-from notifier.ledger import DeliveryRecord, Ledger
+from notifier.ledger import DeliveryRecord, Ledger, Skip
 from notifier.model import Notification, Schedule
 from notifier.render import Message, Renderer, TemplateSource
 from notifier.sdnotify import SystemdNotifier
@@ -558,10 +558,10 @@ class Daemon:
             return
         log.warning("%s: %d missed notification(s): sending %d late, skipping %d",
                     reason, len(missed), len(decision.send), len(decision.skip))
-        for n in decision.skip:
-            for c in routes[n.key]:
-                self.ledger.mark_skipped(n.key, c, deadline=n.deadline, kind=n.kind,
-                                         planned_at=n.at, now=now, reason=reason)
+        self.ledger.mark_skipped_many(
+            (Skip(n.key, c, n.deadline, n.kind, n.at)
+             for n in decision.skip for c in routes[n.key]),
+            now=now, reason=reason)
         for n in decision.send:
             # Sent because it was missed: marked late ("Sent late by ..."), however
             # short the downtime was.

@@ -268,7 +268,8 @@ class Dispatcher:
             rendered = job.fixed or render(n, schedule, now if late else n.at)
             msg = OutgoingMessage(
                 key=n.key, kind=n.kind, deadline=n.deadline, title=rendered.title,
-                body=rendered.body, due=n.due, planned_at=n.at, late=late)
+                body=rendered.body, due=n.due, planned_at=n.at, late=late,
+                sent_at=self._clock())
             sender.send(msg)
         except DeliveryError as e:
             self._after_failure(job, str(e), permanent=e.permanent)

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self
+from typing import NamedTuple, Protocol, Self
 
 from notifier.errors import LedgerError, LedgerWriteError
 
@@ -94,6 +94,16 @@ class DeliveryRecord:
     updated_at: datetime
 
 
+class Skip(NamedTuple):
+    """One delivery a catch-up decided not to make."""
+
+    key: str
+    channel: str
+    deadline: str | None
+    kind: str
+    planned_at: datetime
+
+
 class Ledger(Protocol):
     """What the daemon and the commands need from a delivery ledger.
 
@@ -147,6 +157,12 @@ class Ledger(Protocol):
         reason: str,
     ) -> None:
         """Record a delivery deliberately not made (new row, or a pending retry)."""
+        ...
+
+    def mark_skipped_many(
+        self, skips: Iterable[Skip], *, now: datetime, reason: str
+    ) -> None:
+        """`mark_skipped` for many deliveries, in one transaction."""
         ...
 
     def recover_in_flight(self, now: datetime) -> int:
@@ -516,6 +532,29 @@ class SqliteLedger:
             )
         if empty:
             self._initialise(conn)
+        else:
+            self._probe_write(conn)
+
+    def _probe_write(self, conn: sqlite3.Connection) -> None:
+        """Refuse a ledger we cannot write now, not at the first delivery.
+
+        SQLite opens a write-protected file read-only without a word, and even
+        BEGIN IMMEDIATE succeeds on it: only a page write fails. Rewriting
+        user_version with its own value, rolled back, is such a write that
+        changes nothing.
+        """
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(f"PRAGMA user_version = {version}")
+        except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc):
+                raise LedgerError(
+                    f"ledger {self._path}: is read-only ({_sqlite_reason(exc)})"
+                ) from exc
+            raise
+        finally:
+            self._rollback(conn)
 
     def _check(self, conn: sqlite3.Connection) -> bool:
         """Validate an opened file; True if it is a blank database to initialise."""
@@ -779,12 +818,20 @@ class SqliteLedger:
         Sent, failed and skipped rows are final and a claimed row is being
         sent: those are left alone.
         """
-        planned_us, now_us = _to_us(planned_at), _to_us(now)
-        with self._write("mark a delivery skipped") as conn:
-            conn.execute(
-                _SQL_UPSERT_SKIPPED,
-                (key, channel, deadline, kind, planned_us, _cap(reason), now_us, now_us),
-            )
+        self.mark_skipped_many(
+            [Skip(key, channel, deadline, kind, planned_at)], now=now, reason=reason)
+
+    def mark_skipped_many(
+        self, skips: Iterable[Skip], *, now: datetime, reason: str
+    ) -> None:
+        # One commit (one fsync) for a catch-up that skips thousands.
+        now_us, why = _to_us(now), _cap(reason)
+        rows = [(s.key, s.channel, s.deadline, s.kind, _to_us(s.planned_at), why, now_us, now_us)
+                for s in skips]
+        if not rows:
+            return
+        with self._write("mark deliveries skipped") as conn:
+            conn.executemany(_SQL_UPSERT_SKIPPED, rows)
 
     def recover_in_flight(self, now: datetime) -> int:
         now_us = _to_us(now)

@@ -37,6 +37,7 @@ from notifier.ledger import (
     DeliveryRecord,
     DeliveryState,
     Ledger,
+    Skip,
     SqliteLedger,
     ledger_exists,
     open_ledger,
@@ -257,6 +258,23 @@ def test_skipped_never_overrides_sent_claimed_or_failed(ledger: SqliteLedger) ->
     skip("new")
     assert only(ledger, "new") == new
     assert ledger.due_retries(at(1000)) == []
+
+
+def test_skipped_in_bulk_is_one_transaction_with_the_same_rules(
+        ledger: SqliteLedger) -> None:
+    assert claim(ledger, "sent")
+    ledger.mark_sent("sent", "ops", now=at(1))
+    skips = [Skip(f"k{i}", c, "aghdam", "reminder", at(i)) for i in range(500)
+             for c in ("ops", "mail")]
+    ledger.mark_skipped_many([*skips, Skip("sent", "ops", None, "due", T0)],
+                             now=at(600), reason="missed during downtime")
+    rows = ledger.history()
+    assert len(rows) == 1001
+    assert only(ledger, "sent").state is DeliveryState.SENT
+    k7 = only(ledger, "k7", "mail")
+    assert (k7.state, k7.planned_at, k7.updated_at) == (DeliveryState.SKIPPED, at(7), at(600))
+    ledger.mark_skipped_many([], now=at(700), reason="nothing")
+    assert len(ledger.history()) == 1001
 
 
 def test_recover_in_flight_after_reopen(db_path: Path) -> None:

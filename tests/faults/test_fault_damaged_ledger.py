@@ -132,7 +132,7 @@ CASES: dict[str, tuple[Callable[[Path], None], bool, str, bool]] = {
     "another program's database": (foreign_database, False, "not a notifier ledger", True),
     "unreadable (mode 000)": (unreadable, True, "permission denied", True),
     # Intact but write-protected: `history` may read it; the daemon may not run on it.
-    "read-only file (mode 444)": (read_only_file, True, "readonly", False),
+    "read-only file (mode 444)": (read_only_file, True, "is read-only", False),
     "read-only directory": (read_only_directory, True, "readonly", True),
     "a directory": (directory, False, "is a directory", True),
 }
