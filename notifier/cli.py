@@ -14,7 +14,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from notifier import config as config_mod
-from notifier import planning, views
+from notifier import heap, planning, views
 from notifier.errors import ConfigError, LedgerError
 
 EX_OK, EX_RUNTIME, EX_USAGE, EX_CONFIG = 0, 1, 2, 78
@@ -213,6 +213,7 @@ def _start_logging(cfg: config_mod.Config, level: str | None = None) -> None:
 @config_option
 def run(config_path: Path | None) -> None:
     """Run the daemon (under systemd: Type=notify)."""
+    heap.hold()  # until the daemon is ready (see notifier.heap)
     cfg = load_config(config_path)
     _start_logging(cfg)
     for warning in cfg.warnings:

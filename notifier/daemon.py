@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Literal, Protocol
 
-from notifier import catchup, config, planning
+from notifier import catchup, config, heap, planning
 from notifier.channels import (
     ChannelSender,
     OutgoingMessage,
@@ -281,6 +281,7 @@ class Daemon:
         self._touch_alive(now)
         self.sd.ready(self._status_text(now))
         log.info("ready: %s", self._status_text(now))
+        heap.settle()
         try:
             while True:
                 command = self._next_command()
@@ -595,6 +596,10 @@ class Daemon:
         self.sd.reloading()
         path = self.loaded.cfg.path
         self._tried_print = self._fingerprint(path)
+        with heap.quiet():
+            self._reload(path)
+
+    def _reload(self, path: Path) -> None:
         try:
             cfg = self._load_new(path)
         except ConfigError as e:

@@ -22,10 +22,13 @@ slowest, largest peak.
 
 from __future__ import annotations
 
+import math
 import os
 import time
+import tomllib
 import tracemalloc
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -200,7 +203,7 @@ PATHOLOGICAL = [
     "a = -" + "1" * 5_000,
     "a = 0x" + "f" * 50_000,
     "a = " + "1" * 4_301 + ".5e" + "9" * 500,
-    "x = 1\n" * 200_000,  # over the 1 MiB limit
+    "x = 1\n" * 200_000,  # 1.2 MB of one key, redefined
     BASE.replace('"Kalbajar handover"', '"' + "x" * 900_000 + '"'),
     "\ufeff" + BASE,
     BASE + "\x00",
@@ -210,7 +213,7 @@ PATHOLOGICAL = [
 ]
 
 STATS: dict[str, float] = {"examples": 0, "traced": 0, "config_errors": 0, "slowest_s": 0.0,
-                           "peak_mb": 0.0}
+                           "peak_mb": 0.0, "both_parsers": 0, "parsers_disagree": 0}
 TRACE_EVERY = 5
 
 
@@ -274,6 +277,35 @@ def check(tmp: Path, text: str, *, trace: bool = True) -> None:
         assert error.problems
 
 
+def same_value(a: object, b: object) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, datetime) and isinstance(b, datetime):
+        return a == b and a.utcoffset() == b.utcoffset()
+    return type(a) is type(b) and a == b
+
+
+def check_parsers_agree(text: str) -> None:
+    """notifier reads with rtoml and falls back to tomllib: rtoml must accept no more
+    than tomllib does, and read the same values."""
+    fast = config.fast_read(text)
+    if fast is None:
+        return
+    STATS["both_parsers"] += 1
+    try:
+        slow = tomllib.loads(text)
+    except Exception as e:
+        STATS["parsers_disagree"] += 1
+        raise AssertionError(f"rtoml accepts what tomllib refuses ({e}): {text[:300]!r}") from e
+    if not same_value(fast, slow):
+        STATS["parsers_disagree"] += 1
+        raise AssertionError(f"rtoml and tomllib read differently: {text[:300]!r}")
+
+
 def run_examples(strategy: st.SearchStrategy[str]) -> Callable[[Path], None]:
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -281,6 +313,7 @@ def run_examples(strategy: st.SearchStrategy[str]) -> Callable[[Path], None]:
     def inner(fuzz_dir: Path, text: str) -> None:
         # Every TRACE_EVERY-th example under tracemalloc (it doubles the time).
         check(fuzz_dir, text, trace=int(STATS["examples"]) % TRACE_EVERY == 0)
+        check_parsers_agree(text)
     return inner
 
 
@@ -310,5 +343,7 @@ def test_figures(record_property: Callable[[str, object], None]) -> None:
         "config_errors": int(STATS["config_errors"]),
         "other_exceptions": 0, "slowest_ms": round(STATS["slowest_s"] * 1000),
         "peak_mib": round(STATS["peak_mb"], 1),
+        "read_by_both_parsers": int(STATS["both_parsers"]),
+        "parsers_disagree": int(STATS["parsers_disagree"]),
     }, record_property)
 
