@@ -8,22 +8,24 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import os
 import re
 import stat
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import rtoml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from notifier import timing, tomlpos
+from notifier import timing, tomlpos, tomlsplit
 from notifier.errors import ConfigError, Problem
 from notifier.model import Channel, Closure, Deadline, Digest, Offset, Schedule, Stage
 from notifier.settings import DeadlineSettings, Settings, load_settings
@@ -111,6 +113,12 @@ class _Collector:
 
 def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
     """The file's text and data, or a located ConfigError."""
+    text = read_text(path)
+    return text, parse_toml(str(path), text)
+
+
+def read_text(path: Path) -> str:
+    """The file's text (at most MAX_FILE_BYTES of UTF-8), or a located ConfigError."""
     file = str(path)
     try:
         with path.open("rb") as f:
@@ -123,20 +131,24 @@ def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
         raise ConfigError([Problem(file, 1, 1, "",
                                    f"file is larger than {MAX_FILE_BYTES >> 20} MiB")])
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise ConfigError([Problem(file, line, 1, "", "not valid UTF-8")]) from None
+
+
+def parse_toml(file: str, text: str) -> dict[str, Any]:
+    """The data of `text`, or a located ConfigError."""
     fast = fast_read(text)
     if fast is not None:
-        return text, fast
+        return fast
     for run in _DOTTED.finditer(text):
         if run.group().count(".") >= MAX_KEY_PARTS:
             line = text.count("\n", 0, run.start()) + 1
             raise ConfigError([Problem(file, line, 1, "", "nested too deeply (a dotted key "
                                        f"of more than {MAX_KEY_PARTS} parts)")])
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([_syntax_problem(file, e)]) from None
     except RecursionError:
@@ -144,7 +156,6 @@ def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
     except (ValueError, MemoryError, OverflowError):
         # tomllib raises plain ValueError for integers past Python's digit limit.
         raise ConfigError([Problem(file, 1, 1, "", "a value is too large to read")]) from None
-    return text, data
 
 
 def fast_read(text: str) -> dict[str, Any] | None:
@@ -179,8 +190,11 @@ def _syntax_problem(file: str, e: tomllib.TOMLDecodeError) -> Problem:
     return Problem(file, line, col, "", f"TOML syntax: {message}")
 
 
-def load(path: Path, *, check_urls: bool = True) -> Config:
+def load(path: Path, *, check_urls: bool = True, in_parts: bool = True) -> Config:
     """Read, validate and resolve `path`. Raises ConfigError; never half-applies.
+
+    `in_parts=False` reads a large schedule whole (the same result, at twice
+    the peak memory; for tests of `_load_in_parts`).
 
     NOTIFIER_* variables and $CREDENTIALS_DIRECTORY come from the process
     environment, as pydantic-settings reads them.
@@ -192,7 +206,12 @@ def load(path: Path, *, check_urls: bool = True) -> Config:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        text, data = read_toml(path)
+        text = read_text(path)
+        if in_parts:
+            fast = _load_in_parts(path, text, env, check_urls=check_urls)
+            if fast is not None:
+                return fast
+        data = parse_toml(str(path), text)
         # Taken now: `_load` frees the raw data once it is validated.
         secrets = raw_secrets(data, env)
         col = _Collector(str(path), text, env)
@@ -203,6 +222,85 @@ def load(path: Path, *, check_urls: bool = True) -> Config:
     finally:
         if collecting:
             gc.enable()
+
+
+BATCH = 2000
+"""Deadlines read, validated and resolved at a time by `_load_in_parts`."""
+_DEADLINE_LIST: TypeAdapter[list[DeadlineSettings]] | None = None
+
+
+def _load_in_parts(
+    path: Path, text: str, env: Mapping[str, str], *, check_urls: bool
+) -> Config | None:
+    """`_load` a batch of deadlines at a time (see tomlsplit), or None to load it whole.
+
+    Only a file without a single problem is loaded this way: at the first
+    sign of one (or of an unusual shape) this gives up, and the whole-file
+    path reads it again and reports every problem, located. Warnings are
+    the same either way.
+    """
+    parts = tomlsplit.split(text)
+    if parts is None or not parts.spans or _deadlines_from_elsewhere(env):
+        return None
+    col = _Collector(str(path), text, env)
+    try:
+        settings = _validated(fast_read(parts.head), env)
+        if settings.deadlines:
+            return None  # from the environment: the whole-file path merges them
+        base = _resolve_inherited(settings, col, check_urls=check_urls)
+        deadlines: list[Deadline] = []
+        seen: set[str] = set()
+        for first, chunk in parts.batches(BATCH):
+            if col.problems:
+                return None
+            items = _validated_deadlines(fast_read(chunk))
+            _resolve_deadlines(items, first, base, col, seen, deadlines)
+    except _WholeFile:
+        return None
+    config = _resolve_rest(settings, path, col, env, base, deadlines)
+    if col.problems:
+        return None
+    _warn_if_exposed(path, settings, col)
+    return replace(config, warnings=tuple(col.warnings))
+
+
+class _WholeFile(Exception):
+    """A part did not read or validate cleanly: load the whole file instead."""
+
+
+def _validated(head: dict[str, Any] | None, env: Mapping[str, str]) -> Settings:
+    if head is None or "deadlines" in head or any(k.startswith("_") for k in head):
+        raise _WholeFile
+    creds = env.get("CREDENTIALS_DIRECTORY")
+    try:
+        return load_settings(head, Path(creds) if creds else None)
+    except (ValidationError, RecursionError):
+        raise _WholeFile from None
+
+
+def _validated_deadlines(raw: dict[str, Any] | None) -> list[DeadlineSettings]:
+    global _DEADLINE_LIST  # noqa: PLW0603 - built on first use: pydantic takes a while
+    if raw is None or list(raw) != ["deadlines"]:
+        raise _WholeFile
+    if _DEADLINE_LIST is None:
+        _DEADLINE_LIST = TypeAdapter(list[DeadlineSettings])
+    try:
+        return _DEADLINE_LIST.validate_python(raw["deadlines"])
+    except (ValidationError, RecursionError):
+        raise _WholeFile from None
+
+
+def _deadlines_from_elsewhere(env: Mapping[str, str]) -> bool:
+    """Whether deadlines might also come from NOTIFIER_* variables or credentials."""
+    if any(k.upper().startswith("NOTIFIER_DEADLINES") for k in env):
+        return True
+    creds = env.get("CREDENTIALS_DIRECTORY")
+    if creds:
+        try:
+            return any(n.lower().startswith("deadlines") for n in os.listdir(creds))
+        except OSError:
+            return True
+    return False
 
 
 def _load(
@@ -313,9 +411,30 @@ def _due(
     return timing.date_due(value, zone, due_time), value
 
 
+@dataclass(frozen=True, slots=True)
+class _Inherited:
+    """What every deadline takes from [defaults] and [channels]."""
+
+    zone: ZoneInfo
+    remind_at: time
+    due_time: time | None
+    channels: dict[str, Channel]
+    default_channels: tuple[str, ...]
+    default_reminders: tuple[Offset, ...]
+    default_overdue: Offset | None
+    default_overdue_limit: int
+
+
 def _resolve(
     s: Settings, path: Path, col: _Collector, env: Mapping[str, str], *, check_urls: bool
 ) -> Config:
+    base = _resolve_inherited(s, col, check_urls=check_urls)
+    deadlines: list[Deadline] = []
+    _resolve_deadlines(s.deadlines, 0, base, col, set(), deadlines)
+    return _resolve_rest(s, path, col, env, base, deadlines)
+
+
+def _resolve_inherited(s: Settings, col: _Collector, *, check_urls: bool) -> _Inherited:
     zone = _zone(s.defaults.timezone, machine_zone, col, ("defaults", "timezone"))
     remind_at = _hhmm(s.defaults.remind_at, col, ("defaults", "remind_at")) or time(9)
     due_time = _hhmm(s.defaults.due_time, col, ("defaults", "due_time"))
@@ -337,23 +456,37 @@ def _resolve(
     default_overdue = None
     if s.defaults.overdue_every is not None:
         default_overdue = _offset(s.defaults.overdue_every, col, ("defaults", "overdue_every"))
-    deadlines: list[Deadline] = []
-    seen: set[str] = set()
-    for i, d in enumerate(s.deadlines):
+    return _Inherited(zone, remind_at, due_time, channels, default_channels, default_reminders,
+                      default_overdue, s.defaults.overdue_limit)
+
+
+def _resolve_deadlines(
+    items: Iterable[DeadlineSettings], first: int, base: _Inherited, col: _Collector,
+    seen: set[str], out: list[Deadline],
+) -> None:
+    """Resolve `items` (deadlines `first`, `first` + 1, ... of the file) into `out`."""
+    for i, d in enumerate(items, first):
         if d.id in seen:
             col.add(("deadlines", i, "id"), "duplicate id")
         seen.add(d.id)
         resolved = _deadline(
-            d, i, col, zone=zone, remind_at=remind_at, due_time=due_time,
-            channels=channels, default_channels=default_channels,
-            default_reminders=default_reminders, default_overdue=default_overdue,
-            default_overdue_limit=s.defaults.overdue_limit,
+            d, i, col, zone=base.zone, remind_at=base.remind_at, due_time=base.due_time,
+            channels=base.channels, default_channels=base.default_channels,
+            default_reminders=base.default_reminders, default_overdue=base.default_overdue,
+            default_overdue_limit=base.default_overdue_limit,
         )
         if resolved is not None:
-            deadlines.append(resolved)
+            out.append(resolved)
+
+
+def _resolve_rest(
+    s: Settings, path: Path, col: _Collector, env: Mapping[str, str], base: _Inherited,
+    deadlines: list[Deadline],
+) -> Config:
+    zone, channels = base.zone, base.channels
     digest = None
     if s.digest is not None:
-        digest = _digest(s, zone, channels, default_channels, col)
+        digest = _digest(s, zone, channels, base.default_channels, col)
     durations = {
         name: _offset(getattr(s.delivery, name), col, ("delivery", name))
         for name in ("give_up_after", "catchup", "timeout")
@@ -498,10 +631,14 @@ def _deadline(
     return deadline
 
 
-def _warn_unplanned(deadline: Deadline, d: DeadlineSettings, i: int, col: _Collector) -> None:
-    from notifier.planning import unplanned_reminders  # noqa: PLC0415 - avoid a cycle
+@lru_cache(maxsize=1)
+def _planning() -> ModuleType:
+    """notifier.planning, imported on first use (it imports this module)."""
+    return importlib.import_module("notifier.planning")
 
-    bad = unplanned_reminders(deadline)
+
+def _warn_unplanned(deadline: Deadline, d: DeadlineSettings, i: int, col: _Collector) -> None:
+    bad = _planning().unplanned_reminders(deadline)
     if not bad:
         return
     texts = [o.text for o in deadline.reminders]

@@ -186,11 +186,17 @@ def lands_before(
 
     The caller may have checked `surely_before(offset)` already (it is then False).
     """
-    if offset.days >= 3:
+    days, exact = offset.days, offset.exact
+    if days >= 3:
         return True
-    if offset.days == 0 and not (day is not None and offset.is_pure_days):
-        return offset.exact > _ZERO  # reminder_instant is then `due - exact`
-    return reminder_instant(due, day, offset, zone, remind_at) < due
+    # `reminder_instant` inlined: this runs for every deadline of a schedule at load.
+    if day is not None and not exact:
+        wall = datetime.combine(day - timedelta(days=days), remind_at)
+    elif days == 0:
+        return exact > _ZERO  # reminder_instant is then `due - exact`
+    else:
+        wall = due.astimezone(zone).replace(tzinfo=None) - timedelta(days=days)
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC) - exact < due
 
 
 def after(instant: datetime, offset: Offset, zone: ZoneInfo, times: int = 1) -> datetime:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from notifier import timing
 
@@ -75,3 +77,40 @@ def test_parse_hhmm(text: str, ok: bool) -> None:
     else:
         with pytest.raises(ValueError, match="HH:MM"):
             timing.parse_hhmm(text)
+
+
+ZONES_WITH_ODD_RULES = ["Europe/Berlin", "Australia/Lord_Howe", "Pacific/Apia", "Pacific/Chatham",
+                        "America/Santiago", "Asia/Kathmandu", "UTC", "Pacific/Kiritimati"]
+
+
+@settings(max_examples=3000, deadline=None, database=None)
+# Samoa skipped 30 Dec 2011: a day back from the 31st is no time at all.
+@example(instant=datetime(2011, 12, 30, 20, 0, tzinfo=UTC), as_date=False, zone="Pacific/Apia",
+         days=1, minutes=0, remind_at=time(9))
+@example(instant=datetime(2011, 12, 31, 3, 0, tzinfo=UTC), as_date=False, zone="Pacific/Apia",
+         days=1, minutes=0, remind_at=time(9))
+@example(instant=datetime(2011, 12, 30, 22, 0, tzinfo=UTC), as_date=True, zone="Pacific/Apia",
+         days=1, minutes=0, remind_at=time(23, 30))
+@given(
+    instant=st.datetimes(min_value=datetime(2010, 1, 1), max_value=datetime(2030, 1, 1),
+                         timezones=st.just(UTC)),
+    as_date=st.booleans(),
+    zone=st.sampled_from(ZONES_WITH_ODD_RULES),
+    days=st.integers(0, 4),
+    minutes=st.sampled_from([0, 0, 1, 30, 120, 1439, 1440, 1500]),
+    remind_at=st.times(),
+)
+def test_lands_before_is_reminder_instant_before_due(
+        instant: datetime, as_date: bool, zone: str, days: int, minutes: int,
+        remind_at: time) -> None:
+    """The fast check agrees with the reminder's instant, in zones that skipped a day
+    (Apia, Kiritimati), shift by 30 minutes (Lord Howe) or sit at +5:45 (Kathmandu)."""
+    tz = ZoneInfo(zone)
+    offset = timing.parse_offset(f"{days}d{minutes}m" if minutes else f"{days}d")
+    if as_date:
+        day = instant.astimezone(tz).date()
+        due = timing.date_due(day, tz, None)
+    else:
+        day, due = None, instant
+    expected = timing.reminder_instant(due, day, offset, tz, remind_at) < due
+    assert timing.lands_before(due, day, offset, tz, remind_at) == expected

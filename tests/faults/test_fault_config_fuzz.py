@@ -253,8 +253,9 @@ def check(tmp: Path, text: str, *, trace: bool = True) -> None:
         tracemalloc.start()
     began = time.monotonic()
     error: ConfigError | None = None
+    loaded: config.Config | None = None
     try:
-        config.load(path)
+        loaded = config.load(path)
     except ConfigError as e:
         error = e
     finally:
@@ -267,6 +268,9 @@ def check(tmp: Path, text: str, *, trace: bool = True) -> None:
     STATS["peak_mb"] = max(STATS["peak_mb"], peak / 2**20)
     assert took <= MAX_SECONDS, (took, text[:200])
     assert peak <= MAX_PEAK, (peak, text[:200])
+    if loaded is not None:
+        # Read in batches of deadlines or whole, a file means the same.
+        assert config.load(path, in_parts=False) == loaded, text[:300]
     if error is not None:
         STATS["config_errors"] += 1
         message = str(error)

@@ -1,0 +1,85 @@
+"""Cut a config file's text into its head and its `[[deadlines]]` tables.
+
+A schedule of 100,000 deadlines read whole is a 200 MiB dictionary next to
+its validated and resolved forms. Read a few thousand deadlines at a time,
+the peak is the resolved schedule plus one batch (config.py does that).
+
+This is a cut by lines, not a TOML parser: a line that starts with `[` is a
+table header. It is only trusted for files of the plain shape: anything
+unusual (a header naming `deadlines` in another form, quoted keys in a
+deadlines header, extensions before any deadline) gives None, and the caller
+reads the whole file instead. A line inside a multi-line string or array
+that looks like a header is cut wrongly, but then one of the pieces holds an
+unterminated string or array, fails to parse, and again the whole file is
+read. Pure: text in, text out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+_HEADER = re.compile(r"^[ \t]*\[[^\n]*", re.MULTILINE)
+_BLANKS = re.compile(r"[ \t]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """The file as `head` (every other table, in order) and spans of deadline tables."""
+
+    text: str
+    head: str
+    spans: tuple[tuple[int, int], ...]
+    """(start, end) of each `[[deadlines]]` table with its extensions, in file order."""
+
+    def batches(self, size: int) -> Iterator[tuple[int, str]]:
+        """(index of its first deadline, text) of `size` deadlines at a time."""
+        for first in range(0, len(self.spans), size):
+            group = self.spans[first:first + size]
+            yield first, "".join(_line_ended(self.text[a:b]) for a, b in group)
+
+
+def _line_ended(piece: str) -> str:
+    return piece if piece.endswith("\n") else piece + "\n"
+
+
+def _kind(line: str) -> str | None:
+    """"deadline", "extension" or "other" for a header line; None if unusual."""
+    if "deadlines" not in line:
+        return "other"
+    if '"' in line or "'" in line:
+        return None
+    compact = _BLANKS.sub("", line.split("#", 1)[0])
+    if compact == "[[deadlines]]":
+        return "deadline"
+    if compact == "[[deadlines.extensions]]":
+        return "extension"
+    return None
+
+
+def split(text: str) -> Parts | None:
+    """The head and deadline tables of `text`, or None if it is not of the plain shape."""
+    headers = [(m.start(), _kind(m.group())) for m in _HEADER.finditer(text)]
+    if any(kind is None for _, kind in headers):
+        return None
+    head: list[str] = []
+    spans: list[tuple[int, int]] = []
+    bounds = [start for start, _ in headers] + [len(text)]
+    head.append(_line_ended(text[:bounds[0]]))
+    current: int | None = None  # start of the deadline table being read
+    for (start, kind), end in zip(headers, bounds[1:], strict=True):
+        if kind == "extension":
+            if current is None:
+                return None
+            continue
+        if current is not None:
+            spans.append((current, start))
+            current = None
+        if kind == "deadline":
+            current = start
+        else:
+            head.append(_line_ended(text[start:end]))
+    if current is not None:
+        spans.append((current, len(text)))
+    return Parts(text=text, head="".join(head), spans=tuple(spans))
