@@ -67,6 +67,18 @@ def test_plan_json_shows_the_2020_handover(isolated_state: Path) -> None:
     assert reminder["key"] == "kalbajar/reminder/2020-11-15T20:00:00Z/3d"
 
 
+def test_json_is_an_array_of_one_item_per_line(isolated_state: Path) -> None:
+    status, output = run("plan", "-c", str(EXAMPLE), "--from", "2020-11-08",
+                         "--until", "2020-12-03", "--json")
+    assert status == 0, output
+    lines = output.strip().splitlines()
+    assert (lines[0], lines[-1]) == ("[", "]")
+    assert [json.loads(line.rstrip(",")) for line in lines[1:-1]] == json.loads(output)
+    status, output = run("plan", "-c", str(EXAMPLE), "--from", "2019-01-01",
+                         "--until", "2019-01-02", "--json")
+    assert (status, json.loads(output)) == (0, [])
+
+
 def test_plan_table_for_people(isolated_state: Path) -> None:
     status, output = run("plan", "-c", str(EXAMPLE), "--from", "2020-11-15T12:00+04:00",
                          "--until", "2020-11-16")
