@@ -61,6 +61,8 @@ class Config:
     send_timeout: timedelta
     warnings: tuple[Problem, ...] = ()
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    tables: Tables | None = field(default=None, repr=False, compare=False)
+    """For a reload: this load's deadline tables by their text (None if read whole)."""
 
 
 def machine_zone() -> ZoneInfo:
@@ -190,9 +192,14 @@ def _syntax_problem(file: str, e: tomllib.TOMLDecodeError) -> Problem:
     return Problem(file, line, col, "", f"TOML syntax: {message}")
 
 
-def load(path: Path, *, check_urls: bool = True, in_parts: bool = True) -> Config:
+def load(
+    path: Path, *, check_urls: bool = True, in_parts: bool = True,
+    previous: Config | None = None,
+) -> Config:
     """Read, validate and resolve `path`. Raises ConfigError; never half-applies.
 
+    With `previous` (a reload), deadline tables whose text and inherited
+    defaults are unchanged are taken from it instead of being read again.
     `in_parts=False` reads a large schedule whole (the same result, at twice
     the peak memory; for tests of `_load_in_parts`).
 
@@ -208,7 +215,8 @@ def load(path: Path, *, check_urls: bool = True, in_parts: bool = True) -> Confi
     try:
         text = read_text(path)
         if in_parts:
-            fast = _load_in_parts(path, text, env, check_urls=check_urls)
+            reuse = previous.tables if previous is not None else None
+            fast = _load_in_parts(path, text, env, check_urls=check_urls, reuse=reuse)
             if fast is not None:
                 return fast
         data = parse_toml(str(path), text)
@@ -229,39 +237,83 @@ BATCH = 2000
 _DEADLINE_LIST: TypeAdapter[list[DeadlineSettings]] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """A load's deadline tables by their text, for a reload to take unchanged ones from."""
+
+    head: str
+    base: _Inherited
+    by_text: dict[str, Deadline]
+    """Only tables that resolved without a warning (a warning is located: re-read it)."""
+
+
 def _load_in_parts(
-    path: Path, text: str, env: Mapping[str, str], *, check_urls: bool
+    path: Path, text: str, env: Mapping[str, str], *, check_urls: bool,
+    reuse: Tables | None = None,
 ) -> Config | None:
     """`_load` a batch of deadlines at a time (see tomlsplit), or None to load it whole.
 
     Only a file without a single problem is loaded this way: at the first
     sign of one (or of an unusual shape) this gives up, and the whole-file
     path reads it again and reports every problem, located. Warnings are
-    the same either way.
+    the same either way. A table is a pure function of its text and of what
+    it inherits, so with `reuse` only new or changed tables are read.
     """
     parts = tomlsplit.split(text)
     if parts is None or not parts.spans or _deadlines_from_elsewhere(env):
         return None
-    col = _Collector(str(path), text, env)
     try:
-        settings = _validated(fast_read(parts.head), env)
-        if settings.deadlines:
-            return None  # from the environment: the whole-file path merges them
-        base = _resolve_inherited(settings, col, check_urls=check_urls)
-        deadlines: list[Deadline] = []
-        seen: set[str] = set()
-        for first, chunk in parts.batches(BATCH):
-            if col.problems:
-                return None
-            items = _validated_deadlines(fast_read(chunk))
-            _resolve_deadlines(items, first, base, col, seen, deadlines)
+        return _read_parts(parts, path, env, check_urls=check_urls, reuse=reuse)
     except _WholeFile:
         return None
+
+
+def _read_parts(
+    parts: tomlsplit.Parts, path: Path, env: Mapping[str, str], *, check_urls: bool,
+    reuse: Tables | None,
+) -> Config:
+    text = parts.text
+    col = _Collector(str(path), text, env)
+    settings = _validated(fast_read(parts.head), env)
+    if settings.deadlines:
+        raise _WholeFile  # from the environment: the whole-file path merges them
+    base = _resolve_inherited(settings, col, check_urls=check_urls)
+    _no_problem(col)
+    known = reuse.by_text if reuse is not None and reuse.head == parts.head \
+        and reuse.base == base else {}
+    tables = [text[a:b] for a, b in parts.spans]
+    slots: list[Deadline | None] = [known.get(t) for t in tables]
+    todo = [i for i, d in enumerate(slots) if d is None]
+    clean = {t: d for t, d in zip(tables, slots, strict=True) if d is not None}
+    for first in range(0, len(todo), BATCH):
+        group = todo[first:first + BATCH]
+        items = _validated_deadlines(fast_read("".join(_line_ended(tables[i]) for i in group)))
+        if len(items) != len(group):
+            raise _WholeFile
+        for i, item in zip(group, items, strict=True):
+            warned = len(col.warnings)
+            resolved = _resolve_deadline(item, i, base, col)
+            if resolved is None:
+                raise _WholeFile
+            slots[i] = resolved
+            if len(col.warnings) == warned:
+                clean[tables[i]] = resolved
+    deadlines = [d for d in slots if d is not None]
+    if len({d.id for d in deadlines}) != len(deadlines):
+        raise _WholeFile  # a duplicate id: reported, located, by the whole-file path
     config = _resolve_rest(settings, path, col, env, base, deadlines)
-    if col.problems:
-        return None
+    _no_problem(col)
     _warn_if_exposed(path, settings, col)
-    return replace(config, warnings=tuple(col.warnings))
+    return replace(config, warnings=tuple(col.warnings), tables=Tables(parts.head, base, clean))
+
+
+def _no_problem(col: _Collector) -> None:
+    if col.problems:
+        raise _WholeFile
+
+
+def _line_ended(piece: str) -> str:
+    return piece if piece.endswith("\n") else piece + "\n"
 
 
 class _WholeFile(Exception):
@@ -429,8 +481,7 @@ def _resolve(
     s: Settings, path: Path, col: _Collector, env: Mapping[str, str], *, check_urls: bool
 ) -> Config:
     base = _resolve_inherited(s, col, check_urls=check_urls)
-    deadlines: list[Deadline] = []
-    _resolve_deadlines(s.deadlines, 0, base, col, set(), deadlines)
+    deadlines = _resolve_deadlines(s.deadlines, base, col)
     return _resolve_rest(s, path, col, env, base, deadlines)
 
 
@@ -461,22 +512,31 @@ def _resolve_inherited(s: Settings, col: _Collector, *, check_urls: bool) -> _In
 
 
 def _resolve_deadlines(
-    items: Iterable[DeadlineSettings], first: int, base: _Inherited, col: _Collector,
-    seen: set[str], out: list[Deadline],
-) -> None:
-    """Resolve `items` (deadlines `first`, `first` + 1, ... of the file) into `out`."""
-    for i, d in enumerate(items, first):
+    items: Iterable[DeadlineSettings], base: _Inherited, col: _Collector,
+) -> list[Deadline]:
+    """Resolve every deadline of the file, in order; duplicate ids are problems."""
+    out: list[Deadline] = []
+    seen: set[str] = set()
+    for i, d in enumerate(items):
         if d.id in seen:
             col.add(("deadlines", i, "id"), "duplicate id")
         seen.add(d.id)
-        resolved = _deadline(
-            d, i, col, zone=base.zone, remind_at=base.remind_at, due_time=base.due_time,
-            channels=base.channels, default_channels=base.default_channels,
-            default_reminders=base.default_reminders, default_overdue=base.default_overdue,
-            default_overdue_limit=base.default_overdue_limit,
-        )
+        resolved = _resolve_deadline(d, i, base, col)
         if resolved is not None:
             out.append(resolved)
+    return out
+
+
+def _resolve_deadline(
+    d: DeadlineSettings, i: int, base: _Inherited, col: _Collector,
+) -> Deadline | None:
+    """Deadline `i` of the file, or None after adding its problems to `col`."""
+    return _deadline(
+        d, i, col, zone=base.zone, remind_at=base.remind_at, due_time=base.due_time,
+        channels=base.channels, default_channels=base.default_channels,
+        default_reminders=base.default_reminders, default_overdue=base.default_overdue,
+        default_overdue_limit=base.default_overdue_limit,
+    )
 
 
 def _resolve_rest(
@@ -767,10 +827,25 @@ def first_seen_ids(schedule: Schedule) -> list[str]:
     return ids
 
 
-def with_first_seen(schedule: Schedule, seen: Mapping[str, datetime]) -> Schedule:
-    """Fill every unset `announced` from the ledger's first-seen times (SPEC 3, live edits)."""
+Filled = dict[int, tuple[Deadline, Deadline]]
+"""id(deadline as loaded) -> (that deadline, it with first-seen times): `with_first_seen`'s
+result kept for the next reload (the loaded object is kept, so its id stays its own)."""
+
+
+def with_first_seen(schedule: Schedule, seen: Mapping[str, datetime],
+                    previous: Filled | None = None) -> Schedule:
+    """Fill every unset `announced` from the ledger's first-seen times (SPEC 3, live edits).
+
+    `previous`: an earlier result for deadlines taken unchanged from an earlier
+    load (a reload); their first-seen times cannot have changed since.
+    """
     deadlines = []
     for d in schedule.deadlines:
+        if previous is not None:
+            done = previous.get(id(d))
+            if done is not None and done[0] is d:
+                deadlines.append(done[1])
+                continue
         stages = d.stages
         filled: list[Stage] | None = None
         for k, stage in enumerate(stages):

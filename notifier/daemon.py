@@ -168,6 +168,10 @@ class Loaded:
     schedule: Schedule
     renderer: Renderer
     senders: dict[str, ChannelSender]
+    seen: dict[str, datetime]
+    """First-seen time of every id of the schedule (from the ledger)."""
+    filled: config.Filled
+    """The schedule's deadlines with first-seen times, by their loaded form (for a reload)."""
 
 
 class Daemon:
@@ -229,17 +233,26 @@ class Daemon:
 
     # -- loading ------------------------------------------------------------
 
-    def _prepare(self, cfg: config.Config, now: datetime) -> Loaded:
+    def _prepare(self, cfg: config.Config, now: datetime,
+                 previous: Loaded | None = None) -> Loaded:
+        """Everything a config needs to run; with `previous` (a reload), what did not
+        change is taken from it: first-seen times are final once recorded."""
         load_plugin_paths(list(cfg.plugin_paths))
-        seen = self.ledger.record_first_seen(config.first_seen_ids(cfg.schedule), now)
-        schedule = config.with_first_seen(cfg.schedule, seen)
+        ids = config.first_seen_ids(cfg.schedule)
+        known = previous.seen if previous is not None else {}
+        recorded = self.ledger.record_first_seen([i for i in ids if i not in known], now)
+        seen = {i: known[i] if i in known else recorded[i] for i in ids}
+        schedule = config.with_first_seen(
+            cfg.schedule, seen, previous.filled if previous is not None else None)
         renderer = Renderer({k: TemplateSource(v.title, v.body) for k, v in cfg.templates.items()})
         timeout = cfg.send_timeout.total_seconds()
         senders = {name: ChannelSender(ch, timeout=timeout)
                    for name, ch in cfg.schedule.channels.items()}
         for name, sender in senders.items():
             log.info("channel %s: %s", name, ", ".join(sender.description()))
-        return Loaded(cfg, schedule, renderer, senders)
+        filled = {id(raw): (raw, d) for raw, d in
+                  zip(cfg.schedule.deadlines, schedule.deadlines, strict=True)}
+        return Loaded(cfg, schedule, renderer, senders, seen, filled)
 
     def _render(self, n: Notification, schedule: Schedule, sent_at: datetime) -> Message:
         return self.loaded.renderer.render(n, schedule, sent_at=sent_at)
@@ -601,7 +614,7 @@ class Daemon:
 
     def _reload(self, path: Path) -> None:
         try:
-            cfg = self._load_new(path)
+            cfg = self._load_new(path, self.loaded.cfg)
         except ConfigError as e:
             for problem in e.problems:
                 log.error("reload rejected: %s", problem)
@@ -616,7 +629,7 @@ class Daemon:
             self.on_reload(cfg)
         now = self.clock.now()
         try:
-            loaded = self._prepare(cfg, now)
+            loaded = self._prepare(cfg, now, self.loaded)
         except Exception:
             log.exception("reload failed: keeping the previous configuration")
             self.sd.ready("reload failed; running the previous one")
@@ -638,7 +651,7 @@ class Daemon:
         self.sd.ready(self._status_text(now))
 
     @staticmethod
-    def _load_new(path: Path) -> config.Config:
+    def _load_new(path: Path, previous: config.Config) -> config.Config:
         """The config file for a reload; an empty file is refused.
 
         An empty file is valid TOML, but never what an operator means for a
@@ -653,7 +666,7 @@ class Daemon:
         if empty:
             raise ConfigError([Problem(str(path), 1, 1, "",
                                        "the file is empty (a save in progress?)")])
-        return config.load(path)
+        return config.load(path, previous=previous)
 
     def _status_text(self, now: datetime) -> str:
         n = len(self.loaded.schedule.deadlines)

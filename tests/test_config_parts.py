@@ -92,17 +92,44 @@ def test_the_example_config_loads_in_parts_the_same(tmp_path: Path) -> None:
     assert len(in_parts.schedule.deadlines) == 3
 
 
-def test_a_header_inside_a_multiline_string_is_read_whole_and_right(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_header_inside_a_multiline_string_is_read_whole_and_right(tmp_path: Path) -> None:
     text = HEAD + deadline(1, notes="[[deadlines]]\nid = \"fake\"") + deadline(2)
     in_parts, whole = load_both(tmp_path, text)
-    assert in_parts == whole  # one batch: the pieces join up again
-    monkeypatch.setattr(config, "BATCH", 1)
-    in_parts, whole = load_both(tmp_path, text)
-    assert in_parts is None  # cut between batches: an unterminated string, so read whole
+    assert in_parts is None  # three tables cut, two read: so read whole
     assert isinstance(whole, config.Config)
     assert [d.id for d in whole.schedule.deadlines] == ["d1", "d2"]
     assert whole.schedule.deadlines[0].notes == '[[deadlines]]\nid = "fake"\n'
+
+
+def test_a_reload_reads_only_the_tables_that_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "config.toml"
+    body = [deadline(i, extension=i % 3 == 0) for i in range(50)]
+    path.write_text(HEAD + "".join(body))
+    first = config.load(path)
+    assert first.tables is not None
+    read: list[int] = []
+    real = config._resolve_deadline
+
+    def spy(d: object, i: int, *args: object) -> object:
+        read.append(i)
+        return real(d, i, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(config, "_resolve_deadline", spy)
+    body[7] = body[7].replace("due = 2030-01-08", "due = 2030-03-08")
+    body.insert(20, deadline(99))
+    path.write_text(HEAD + "".join(body))
+    second = config.load(path, previous=first)
+    assert read == [7, 20]
+    read.clear()
+    assert second == config.load(path, in_parts=False)
+    unchanged = [d for d in second.schedule.deadlines if d.id not in ("d7", "d99")]
+    assert all(any(d is old for old in first.schedule.deadlines) for d in unchanged)
+    read.clear()
+    path.write_text(HEAD.replace('"3d", "1d"', '"2d"') + "".join(body))
+    third = config.load(path, previous=second)
+    assert len(read) == 51  # the defaults changed: every table is read again
+    assert third == config.load(path, in_parts=False)
 
 
 def test_a_problem_in_a_later_batch_is_reported_by_the_whole_file_path(tmp_path: Path) -> None:
