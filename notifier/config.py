@@ -475,6 +475,8 @@ class _Inherited:
     default_reminders: tuple[Offset, ...]
     default_overdue: Offset | None
     default_overdue_limit: int
+    defaults_known: bool
+    """Every default channel exists (else each deadline using them gets a problem)."""
 
 
 def _resolve(
@@ -508,7 +510,8 @@ def _resolve_inherited(s: Settings, col: _Collector, *, check_urls: bool) -> _In
     if s.defaults.overdue_every is not None:
         default_overdue = _offset(s.defaults.overdue_every, col, ("defaults", "overdue_every"))
     return _Inherited(zone, remind_at, due_time, channels, default_channels, default_reminders,
-                      default_overdue, s.defaults.overdue_limit)
+                      default_overdue, s.defaults.overdue_limit,
+                      all(c in channels for c in default_channels))
 
 
 def _resolve_deadlines(
@@ -530,13 +533,84 @@ def _resolve_deadlines(
 def _resolve_deadline(
     d: DeadlineSettings, i: int, base: _Inherited, col: _Collector,
 ) -> Deadline | None:
-    """Deadline `i` of the file, or None after adding its problems to `col`."""
-    return _deadline(
-        d, i, col, zone=base.zone, remind_at=base.remind_at, due_time=base.due_time,
-        channels=base.channels, default_channels=base.default_channels,
-        default_reminders=base.default_reminders, default_overdue=base.default_overdue,
-        default_overdue_limit=base.default_overdue_limit,
+    """Deadline `i` of the file, or None after adding its problems to `col`.
+
+    This runs for every deadline of the file (100,000: a third of a large
+    schedule's load time), so the common case takes no detour: paths for
+    problems are only built when there is one.
+    """
+    at: tomlpos.Path = ("deadlines", i)
+    before = len(col.problems)
+    dzone = base.zone if d.timezone is None else _zone(d.timezone, base.zone, col,
+                                                       (*at, "timezone"))
+    reminders = base.default_reminders if d.reminders is None else tuple(
+        o for j, text in enumerate(d.reminders)
+        if (o := _offset(text, col, (*at, "reminders", j))) is not None
     )
+    if d.channels is None and base.defaults_known:
+        chans = base.default_channels
+    else:
+        chans = _deadline_channels(d, base.channels, base.default_channels, col, at)
+    if not chans:
+        col.add((*at, "channels"), "no channel to send to")
+    overdue = base.default_overdue if d.overdue_every is None \
+        else _offset(d.overdue_every, col, (*at, "overdue_every"))
+    limit = base.default_overdue_limit if d.overdue_limit is None else d.overdue_limit
+    announced = None if d.announced is None \
+        else _instant(d.announced, dzone, col, (*at, "announced"))
+    due = _due(d.due, dzone, base.due_time, col, (*at, "due"))
+    stages: list[Stage] = [] if due is None else [Stage(due[0], due[1], announced)]
+    if d.extensions:
+        _extensions(d, dzone, base.due_time, col, at, announced, stages)
+    closure = None if d.completed is None and d.cancelled is None \
+        else _closure(d, dzone, col, at)
+    if len(col.problems) > before or not stages:
+        return None
+    deadline = Deadline(
+        d.id, d.title, dzone, tuple(stages), reminders, chans, base.remind_at, overdue, limit,
+        closure, d.notes, d.url, tuple(d.tags),
+    )
+    unsure = _planning().unsure_offsets(reminders)
+    if unsure and not all(timing.lands_before(st.due, st.day, o, dzone, base.remind_at)
+                          for st in stages for o in unsure):
+        _warn_unplanned(deadline, d, i, col)
+    return deadline
+
+
+def _extensions(
+    d: DeadlineSettings, dzone: ZoneInfo, due_time: time | None, col: _Collector,
+    at: tomlpos.Path, announced: datetime | None, stages: list[Stage],
+) -> None:
+    last_announced = announced
+    for k, ext in enumerate(d.extensions):
+        where = (*at, "extensions", k)
+        ext_due = _due(ext.due, dzone, due_time, col, (*where, "due"))
+        ext_announced = None if ext.announced is None \
+            else _instant(ext.announced, dzone, col, (*where, "announced"))
+        if ext_announced is not None and last_announced is not None \
+                and ext_announced < last_announced:
+            col.add((*where, "announced"),
+                    "extensions out of order: announced before the previous one")
+        if ext_announced is not None:
+            last_announced = ext_announced
+        if ext_due is not None:
+            stages.append(Stage(due=ext_due[0], day=ext_due[1], announced=ext_announced,
+                                reason=ext.reason, source=ext.source))
+
+
+def _closure(
+    d: DeadlineSettings, dzone: ZoneInfo, col: _Collector, at: tomlpos.Path
+) -> Closure | None:
+    closure = None
+    if d.completed is not None and d.cancelled is not None:
+        col.add((*at, "cancelled"), "a deadline is either completed or cancelled, not both")
+    for kind in ("completed", "cancelled"):
+        value = getattr(d, kind)
+        if value is not None:
+            when = _instant(value, dzone, col, (*at, kind))
+            if when is not None:
+                closure = Closure(kind=kind, at=when, note=d.note)
+    return closure
 
 
 def _resolve_rest(
@@ -629,66 +703,6 @@ def _deadline_channels(
             return chans  # checked once for [defaults]; nothing to repeat per deadline
     _known_channels(chans, channels, col, (*at, "channels"))
     return chans
-
-
-def _deadline(
-    d: DeadlineSettings, i: int, col: _Collector, *, zone: ZoneInfo, remind_at: time,
-    due_time: time | None, channels: dict[str, Channel], default_channels: tuple[str, ...],
-    default_reminders: tuple[Offset, ...], default_overdue: Offset | None,
-    default_overdue_limit: int,
-) -> Deadline | None:
-    at: tomlpos.Path = ("deadlines", i)
-    before = len(col.problems)
-    dzone = _zone(d.timezone, zone, col, (*at, "timezone"))
-    reminders = default_reminders if d.reminders is None else tuple(
-        o for j, text in enumerate(d.reminders)
-        if (o := _offset(text, col, (*at, "reminders", j))) is not None
-    )
-    chans = _deadline_channels(d, channels, default_channels, col, at)
-    if not chans:
-        col.add((*at, "channels"), "no channel to send to")
-    overdue = default_overdue if d.overdue_every is None \
-        else _offset(d.overdue_every, col, (*at, "overdue_every"))
-    limit = default_overdue_limit if d.overdue_limit is None else d.overdue_limit
-    announced = None if d.announced is None \
-        else _instant(d.announced, dzone, col, (*at, "announced"))
-    due = _due(d.due, dzone, due_time, col, (*at, "due"))
-    stages: list[Stage] = []
-    if due is not None:
-        stages.append(Stage(due=due[0], day=due[1], announced=announced))
-    last_announced = announced
-    for k, ext in enumerate(d.extensions):
-        where = (*at, "extensions", k)
-        ext_due = _due(ext.due, dzone, due_time, col, (*where, "due"))
-        ext_announced = None if ext.announced is None \
-            else _instant(ext.announced, dzone, col, (*where, "announced"))
-        if ext_announced is not None and last_announced is not None \
-                and ext_announced < last_announced:
-            col.add((*where, "announced"),
-                    "extensions out of order: announced before the previous one")
-        if ext_announced is not None:
-            last_announced = ext_announced
-        if ext_due is not None:
-            stages.append(Stage(due=ext_due[0], day=ext_due[1], announced=ext_announced,
-                                reason=ext.reason, source=ext.source))
-    closure = None
-    if d.completed is not None and d.cancelled is not None:
-        col.add((*at, "cancelled"), "a deadline is either completed or cancelled, not both")
-    for kind in ("completed", "cancelled"):
-        value = getattr(d, kind)
-        if value is not None:
-            when = _instant(value, dzone, col, (*at, kind))
-            if when is not None:
-                closure = Closure(kind=kind, at=when, note=d.note)
-    if len(col.problems) > before or not stages:
-        return None
-    deadline = Deadline(
-        id=d.id, title=d.title, zone=dzone, stages=tuple(stages), reminders=reminders,
-        channels=chans, remind_at=remind_at, overdue_every=overdue, overdue_limit=limit,
-        closure=closure, notes=d.notes, url=d.url, tags=tuple(d.tags),
-    )
-    _warn_unplanned(deadline, d, i, col)
-    return deadline
 
 
 @lru_cache(maxsize=1)

@@ -121,7 +121,7 @@ def _candidates(d: Deadline) -> Iterator[Notification]:
 _UNSURE: dict[int, tuple[tuple[Offset, ...], tuple[Offset, ...]]] = {}
 
 
-def _unsure(offsets: tuple[Offset, ...]) -> tuple[Offset, ...]:
+def unsure_offsets(offsets: tuple[Offset, ...]) -> tuple[Offset, ...]:
     """The offsets that might land at or after a due, remembered by identity like `model.reach`
     (a schedule's deadlines mostly share the default reminders' tuple)."""
     hit = _UNSURE.get(id(offsets))
@@ -137,7 +137,7 @@ def _unsure(offsets: tuple[Offset, ...]) -> tuple[Offset, ...]:
 def unplanned_reminders(d: Deadline) -> list[tuple[str, int]]:
     """(offset, stage) pairs whose reminder would land at or after its due."""
     bad: list[tuple[str, int]] = []
-    unsure = _unsure(d.reminders)
+    unsure = unsure_offsets(d.reminders)
     if not unsure:
         return bad
     for k, stage in enumerate(d.stages):
