@@ -20,7 +20,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-_HEADER = re.compile(r"^[ \t]*\[[^\n]*", re.MULTILINE)
+_HEADER = re.compile(
+    # The two forms of a plain schedule's deadline headers first (one match each,
+    # no Python per line), then any other line that starts with "[".
+    r"^(?:(?P<deadline>\[\[deadlines\]\])|(?P<extension>\[\[deadlines\.extensions\]\]))"
+    r"[ \t]*(?:#[^\n]*)?$|^(?P<other>[ \t]*\[[^\n]*)",
+    re.MULTILINE,
+)
 _BLANKS = re.compile(r"[ \t]+")
 
 
@@ -60,7 +66,8 @@ def _kind(line: str) -> str | None:
 
 def split(text: str) -> Parts | None:
     """The head and deadline tables of `text`, or None if it is not of the plain shape."""
-    headers = [(m.start(), _kind(m.group())) for m in _HEADER.finditer(text)]
+    headers = [(m.start(), m.lastgroup if m.lastgroup != "other" else _kind(m.group()))
+               for m in _HEADER.finditer(text)]
     if any(kind is None for _, kind in headers):
         return None
     head: list[str] = []
