@@ -16,13 +16,8 @@ memory read from the kernel (ru_maxrss from wait4). The APScheduler baseline
 is `bench/run.py _baseline CONFIG`: the same config loading, ledger and
 first-seen bookkeeping, then one APScheduler `date` job per reminder.
 
-notifier refuses a config file over 1 MiB (about 9,000 deadlines of this
-shape); the daemon and `plan` are started through `bench/run.py _notifier ...`,
-which lifts that cap in the child before handing over to notifier's CLI, so
-the large schedules can be measured at all.
-
-Internal subcommands (used by the bench itself): `_notifier ARGS...`,
-`_baseline CONFIG`.
+The daemon and `plan` run as `python -m notifier ...`: the product as
+installed. The internal subcommand `_baseline CONFIG` is the baseline daemon.
 """
 
 from __future__ import annotations
@@ -53,9 +48,6 @@ from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
-LIFTED_CAP = 1 << 34
-"""The config size cap set in bench children (16 GiB: no limit in practice)."""
-
 ZONES = (
     "UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles",
     "America/Santiago", "Australia/Sydney", "Australia/Lord_Howe", "Pacific/Chatham",
@@ -69,16 +61,6 @@ EDITED = "d0000000"
 # --------------------------------------------------------------------------- children
 
 
-def notifier_main(args: list[str]) -> None:
-    """`_notifier ARGS`: notifier's CLI with the config size cap lifted."""
-    import notifier.config  # noqa: PLC0415 - in the child only
-
-    notifier.config.MAX_FILE_BYTES = LIFTED_CAP
-    from notifier.cli import main  # noqa: PLC0415
-
-    main(args=args, prog_name="notifier")
-
-
 def baseline_main(config_path: str) -> None:
     """`_baseline CONFIG`: what notifier does at start, but one APScheduler job per reminder.
 
@@ -87,12 +69,9 @@ def baseline_main(config_path: str) -> None:
     every deadline becomes a `date` job of a BackgroundScheduler (added in
     file order, then the scheduler starts), and READY=1 goes to NOTIFY_SOCKET.
     """
-    from notifier import config  # noqa: PLC0415 - in the child only
-
-    config.MAX_FILE_BYTES = LIFTED_CAP
     from apscheduler.schedulers.background import BackgroundScheduler  # noqa: PLC0415
 
-    from notifier import ledger, paths, planning  # noqa: PLC0415
+    from notifier import config, ledger, paths, planning  # noqa: PLC0415 - in the child only
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -215,8 +194,6 @@ def write_remind_file(config: Path, path: Path, start: datetime) -> int:
     extension arithmetic, which makes it a generous baseline.
     """
     import notifier.config as cfgmod  # noqa: PLC0415
-
-    cfgmod.MAX_FILE_BYTES = LIFTED_CAP
     from notifier import planning  # noqa: PLC0415
 
     schedule = cfgmod.load(config).schedule
@@ -333,7 +310,7 @@ def fresh_state(state: Path) -> None:
 
 
 def notifier_argv(*args: str) -> list[str]:
-    return [sys.executable, str(Path(__file__).resolve()), "_notifier", *args]
+    return [sys.executable, "-m", "notifier", *args]
 
 
 def baseline_argv(config: Path) -> list[str]:
@@ -906,9 +883,6 @@ def run_all(args: argparse.Namespace, report: Report, started: datetime) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["_notifier"]:
-        notifier_main(argv[1:])
-        return 0
     if argv[:1] == ["_baseline"]:
         baseline_main(argv[1])
         return 0

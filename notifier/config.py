@@ -841,25 +841,10 @@ def first_seen_ids(schedule: Schedule) -> list[str]:
     return ids
 
 
-Filled = dict[int, tuple[Deadline, Deadline]]
-"""id(deadline as loaded) -> (that deadline, it with first-seen times): `with_first_seen`'s
-result kept for the next reload (the loaded object is kept, so its id stays its own)."""
-
-
-def with_first_seen(schedule: Schedule, seen: Mapping[str, datetime],
-                    previous: Filled | None = None) -> Schedule:
-    """Fill every unset `announced` from the ledger's first-seen times (SPEC 3, live edits).
-
-    `previous`: an earlier result for deadlines taken unchanged from an earlier
-    load (a reload); their first-seen times cannot have changed since.
-    """
+def with_first_seen(schedule: Schedule, seen: Mapping[str, datetime]) -> Schedule:
+    """Fill every unset `announced` from the ledger's first-seen times (SPEC 3, live edits)."""
     deadlines = []
     for d in schedule.deadlines:
-        if previous is not None:
-            done = previous.get(id(d))
-            if done is not None and done[0] is d:
-                deadlines.append(done[1])
-                continue
         stages = d.stages
         filled: list[Stage] | None = None
         for k, stage in enumerate(stages):
@@ -872,3 +857,18 @@ def with_first_seen(schedule: Schedule, seen: Mapping[str, datetime],
         deadlines.append(d if filled is None else d.with_stages(tuple(filled)))
     return Schedule(deadlines=tuple(deadlines), channels=schedule.channels,
                     digest=schedule.digest, zone=schedule.zone)
+
+
+def with_schedule(cfg: Config, schedule: Schedule) -> Config:
+    """`cfg` running `schedule`: the same deadlines, in order, with first-seen times filled in.
+
+    Its tables then give the filled-in deadlines to the next load (a reload):
+    a first-seen time never changes once recorded, and `with_first_seen`
+    leaves a deadline without an unset `announced` as it is.
+    """
+    tables = cfg.tables
+    if tables is not None:
+        by_id = {id(old): new for old, new in
+                 zip(cfg.schedule.deadlines, schedule.deadlines, strict=True)}
+        tables = replace(tables, by_text={t: by_id[id(d)] for t, d in tables.by_text.items()})
+    return replace(cfg, schedule=schedule, tables=tables)

@@ -170,8 +170,6 @@ class Loaded:
     senders: dict[str, ChannelSender]
     seen: dict[str, datetime]
     """First-seen time of every id of the schedule (from the ledger)."""
-    filled: config.Filled
-    """The schedule's deadlines with first-seen times, by their loaded form (for a reload)."""
 
 
 class Daemon:
@@ -242,17 +240,17 @@ class Daemon:
         known = previous.seen if previous is not None else {}
         recorded = self.ledger.record_first_seen([i for i in ids if i not in known], now)
         seen = {i: known[i] if i in known else recorded[i] for i in ids}
-        schedule = config.with_first_seen(
-            cfg.schedule, seen, previous.filled if previous is not None else None)
+        schedule = config.with_first_seen(cfg.schedule, seen)
+        # From here on only the filled-in deadlines are kept (a reload reuses them:
+        # first-seen times never change once recorded); the loaded ones are freed.
+        cfg = config.with_schedule(cfg, schedule)
         renderer = Renderer({k: TemplateSource(v.title, v.body) for k, v in cfg.templates.items()})
         timeout = cfg.send_timeout.total_seconds()
         senders = {name: ChannelSender(ch, timeout=timeout)
                    for name, ch in cfg.schedule.channels.items()}
         for name, sender in senders.items():
             log.info("channel %s: %s", name, ", ".join(sender.description()))
-        filled = {id(raw): (raw, d) for raw, d in
-                  zip(cfg.schedule.deadlines, schedule.deadlines, strict=True)}
-        return Loaded(cfg, schedule, renderer, senders, seen, filled)
+        return Loaded(cfg, schedule, renderer, senders, seen)
 
     def _render(self, n: Notification, schedule: Schedule, sent_at: datetime) -> Message:
         return self.loaded.renderer.render(n, schedule, sent_at=sent_at)
