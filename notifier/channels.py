@@ -19,6 +19,16 @@ and concurrent sends never see each other's message. If the value is missing
 (the schema used outside ``ChannelSender``), ``jsonl://`` fails the delivery
 loudly instead of writing a line without its key.
 
+Parallel sends: a channel whose every URL is a service apprise ships and does
+not throttle (``request_rate_per_sec == 0``: json://, xml://, form://, ...) takes
+up to ``PARALLEL_SENDS`` messages at once (`ChannelSender.parallel`), each on its
+own plugin instance, so a burst is not bound by one request's round trip.
+Anything else takes one at a time: our own ``jsonl://`` and ``console://`` (a
+file and stdout, where order matters and the disk is the limit), third-party
+plugins (not known to be safe to run side by side), and throttled services
+(apprise spaces their requests per plugin instance; parallel instances would
+defeat that).
+
 Bounds: a URL without ``cto=``/``rto=`` gets ``DEFAULT_CTO``/``DEFAULT_RTO``
 (or the plugin's own default when that is longer, e.g. 15 s for email), so
 each socket operation is bounded; and ``ChannelSender.send`` returns or raises
@@ -62,6 +72,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import apprise
 from apprise import (
+    Apprise,
     AppriseAsset,
     AppriseResult,
     AppriseResultStatus,
@@ -81,6 +92,7 @@ __all__ = [
     "DEFAULT_CTO",
     "DEFAULT_RTO",
     "DEFAULT_TIMEOUT",
+    "PARALLEL_SENDS",
     "ChannelDeliveryError",
     "ChannelSender",
     "OutgoingMessage",
@@ -98,6 +110,12 @@ DEFAULT_RTO: Final = 10.0
 """Socket read timeout (s) applied when a URL has no ``rto=`` (never below the plugin's own)."""
 DEFAULT_TIMEOUT: Final = 30.0
 """Longest one ``ChannelSender.send`` may block its caller, in seconds."""
+
+PARALLEL_SENDS: Final = 4
+"""Messages one channel may have in flight at once, where its services allow it.
+
+Four round trips in flight keep a local webhook receiver busy on two cores;
+more only adds threads contending for the interpreter lock."""
 
 PERMANENT_HTTP_STATUSES: Final = frozenset({401, 403, 404, 410})
 """HTTP answers that mean "this URL will not work until the operator fixes it"."""
@@ -599,9 +617,25 @@ def validate_url(url: str) -> str | None:
 # --------------------------------------------------------------------------- sending
 
 
+def _parallel_sends(plugin: NotifyBase) -> int:
+    """How many deliveries to this URL may run at once (see the module docstring)."""
+    if isinstance(plugin, _BuiltinPlugin):
+        return 1
+    if not type(plugin).__module__.startswith("apprise.plugins."):
+        return 1
+    rate: object = getattr(plugin, "request_rate_per_sec", None)
+    if not isinstance(rate, int | float) or rate != 0:
+        return 1
+    return PARALLEL_SENDS
+
+
 @dataclass
 class _Target:
-    """One URL of a channel: its plugin wrapped in its own ``apprise.Apprise``."""
+    """One URL of a channel: its plugin instances, each in its own ``apprise.Apprise``.
+
+    Up to `limit` deliveries run at once, each on an instance of its own
+    (made when first needed), so concurrent sends share no plugin state.
+    """
 
     raw: str
     private: str
@@ -609,8 +643,18 @@ class _Target:
     """None when the URL could not be loaded (`load_error` says why)."""
     load_error: str | None
     secrets: list[str] = field(default_factory=list)
-    busy: threading.Lock = field(default_factory=threading.Lock)
-    """Held while a delivery to this URL runs, even one the caller stopped waiting for."""
+    limit: int = 1
+    free: list[Apprise] = field(default_factory=list)
+    """Instances not in use; `apprise` is the first."""
+    made: int = 1
+    """Instances made so far (in use or free)."""
+    running: set[str] = field(default_factory=set)
+    """Keys of the deliveries to this URL running now, even ones the caller stopped waiting for."""
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def __post_init__(self) -> None:
+        if self.apprise is not None:
+            self.free.append(self.apprise)
 
 
 @dataclass
@@ -647,11 +691,13 @@ class ChannelSender:
     the plugin directly in the thread that calls it). A send runs every URL in
     its own daemon thread and waits at most `timeout` seconds in total: a URL
     that has not finished by then is reported failed (transient, "no answer")
-    and left to finish in the background. At most one delivery per URL runs at
-    a time, so a URL that hangs holds one thread, never more, and never slows
-    another URL or channel (apprise's own process-wide worker pool, which a
-    few hung services could exhaust, is not used). The daemon threads never
-    hold up interpreter exit.
+    and left to finish in the background. At most `parallel` deliveries per
+    URL run at a time (one for most services), and never two of the same
+    key, so a URL that hangs holds that many threads, never more, a retry
+    never races the attempt it repeats, and a hung URL never slows another
+    URL or channel (apprise's own process-wide worker pool, which a few hung
+    services could exhaust, is not used). The daemon threads never hold up
+    interpreter exit.
     """
 
     def __init__(self, channel: model.Channel, *, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -661,6 +707,7 @@ class ChannelSender:
         self.name = channel.name
         self.timeout = float(timeout)
         asset = _asset()
+        self._asset = asset
         self._targets: list[_Target] = []
         for raw in channel.urls:
             try:
@@ -677,8 +724,12 @@ class ChannelSender:
                     apprise.Apprise(plugin, asset=asset),
                     None,
                     _secret_tokens(raw, private),
+                    limit=_parallel_sends(plugin),
                 )
             )
+        loaded = [t.limit for t in self._targets if t.apprise is not None]
+        self.parallel: int = min(loaded) if loaded else 1
+        """Messages this channel may have in flight at once: every URL must allow it."""
 
     def description(self) -> list[str]:
         """The channel's URLs in privacy form, in configuration order."""
@@ -769,9 +820,9 @@ class ChannelSender:
         deadline: float,
         remember: bool,
     ) -> None:
-        """One URL, in its own thread: wait for the URL to be free, then notify."""
-        assert target.apprise is not None
-        if not target.busy.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        """One URL, in its own thread: wait for a free slot on the URL, then notify."""
+        instance = self._take(target, msg.key, deadline)
+        if instance is None:
             outcome.result = UrlResult(
                 target.private, ok=False, error="an earlier delivery to this URL is still running"
             )
@@ -788,7 +839,7 @@ class ChannelSender:
             _CURRENT.set(msg)
             # A plugin refuses an empty body; a title-only message goes as the body.
             body, title = (msg.body, msg.title) if msg.body else (msg.title, "")
-            with target.apprise.notify(
+            with instance.notify(
                 body=body,
                 title=title,
                 notify_type=_NOTIFY_TYPE.get(msg.kind, NotifyType.INFO),
@@ -803,7 +854,42 @@ class ChannelSender:
                 target.private, ok=False, error=f"internal error ({type(e).__name__})"
             )
         finally:
-            target.busy.release()
+            with target.cond:
+                target.free.append(instance)
+                target.running.discard(msg.key)
+                target.cond.notify_all()
+
+    def _take(self, target: _Target, key: str, deadline: float) -> Apprise | None:
+        """A plugin instance of `target` for `key`, or None if none frees up by `deadline`.
+
+        Waits while the URL is at its limit, and while an earlier attempt of
+        the same key still runs there: that one may yet succeed, and the
+        caller then finds the key in `_PARTIAL` instead of sending it again.
+        """
+        with target.cond:
+            if not target.cond.wait_for(
+                lambda: key not in target.running
+                and (bool(target.free) or target.made < target.limit),
+                timeout=max(0.0, deadline - time.monotonic()),
+            ):
+                return None
+            target.running.add(key)
+            if target.free:
+                return target.free.pop()
+            target.made += 1
+        try:
+            plugin = _instantiate(target.raw, self._asset)
+        except ValueError:
+            # It loaded when the sender was made: whatever changed, the other
+            # instances still serve, so give up the extra slot for good.
+            with target.cond:
+                target.made -= 1
+                target.limit = max(1, target.made)
+                target.running.discard(key)
+                target.cond.notify_all()
+            return None
+        made: Apprise = Apprise(plugin, asset=self._asset)
+        return made
 
     def _url_result(self, target: _Target, result: AppriseResult) -> UrlResult:
         services = list(result)

@@ -37,9 +37,12 @@ from notifier.errors import LedgerError, LedgerWriteError
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Claim",
     "DeliveryRecord",
     "DeliveryState",
     "Ledger",
+    "Sent",
+    "Skip",
     "SqliteLedger",
     "ledger_exists",
     "open_ledger",
@@ -104,6 +107,25 @@ class Skip(NamedTuple):
     planned_at: datetime
 
 
+class Claim(NamedTuple):
+    """One delivery to take ownership of (see `Ledger.claim`)."""
+
+    key: str
+    channel: str
+    deadline: str | None
+    kind: str
+    planned_at: datetime
+    late: bool = False
+
+
+class Sent(NamedTuple):
+    """One delivery that went out at `at` (see `Ledger.mark_sent`)."""
+
+    key: str
+    channel: str
+    at: datetime
+
+
 class Ledger(Protocol):
     """What the daemon and the commands need from a delivery ledger.
 
@@ -131,8 +153,21 @@ class Ledger(Protocol):
         """
         ...
 
+    def claim_many(self, claims: Iterable[Claim], *, now: datetime) -> list[bool]:
+        """`claim` for many deliveries in one transaction: one durable commit for all.
+
+        Returns, in order, whether each was claimed. All or none: if the
+        commit fails, nothing is claimed. A (key, channel) listed twice is
+        claimed at most once.
+        """
+        ...
+
     def mark_sent(self, key: str, channel: str, *, now: datetime) -> None:
         """The delivery went out (always wins, from any state)."""
+        ...
+
+    def mark_sent_many(self, sent: Iterable[Sent]) -> None:
+        """`mark_sent` for many deliveries, in one transaction (all or none)."""
         ...
 
     def mark_retry(
@@ -755,30 +790,56 @@ class SqliteLedger:
         now: datetime,
         late: bool = False,
     ) -> bool:
-        planned_us, now_us = _to_us(planned_at), _to_us(now)
-        with self._write("claim a delivery") as conn:
-            current = self._get(conn, key, channel)
-            if current is None:
-                conn.execute(
-                    _SQL_INSERT_CLAIM,
-                    (key, channel, deadline, kind, planned_us, int(late), now_us, now_us),
-                )
-                return True
-            state, next_attempt = current
-            if state != DeliveryState.RETRYING or next_attempt is None or next_attempt > now_us:
-                return False
-            conn.execute(_SQL_RECLAIM, (int(late), now_us, key, channel))
-            return True
+        (claimed,) = self.claim_many(
+            [Claim(key, channel, deadline, kind, planned_at, late)], now=now)
+        return claimed
+
+    def claim_many(self, claims: Iterable[Claim], *, now: datetime) -> list[bool]:
+        now_us = _to_us(now)
+        wanted = [(c, _to_us(c.planned_at)) for c in claims]
+        if not wanted:
+            return []
+        claimed: list[bool] = []
+        # One transaction, so a burst of N deliveries costs one fsync, not N.
+        with self._write("claim deliveries") as conn:
+            for c, planned_us in wanted:
+                current = self._get(conn, c.key, c.channel)
+                if current is None:
+                    conn.execute(
+                        _SQL_INSERT_CLAIM,
+                        (c.key, c.channel, c.deadline, c.kind, planned_us, int(c.late),
+                         now_us, now_us),
+                    )
+                    claimed.append(True)
+                    continue
+                state, next_attempt = current
+                if (state != DeliveryState.RETRYING or next_attempt is None
+                        or next_attempt > now_us):
+                    claimed.append(False)
+                    continue
+                conn.execute(_SQL_RECLAIM, (int(c.late), now_us, c.key, c.channel))
+                claimed.append(True)
+        return claimed
 
     def mark_sent(self, key: str, channel: str, *, now: datetime) -> None:
-        self._mark(
-            key,
-            channel,
-            what="mark a delivery sent",
-            allowed=frozenset(DeliveryState) - {DeliveryState.SENT},
-            sql=_SQL_MARK_SENT,
-            values=(_to_us(now),),
-        )
+        self.mark_sent_many([Sent(key, channel, now)])
+
+    def mark_sent_many(self, sent: Iterable[Sent]) -> None:
+        rows = [(s.key, s.channel, _to_us(s.at)) for s in sent]
+        if not rows:
+            return
+        with self._write("mark deliveries sent") as conn:
+            for key, channel, at_us in rows:
+                current = self._get(conn, key, channel)
+                if current is None:
+                    # Rolls back the marks before it too: the caller learns
+                    # that none of them was recorded.
+                    raise LedgerError(
+                        f"ledger {self._path}: cannot mark deliveries sent: "
+                        f"no delivery {key}/{channel}"
+                    )
+                if current[0] != DeliveryState.SENT:
+                    conn.execute(_SQL_MARK_SENT, (at_us, key, channel))
 
     def mark_retry(
         self, key: str, channel: str, *, now: datetime, error: str, next_attempt: datetime

@@ -344,29 +344,80 @@ def test_a_hanging_url_does_not_delay_its_siblings(
     assert request.arrived - started < 1.0
 
 
-def test_a_hung_url_holds_one_thread_and_a_late_success_is_not_resent(
+def test_a_hung_url_holds_parallel_threads_and_a_late_success_is_not_resent(
     http_receiver: HttpReceiver,
 ) -> None:
     http_receiver.hang()
     s = sender(http_receiver.url, timeout=0.5)
-    with pytest.raises(DeliveryError):
-        s.send(message())
-    # The first delivery still hangs: a second one is not started next to it.
+    assert s.parallel == channels.PARALLEL_SENDS
+    keys = [f"k{i}" for i in range(s.parallel)]
+    for key in keys:
+        with pytest.raises(DeliveryError):
+            s.send(message(key=key))
+    assert http_receiver.wait_for(s.parallel, timeout=2)
+    # Every slot of the URL still hangs: one more delivery is not started next to them.
     started = time.monotonic()
     with pytest.raises(DeliveryError):
-        s.send(message(key="second"))
+        s.send(message(key="one more"))
     assert time.monotonic() - started < 1.5
-    assert len(http_receiver.requests) == 1
-    # The hung request is answered after all; a retry of its key skips the URL.
+    assert len(http_receiver.requests) == s.parallel
+    # The hung requests are answered after all; a retry of their keys skips the URL.
     http_receiver.release()
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            assert s.send(message())[0].ok
-            break
-        except DeliveryError:  # the released delivery is still finishing
-            time.sleep(0.05)
+    for key in keys:
+        while True:
+            try:
+                assert s.send(message(key=key))[0].ok
+                break
+            except DeliveryError:  # the released delivery is still finishing
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    assert len(http_receiver.requests) == s.parallel
+
+
+def test_a_retry_never_runs_next_to_the_attempt_it_repeats(http_receiver: HttpReceiver) -> None:
+    """Free slots or not, the same key is not sent while its earlier attempt hangs."""
+    http_receiver.hang()
+    s = sender(http_receiver.url, timeout=0.5)
+    with pytest.raises(DeliveryError):
+        s.send(message(key="same"))
+    with pytest.raises(DeliveryError):
+        s.send(message(key="same"))
     assert len(http_receiver.requests) == 1
+    # Another key takes a free slot meanwhile.
+    with pytest.raises(DeliveryError):
+        s.send(message(key="other"))
+    assert http_receiver.wait_for(2, timeout=2)
+    http_receiver.release()
+
+
+def test_parallel_sends_deliver_each_message_once(http_receiver: HttpReceiver) -> None:
+    s = sender(http_receiver.url)
+    keys = [f"p{i}" for i in range(40)]
+
+    def work(part: list[str]) -> None:
+        for key in part:
+            s.send(message(key=key, title=key))
+
+    threads = [threading.Thread(target=work, args=(keys[n::s.parallel],))
+               for n in range(s.parallel)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.json["title"] for r in http_receiver.requests) == sorted(keys)
+
+
+@pytest.mark.parametrize(("urls", "parallel"), [
+    (["json://127.0.0.1:9/", "xml://127.0.0.1:9/"], channels.PARALLEL_SENDS),
+    (["jsonl:///tmp/x.jsonl"], 1),  # a file: order matters, the disk is the limit
+    (["console://"], 1),
+    (["json://127.0.0.1:9/", "console://"], 1),  # every URL must allow it
+    (["mailto://u:p@127.0.0.1:2525?to=a@example.org"], 1),  # apprise throttles email
+    (["nosuch://x"], 1),  # nothing loaded
+])
+def test_parallel_sends_only_where_every_url_allows_them(urls: list[str], parallel: int) -> None:
+    assert sender(*urls).parallel == parallel
 
 
 def test_timeout_defaults_are_applied_and_operator_values_win(

@@ -143,14 +143,20 @@ class World:
 
     def dispatcher(self, *, first_backoff: timedelta = FIRST_BACKOFF,
                    max_backoff: timedelta = MAX_BACKOFF,
-                   on_retry: Callable[[datetime], None] | None = None) -> Dispatcher:
+                   on_retry: Callable[[datetime], None] | None = None,
+                   parallel: int | None = None) -> Dispatcher:
+        """`parallel` caps the sends in flight per channel (default: what each allows)."""
         ledger = open_ledger(self.db)
         self.ledgers.append(ledger)
         d = Dispatcher(ledger, clock=self.clock, render=self.render,
                        give_up_after=self.cfg.give_up_after, first_backoff=first_backoff,
                        max_backoff=max_backoff, on_retry=on_retry)
-        d.configure(self.schedule, {name: ChannelSender(ch, timeout=5.0)
-                                    for name, ch in self.schedule.channels.items()})
+        senders = {name: ChannelSender(ch, timeout=5.0)
+                   for name, ch in self.schedule.channels.items()}
+        if parallel is not None:
+            for s in senders.values():
+                s.parallel = min(s.parallel, parallel)
+        d.configure(self.schedule, senders)
         return d
 
     def row(self, key: str, channel: str) -> DeliveryRecord:
@@ -345,7 +351,8 @@ def test_a_retry_waiting_behind_a_hanging_send_is_claimed_and_queued_once(world:
     that queued thousands of copies while the channel hung.
     """
     world.receiver.fail_next(1)
-    d = world.dispatcher(first_backoff=0.2 * S, max_backoff=1 * S)
+    # One send at a time, so the retry has to wait behind the hanging one.
+    d = world.dispatcher(first_backoff=0.2 * S, max_backoff=1 * S, parallel=1)
     n0, n1 = world.items[0], world.items[1]
     d.submit(n0, channels=("http",))
     assert d.wait_idle(10)
@@ -382,7 +389,7 @@ def test_a_retry_that_is_not_due_is_dropped_when_handed_over(world: World) -> No
 
 def test_stop_gives_queued_retries_back_to_the_ledger(world: World) -> None:
     world.receiver.fail_next(1)
-    d = world.dispatcher(first_backoff=0.2 * S, max_backoff=1 * S)
+    d = world.dispatcher(first_backoff=0.2 * S, max_backoff=1 * S, parallel=1)
     n0, n1 = world.items[0], world.items[1]
     d.submit(n0, channels=("http",))
     assert d.wait_idle(10)

@@ -34,9 +34,11 @@ from notifier.errors import LedgerError, LedgerWriteError
 from notifier.ledger import (
     MAX_ERROR_CHARS,
     SCHEMA_VERSION,
+    Claim,
     DeliveryRecord,
     DeliveryState,
     Ledger,
+    Sent,
     Skip,
     SqliteLedger,
     ledger_exists,
@@ -696,6 +698,68 @@ def test_unreadable_file_is_refused(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- write failures
+
+
+def claims(*keys: str, channel: str = "ops", late: bool = False) -> list[Claim]:
+    return [Claim(k, channel, "kalbajar", "reminder", T0, late) for k in keys]
+
+
+def test_claim_many_claims_exactly_what_a_claim_would(ledger: SqliteLedger) -> None:
+    assert claim(ledger, "claimed")
+    assert claim(ledger, "sent")
+    ledger.mark_sent("sent", "ops", now=at(1))
+    for key, due in (("due retry", at(5)), ("later retry", at(3600))):
+        assert claim(ledger, key)
+        ledger.mark_retry(key, "ops", now=at(2), error="500", next_attempt=due)
+    got = ledger.claim_many(
+        claims("new", "claimed", "sent", "due retry", "later retry", "new", late=True),
+        now=at(10))
+    # The second "new" sees the row the first one made in the same transaction.
+    assert got == [True, False, False, True, False, False]
+    states = ledger.states(["new", "claimed", "sent", "due retry", "later retry"])
+    assert states == {
+        ("new", "ops"): DeliveryState.CLAIMED,
+        ("claimed", "ops"): DeliveryState.CLAIMED,
+        ("sent", "ops"): DeliveryState.SENT,
+        ("due retry", "ops"): DeliveryState.CLAIMED,
+        ("later retry", "ops"): DeliveryState.RETRYING,
+    }
+    assert (only(ledger, "new").attempts, only(ledger, "new").late) == (1, True)
+    assert only(ledger, "new").created_at == at(10)
+    assert (only(ledger, "due retry").attempts, only(ledger, "due retry").late) == (2, True)
+    assert ledger.claim_many([], now=at(11)) == []
+
+
+def test_claim_many_is_all_or_nothing_when_the_disk_is_full(db_path: Path) -> None:
+    led = open_ledger(db_path, max_page_count=1)  # capped at its current size
+    try:
+        keys = [f"key-{i:05d}-" + "x" * 200 for i in range(400)]
+        with pytest.raises(LedgerWriteError):
+            led.claim_many(claims(*keys), now=T0)
+        assert led.states(keys) == {}  # not a single claim of the batch survived
+        led.set_max_page_count(None)
+        assert led.claim_many(claims(*keys), now=T0) == [True] * len(keys)
+    finally:
+        led.close()
+    with open_ledger(db_path) as again:
+        assert len(again.history()) == len(keys)
+
+
+def test_mark_sent_many_marks_all_in_one_go_and_keeps_sent_times(ledger: SqliteLedger) -> None:
+    assert ledger.claim_many(claims("a", "b", "c"), now=T0) == [True] * 3
+    ledger.mark_sent("c", "ops", now=at(1))
+    ledger.mark_sent_many([Sent("a", "ops", at(2)), Sent("b", "ops", at(3)),
+                           Sent("c", "ops", at(4))])
+    assert [(only(ledger, k).state, only(ledger, k).updated_at) for k in "abc"] == [
+        (DeliveryState.SENT, at(2)), (DeliveryState.SENT, at(3)), (DeliveryState.SENT, at(1))]
+    ledger.mark_sent_many([])
+
+
+def test_mark_sent_many_with_an_unknown_row_marks_none(ledger: SqliteLedger) -> None:
+    assert ledger.claim_many(claims("a"), now=T0) == [True]
+    with pytest.raises(LedgerError, match="no delivery"):
+        ledger.mark_sent_many([Sent("a", "ops", at(1)), Sent("ghost", "ops", at(1))])
+    assert only(ledger, "a").state is DeliveryState.CLAIMED
 
 
 def test_disk_full_raises_write_error_and_recovers(db_path: Path) -> None:

@@ -1,0 +1,247 @@
+"""The dispatcher under a burst: batched claims, parallel sends, group-committed marks.
+
+Real parts: a SQLite ledger file, apprise json:// to a real HTTP receiver and
+jsonl:// files; the crash is a real SIGKILL of a process running a dispatcher.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from daemon_util import deadline, read_jsonl, utc_now, write_config
+from receivers import HttpReceiver
+
+from notifier import config, planning
+from notifier.channels import PARALLEL_SENDS, ChannelSender
+from notifier.dispatch import Dispatcher
+from notifier.ledger import Claim, DeliveryState, SqliteLedger, open_ledger
+from notifier.model import Notification, Schedule
+from notifier.render import Message, Renderer
+
+H = timedelta(hours=1)
+
+
+class CountingLedger(SqliteLedger):
+    """The real ledger, noting the size of every batch of claims it is asked for."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.batches: list[int] = []
+
+    def claim_many(self, claims: Iterable[Claim], *, now: datetime) -> list[bool]:
+        wanted = list(claims)
+        self.batches.append(len(wanted))
+        return super().claim_many(wanted, now=now)
+
+
+class Burst:
+    """`count` deadlines due at one instant, an HTTP and a jsonl channel, a ledger file."""
+
+    def __init__(self, tmp: Path, receiver: HttpReceiver, count: int) -> None:
+        self.db = tmp / "ledger.db"
+        self.jsonl = tmp / "out.jsonl"
+        self.receiver = receiver
+        base = utc_now()
+        self.config_path = write_config(
+            tmp / "config.toml", state=self.db,
+            channels={"http": receiver.url, "file": f"jsonl://{self.jsonl}"},
+            deadlines=[deadline(f"d{i:04d}", base, announced=base - 10 * H)
+                       for i in range(count)],
+        )
+        self.schedule: Schedule = config.load(self.config_path).schedule
+        self.items: list[Notification] = planning.plan(self.schedule, base - H, base + H)
+        assert len(self.items) == count
+        self.renderer = Renderer()
+        self.ledgers: list[SqliteLedger] = []
+
+    def render(self, n: Notification, schedule: Schedule, at: datetime) -> Message:
+        return self.renderer.render(n, schedule, sent_at=at)
+
+    def dispatcher(self, *, parallel: int | None = None, timeout: float = 5.0) -> Dispatcher:
+        ledger = CountingLedger(self.db)
+        self.ledgers.append(ledger)
+        d = Dispatcher(ledger, clock=lambda: datetime.now(UTC), render=self.render,
+                       give_up_after=24 * H)
+        senders = {name: ChannelSender(ch, timeout=timeout)
+                   for name, ch in self.schedule.channels.items()}
+        if parallel is not None:
+            for s in senders.values():
+                s.parallel = min(s.parallel, parallel)
+        d.configure(self.schedule, senders)
+        return d
+
+    def states(self) -> Counter[tuple[str, DeliveryState]]:
+        with open_ledger(self.db, readonly=True) as book:
+            return Counter((r.channel, r.state) for r in book.history())
+
+    def close(self) -> None:
+        for ledger in self.ledgers:
+            ledger.close()
+
+
+@pytest.fixture
+def burst(tmp_path: Path, http_receiver: HttpReceiver) -> Iterator[Burst]:
+    b = Burst(tmp_path, http_receiver, 120)
+    yield b
+    b.close()
+
+
+def test_a_burst_is_sent_once_per_channel_in_parallel_and_in_order_to_a_file(
+    burst: Burst,
+) -> None:
+    d = burst.dispatcher()
+    assert d._lanes == {}  # lanes come with the first job
+    for n in burst.items:
+        d.submit(n)
+    assert d.wait_idle(60)
+    assert burst.receiver.wait_for(len(burst.items), timeout=5)
+    keys = [n.key for n in burst.items]
+    http = Counter(r.json["title"] for r in burst.receiver.requests)
+    assert len(http) == len(keys)
+    assert set(http.values()) == {1}
+    # One send at a time to a file: it gets the burst in the order handed over.
+    assert [line["key"] for line in read_jsonl(burst.jsonl)] == keys
+    assert burst.states() == Counter({("http", DeliveryState.SENT): len(keys),
+                                      ("file", DeliveryState.SENT): len(keys)})
+    assert d.sent == 2 * len(keys)
+    lanes = d._lanes  # how many workers each channel got
+    assert (len(lanes["http"].threads), len(lanes["file"].threads)) == (PARALLEL_SENDS, 1)
+    assert d.stop(5)
+
+
+def test_deliveries_that_wait_are_claimed_together(burst: Burst) -> None:
+    """While a send hangs, the deliveries queued behind it are then claimed in one go."""
+    burst.receiver.hang()
+    d = burst.dispatcher(parallel=1)
+    first, rest = burst.items[0], burst.items[1:41]
+    d.submit(first, channels=("http",))
+    assert burst.receiver.wait_for(1)
+    for n in rest:
+        d.submit(n, channels=("http",))
+    burst.receiver.release()
+    assert d.wait_idle(30)
+    ledger = burst.ledgers[0]
+    assert isinstance(ledger, CountingLedger)
+    assert ledger.batches == [1, len(rest)]
+    assert len(burst.receiver.requests) == 1 + len(rest)
+    assert burst.states() == Counter({("http", DeliveryState.SENT): 1 + len(rest)})
+    # Handed over again (a second look at the plan), nothing goes out twice.
+    for n in burst.items[:41]:
+        d.submit(n, channels=("http",))
+    assert d.wait_idle(10)
+    assert len(burst.receiver.requests) == 1 + len(rest)
+    assert d.stop(5)
+
+
+def test_stop_gives_claimed_but_unsent_deliveries_back(burst: Burst) -> None:
+    burst.receiver.hang()
+    d = burst.dispatcher(parallel=1)
+    first, rest = burst.items[0], burst.items[1:21]
+    d.submit(first, channels=("http",))
+    assert burst.receiver.wait_for(1)
+    for n in rest:
+        d.submit(n, channels=("http",))
+    # The first send finishes; the rest are claimed together and the next send hangs.
+    burst.receiver.release()
+    burst.receiver.hang()
+    assert burst.receiver.wait_for(2)
+    assert not d.stop(0.2)
+    states = burst.states()
+    # The one in flight stays claimed (recover_in_flight sends it again at the
+    # next start); the others, never started, are due retries now.
+    assert states == Counter({("http", DeliveryState.SENT): 1,
+                              ("http", DeliveryState.CLAIMED): 1,
+                              ("http", DeliveryState.RETRYING): len(rest) - 1})
+    ledger = burst.ledgers[0]
+    assert isinstance(ledger, CountingLedger)
+    assert ledger.batches == [1, len(rest)]
+    assert len(ledger.due_retries(datetime.now(UTC))) == len(rest) - 1
+    assert d.pending() == 1
+    burst.receiver.release()
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    from datetime import UTC, datetime, timedelta
+    from notifier import config, planning
+    from notifier.channels import ChannelSender
+    from notifier.dispatch import Dispatcher
+    from notifier.ledger import open_ledger
+    from notifier.render import Renderer
+
+    from pathlib import Path
+    cfg = config.load(Path(sys.argv[1]))
+    now = datetime.now(UTC)
+    items = planning.plan(cfg.schedule, now - timedelta(hours=1), now + timedelta(hours=1))
+    ledger = open_ledger(cfg.state)
+    renderer = Renderer()
+    d = Dispatcher(ledger, clock=lambda: datetime.now(UTC),
+                   render=lambda n, s, at: renderer.render(n, s, sent_at=at),
+                   give_up_after=timedelta(hours=24))
+    sender = ChannelSender(cfg.schedule.channels["http"], timeout=30)
+    sender.parallel = 1
+    d.configure(cfg.schedule, {"http": sender})
+    d.submit(items[0], channels=("http",))
+    while not ledger.states([items[0].key]):
+        time.sleep(0.01)
+    for n in items[1:]:
+        d.submit(n, channels=("http",))
+    print("queued", flush=True)
+    time.sleep(60)
+""")
+
+
+@pytest.mark.timeout(60)
+def test_a_kill_in_the_middle_of_a_claimed_batch_loses_nothing(
+    tmp_path: Path, http_receiver: HttpReceiver,
+) -> None:
+    b = Burst(tmp_path, http_receiver, 30)
+    try:
+        http_receiver.hang()
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(b.config_path)],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "queued"
+            assert http_receiver.wait_for(1)
+            # Let the first send finish; the batch behind it is claimed and its first send hangs.
+            http_receiver.release()
+            http_receiver.hang()
+            assert http_receiver.wait_for(2)
+            deadline_ = time.monotonic() + 10
+            while b.states()[("http", DeliveryState.SENT)] < 1:
+                assert time.monotonic() < deadline_
+                time.sleep(0.02)
+        finally:
+            child.kill()
+            child.wait(10)
+        at_kill = b.states()
+        assert at_kill[("http", DeliveryState.CLAIMED)] >= 2, at_kill  # claimed, mostly unsent
+        assert sum(at_kill.values()) == len(b.items)  # the whole batch was claimed at once
+        http_receiver.release()
+
+        # The next start: rows left claimed become retries, handed over again.
+        d = b.dispatcher()
+        ledger = b.ledgers[0]
+        assert ledger.recover_in_flight(datetime.now(UTC)) == at_kill[
+            ("http", DeliveryState.CLAIMED)]
+        by_key = {n.key: n for n in b.items}
+        for rec in ledger.due_retries(datetime.now(UTC)):
+            d.submit(by_key[rec.key], channels=("http",), attempt=rec.attempts + 1)
+        assert d.wait_idle(30)
+        assert d.stop(5)
+        arrived = Counter(r.json["title"] for r in http_receiver.requests)
+        assert len(arrived) == len(b.items)  # nothing lost
+        # Only the send in flight at the kill can arrive twice.
+        assert sum(arrived.values()) - len(arrived) <= 1
+        assert b.states() == Counter({("http", DeliveryState.SENT): len(b.items)})
+    finally:
+        b.close()
