@@ -152,7 +152,13 @@ def parse_toml(file: str, text: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError([_syntax_problem(file, e)]) from None
+        problem = _syntax_problem(file, e)
+        later = _rtoml_problem(file, text)
+        if later is not None and (later.line, later.col) > (problem.line, problem.col):
+            # tomllib stopped at TOML 1.1 that rtoml reads (a time without seconds,
+            # say): the real mistake is where rtoml stopped.
+            problem = later
+        raise ConfigError([problem]) from None
     except RecursionError:
         raise ConfigError([Problem(file, 1, 1, "", "nested too deeply")]) from None
     except (ValueError, MemoryError, OverflowError):
@@ -164,11 +170,12 @@ def fast_read(text: str) -> dict[str, Any] | None:
     """rtoml's reading of `text`, or None where tomllib must read it.
 
     rtoml (Rust) reads a large schedule 7x faster than tomllib (100,000
-    deadlines: 0.8 s against 5.5 s). Whatever it refuses, tomllib reads again,
-    for its located message and to have the last word: a file is refused only
-    if tomllib refuses it too. Where rtoml is laxer than tomllib (a byte order
-    mark), tomllib reads from the start; the config fuzz test checks that
-    rtoml never accepts more, nor reads a value differently.
+    deadlines: 0.8 s against 5.5 s), and reads TOML 1.1: times without
+    seconds, `\\e` and `\\x` escapes, inline tables over several lines. Whatever
+    it refuses, tomllib (TOML 1.0) reads again, for its located message; so a
+    file is refused only if both refuse it. A byte order mark, which only
+    rtoml takes, is left to tomllib (refused). The config fuzz test checks
+    that both read every value alike and that rtoml takes more only in TOML 1.1.
     """
     if text.startswith("\ufeff"):
         return None
@@ -177,6 +184,25 @@ def fast_read(text: str) -> dict[str, Any] | None:
     except Exception:  # noqa: BLE001 - any refusal is tomllib's to explain
         return None
     return data
+
+
+_RTOML_AT = re.compile(r"^(.*) at line (\d+) column (\d+)$", re.DOTALL)
+
+
+def _rtoml_problem(file: str, text: str) -> Problem | None:
+    """rtoml's syntax error in `text`, located (its messages quote no values)."""
+    try:
+        rtoml.loads(text)
+    except Exception as e:  # noqa: BLE001 - rtoml's errors are not one type
+        m = _RTOML_AT.match(str(e).strip())
+        if m is not None:
+            return Problem(file, int(m.group(2)), int(m.group(3)), "",
+                           f"TOML syntax: {_one_line(m.group(1))}")
+    return None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:200]
 
 
 def _syntax_problem(file: str, e: tomllib.TOMLDecodeError) -> Problem:

@@ -192,3 +192,25 @@ def test_any_layout_loads_in_parts_as_whole(
         assert in_parts == whole
     elif "trap" not in layout and any(w in layout for w in ("deadline", "extended", "noted")):
         pytest.fail("a plain file was read whole")
+
+
+def test_toml_1_1_times_without_seconds_are_read(tmp_path: Path) -> None:
+    text = HEAD + deadline(1).replace("due = 2030-01-02", "due = 2030-01-02T17:30")
+    in_parts, whole = load_both(tmp_path, text)
+    assert isinstance(whole, config.Config)
+    assert in_parts == whole
+    due = whole.schedule.deadlines[0].stages[0].due
+    assert due.isoformat() == "2030-01-02T13:30:00+00:00"  # 17:30 in Baku
+
+
+def test_a_syntax_error_after_toml_1_1_is_located_where_it_is(tmp_path: Path) -> None:
+    """tomllib (TOML 1.0) stops at the time without seconds; the mistake is later."""
+    text = HEAD + deadline(1).replace("due = 2030-01-02", "due = 2030-01-02T17:30") \
+        + deadline(2).replace('title = "Deadline 2"', 'title = "Deadline 2" x')
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    (problem,) = caught.value.problems
+    assert problem.line == text.split("\n").index('title = "Deadline 2" x') + 1
+    assert problem.message.startswith("TOML syntax: ")
