@@ -199,6 +199,7 @@ class Daemon:
         self.commands: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._config_print = self._fingerprint(cfg.path)
         self._tried_print = self._config_print
+        self._hashed_stat: tuple[int, ...] | None = None
         register_builtin_schemas()
         isolate_apprise_logging()
         # APScheduler logs every job run at INFO; the heartbeat would flood the journal.
@@ -463,8 +464,30 @@ class Daemon:
             self._reload_queued = True
             self.commands.put("reload")
 
+    def _unchanged_since_hashed(self, path: Path) -> bool:
+        """Whether the file surely has not changed since the watch last hashed it.
+
+        Hashing a 119 MB schedule every second would be a tenth of a core. A
+        save changes size, mtime or ctime, except one within the same tick of
+        the file system's clock as the previous write: so a file whose stat
+        is unchanged and whose mtime is over 2 s old is not read again.
+        """
+        try:
+            st = path.stat()
+        except OSError:
+            self._hashed_stat = None
+            return False
+        key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+        settled = time.time() - st.st_mtime > 2.0
+        if key == self._hashed_stat and settled:
+            return True
+        self._hashed_stat = key if settled else None
+        return False
+
     def _watch(self) -> None:
         try:
+            if self._unchanged_since_hashed(self.loaded.cfg.path):
+                return
             current = self._fingerprint(self.loaded.cfg.path)
             if current is not None and current != self._tried_print:
                 # Wait until the file has stopped changing, so a half-written save is

@@ -962,10 +962,16 @@ class SqliteLedger:
         wanted = _unique(ids)
         now_us = _to_us(now)
         with self._write("record first-seen times") as conn:
-            conn.executemany(
+            inserted = conn.executemany(
                 "INSERT OR IGNORE INTO first_seen (id, at) VALUES (?, ?)",
                 ((i, now_us) for i in wanted),
-            )
+            ).rowcount
+            if not wanted:
+                return {}
+            if inserted == len(wanted):
+                # All new (a first start): every time is `now`, as stored; none to read back.
+                when = self._first_seen_times([(wanted[0], now_us)])[wanted[0]]
+                return dict.fromkeys(wanted, when)
             if len(wanted) > _SCAN_ABOVE:
                 # One pass over the table beats hundreds of IN (...) lookups.
                 keep = set(wanted)

@@ -1,0 +1,41 @@
+"""The file watch reads a large config only when it may have changed."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from notifier.daemon import Daemon
+
+
+def unchanged(state: SimpleNamespace, path: Path) -> bool:
+    return Daemon._unchanged_since_hashed(state, path)  # type: ignore[arg-type]  # only _hashed_stat is used
+
+
+def test_a_settled_file_is_read_once_and_any_later_save_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("a = 1\n")
+    old = time.time() - 60
+    os.utime(path, (old, old))
+    state = SimpleNamespace(_hashed_stat=None)
+    assert not unchanged(state, path)  # first look: hash it
+    assert unchanged(state, path)      # settled and the same: not read again
+    assert unchanged(state, path)
+    # A same-size save that even puts the old mtime back still changes ctime.
+    path.write_text("a = 2\n")
+    os.utime(path, (old, old))
+    assert not unchanged(state, path)
+    assert unchanged(state, path)
+
+
+def test_a_recently_written_file_is_always_read(tmp_path: Path) -> None:
+    """Two saves within one tick of the file system's clock look alike by stat."""
+    path = tmp_path / "config.toml"
+    path.write_text("a = 1\n")
+    state = SimpleNamespace(_hashed_stat=None)
+    assert not unchanged(state, path)
+    assert not unchanged(state, path)
+    path.unlink()
+    assert not unchanged(state, path)
