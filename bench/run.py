@@ -78,7 +78,7 @@ def baseline_main(config_path: str) -> None:
     cfg = config.load(Path(config_path))
     book = ledger.open_ledger(paths.ledger_path(cfg.state, os.environ))
     now = datetime.now(UTC)
-    seen = book.record_first_seen(config.first_seen_ids(cfg.schedule), now)
+    seen = book.record_first_seen(config.first_seen_ids(cfg.schedule.deadlines), now)
     schedule = config.with_first_seen(cfg.schedule, seen)
     scheduler = BackgroundScheduler(
         timezone=UTC,

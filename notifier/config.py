@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import importlib
 import os
 import re
@@ -124,7 +125,12 @@ def read_text(path: Path) -> str:
     file = str(path)
     try:
         with path.open("rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
+            # read(n) allocates n bytes before reading: ask for what stat says is there
+            # (plus one, to notice growth), not the cap (128 MiB).
+            size = os.fstat(f.fileno()).st_size
+            raw = f.read(min(size, MAX_FILE_BYTES) + 1)
+            if len(raw) > size:  # not a regular file, or it grew meanwhile
+                raw += f.read(MAX_FILE_BYTES + 1 - len(raw))
     except FileNotFoundError:
         raise ConfigError([Problem(file, 0, 0, "", "config file not found")]) from None
     except OSError as e:
@@ -241,8 +247,7 @@ def load(
     try:
         text = read_text(path)
         if in_parts:
-            reuse = previous.tables if previous is not None else None
-            fast = _load_in_parts(path, text, env, check_urls=check_urls, reuse=reuse)
+            fast = _load_in_parts(path, text, env, check_urls=check_urls, reuse=previous)
             if fast is not None:
                 return fast
         data = parse_toml(str(path), text)
@@ -269,13 +274,21 @@ class Tables:
 
     head: str
     base: _Inherited
-    by_text: dict[str, Deadline]
-    """Only tables that resolved without a warning (a warning is located: re-read it)."""
+    by_text: dict[bytes, int]
+    """`table_key` of a table's text -> the index of its deadline in the config's
+    schedule; only tables that resolved without a warning (a warning is located:
+    re-read it)."""
+
+
+def table_key(table: str) -> bytes:
+    """A table's text as a 16-byte digest: the texts of 100,000 tables kept for the
+    next reload would be 16 MiB of the daemon's memory, their digests 5."""
+    return hashlib.blake2b(table.encode(), digest_size=16).digest()
 
 
 def _load_in_parts(
     path: Path, text: str, env: Mapping[str, str], *, check_urls: bool,
-    reuse: Tables | None = None,
+    reuse: Config | None = None,
 ) -> Config | None:
     """`_load` a batch of deadlines at a time (see tomlsplit), or None to load it whole.
 
@@ -286,7 +299,7 @@ def _load_in_parts(
     it inherits, so with `reuse` only new or changed tables are read.
     """
     parts = tomlsplit.split(text)
-    if parts is None or not parts.spans or _deadlines_from_elsewhere(env):
+    if parts is None or not len(parts) or _deadlines_from_elsewhere(env):
         return None
     try:
         return _read_parts(parts, path, env, check_urls=check_urls, reuse=reuse)
@@ -296,7 +309,7 @@ def _load_in_parts(
 
 def _read_parts(
     parts: tomlsplit.Parts, path: Path, env: Mapping[str, str], *, check_urls: bool,
-    reuse: Tables | None,
+    reuse: Config | None,
 ) -> Config:
     text = parts.text
     col = _Collector(str(path), text, env)
@@ -305,15 +318,20 @@ def _read_parts(
         raise _WholeFile  # from the environment: the whole-file path merges them
     base = _resolve_inherited(settings, col, check_urls=check_urls)
     _no_problem(col)
-    known = reuse.by_text if reuse is not None and reuse.head == parts.head \
-        and reuse.base == base else {}
-    tables = [text[a:b] for a, b in parts.spans]
-    slots: list[Deadline | None] = [known.get(t) for t in tables]
+    known: dict[bytes, int] = {}
+    kept: tuple[Deadline, ...] = ()
+    if reuse is not None and reuse.tables is not None and reuse.tables.head == parts.head \
+            and reuse.tables.base == base:
+        known, kept = reuse.tables.by_text, reuse.schedule.deadlines
+    keys = [table_key(parts.table(k)) for k in range(len(parts))]
+    slots: list[Deadline | None] = [
+        None if (j := known.get(k)) is None else kept[j] for k in keys]
     todo = [i for i, d in enumerate(slots) if d is None]
-    clean = {t: d for t, d in zip(tables, slots, strict=True) if d is not None}
+    clean = {k: i for i, (k, d) in enumerate(zip(keys, slots, strict=True)) if d is not None}
     for first in range(0, len(todo), BATCH):
         group = todo[first:first + BATCH]
-        items = _validated_deadlines(fast_read("".join(_line_ended(tables[i]) for i in group)))
+        chunk = "".join(_line_ended(parts.table(i)) for i in group)
+        items = _validated_deadlines(fast_read(chunk))
         if len(items) != len(group):
             raise _WholeFile
         for i, item in zip(group, items, strict=True):
@@ -323,7 +341,7 @@ def _read_parts(
                 raise _WholeFile
             slots[i] = resolved
             if len(col.warnings) == warned:
-                clean[tables[i]] = resolved
+                clean[keys[i]] = i
     deadlines = [d for d in slots if d is not None]
     if len({d.id for d in deadlines}) != len(deadlines):
         raise _WholeFile  # a duplicate id: reported, located, by the whole-file path
@@ -858,10 +876,10 @@ def _warn_if_exposed(path: Path, s: Settings, col: _Collector) -> None:
                 " chmod 600 it, or move the secrets to credentials", warning=True)
 
 
-def first_seen_ids(schedule: Schedule) -> list[str]:
+def first_seen_ids(deadlines: Iterable[Deadline]) -> list[str]:
     """Ids whose `announced` defaults to when a running daemon first saw them."""
     ids: list[str] = []
-    for d in schedule.deadlines:
+    for d in deadlines:
         ids.append(d.id)
         ids.extend(f"{d.id}/ext/{k}" for k in range(1, len(d.stages)))
     return ids
@@ -892,9 +910,6 @@ def with_schedule(cfg: Config, schedule: Schedule) -> Config:
     a first-seen time never changes once recorded, and `with_first_seen`
     leaves a deadline without an unset `announced` as it is.
     """
-    tables = cfg.tables
-    if tables is not None:
-        by_id = {id(old): new for old, new in
-                 zip(cfg.schedule.deadlines, schedule.deadlines, strict=True)}
-        tables = replace(tables, by_text={t: by_id[id(d)] for t, d in tables.by_text.items()})
-    return replace(cfg, schedule=schedule, tables=tables)
+    if len(schedule.deadlines) != len(cfg.schedule.deadlines):
+        raise ValueError("with_schedule: the tables index the deadlines; keep them all, in order")
+    return replace(cfg, schedule=schedule)

@@ -15,7 +15,7 @@ import os
 import queue
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +33,7 @@ from notifier.channels import (
 from notifier.dispatch import Dispatcher
 from notifier.errors import ConfigError, LedgerError, Problem
 from notifier.ledger import DeliveryRecord, Ledger, Skip
-from notifier.model import Notification, Schedule
+from notifier.model import Deadline, Notification, Schedule
 from notifier.render import Message, Renderer, TemplateSource
 from notifier.sdnotify import SystemdNotifier
 
@@ -168,8 +168,6 @@ class Loaded:
     schedule: Schedule
     renderer: Renderer
     senders: dict[str, ChannelSender]
-    seen: dict[str, datetime]
-    """First-seen time of every id of the schedule (from the ledger)."""
 
 
 class Daemon:
@@ -234,13 +232,16 @@ class Daemon:
 
     def _prepare(self, cfg: config.Config, now: datetime,
                  previous: Loaded | None = None) -> Loaded:
-        """Everything a config needs to run; with `previous` (a reload), what did not
-        change is taken from it: first-seen times are final once recorded."""
+        """Everything a config needs to run; with `previous` (a reload), deadlines
+        taken unchanged from it keep their first-seen times (final once recorded)."""
         load_plugin_paths(list(cfg.plugin_paths))
-        ids = config.first_seen_ids(cfg.schedule)
-        known = previous.seen if previous is not None else {}
-        recorded = self.ledger.record_first_seen([i for i in ids if i not in known], now)
-        seen = {i: known[i] if i in known else recorded[i] for i in ids}
+        fresh: Iterable[Deadline] = cfg.schedule.deadlines
+        if previous is not None:
+            # Deadlines a reload took from the running config were recorded and
+            # filled in then; only the others are looked up (or recorded now).
+            kept = {id(d) for d in previous.schedule.deadlines}
+            fresh = [d for d in fresh if id(d) not in kept]
+        seen = self.ledger.record_first_seen(config.first_seen_ids(fresh), now)
         schedule = config.with_first_seen(cfg.schedule, seen)
         # From here on only the filled-in deadlines are kept (a reload reuses them:
         # first-seen times never change once recorded); the loaded ones are freed.
@@ -251,7 +252,7 @@ class Daemon:
                    for name, ch in cfg.schedule.channels.items()}
         for name, sender in senders.items():
             log.info("channel %s: %s", name, ", ".join(sender.description()))
-        return Loaded(cfg, schedule, renderer, senders, seen)
+        return Loaded(cfg, schedule, renderer, senders)
 
     def _render(self, n: Notification, schedule: Schedule, sent_at: datetime) -> Message:
         return self.loaded.renderer.render(n, schedule, sent_at=sent_at)

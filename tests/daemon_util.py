@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from notifier import config
-from notifier.channels import OutgoingMessage
+from notifier.channels import ChannelSender, OutgoingMessage
 from notifier.daemon import HEARTBEAT, Daemon
 from notifier.ledger import DeliveryRecord, SqliteLedger, open_ledger
+from notifier.model import Schedule
 from notifier.sdnotify import SystemdNotifier
 
 TomlValue = str | int | bool | datetime | Sequence[str]
@@ -97,6 +98,17 @@ def write_config(
     path.write_text("\n".join(lines), "utf-8")
     path.chmod(0o600)
     return path
+
+
+def senders(schedule: Schedule, *, timeout: float, parallel: int | None = None
+            ) -> dict[str, ChannelSender]:
+    """A ChannelSender per channel; `parallel` caps the sends in flight (default: what
+    each channel allows)."""
+    out = {name: ChannelSender(ch, timeout=timeout) for name, ch in schedule.channels.items()}
+    if parallel is not None:
+        for sender in out.values():
+            sender.parallel = min(sender.parallel, parallel)
+    return out
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -50,8 +50,7 @@ def test_head_tables_anywhere_go_to_the_head() -> None:
     assert "[defaults]" in parts.head
     assert "[digest]" in parts.head
     assert "deadlines" not in parts.head
-    batches = list(parts.batches(1))
-    assert [first for first, _ in batches] == [0, 1]
+    assert [parts.table(k) for k in range(len(parts))] == [text[a:b] for a, b in parts.spans]
 
 
 @pytest.mark.parametrize("odd", [

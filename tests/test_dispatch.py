@@ -14,11 +14,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from daemon_util import deadline, read_jsonl, utc_now, write_config
+from daemon_util import deadline, read_jsonl, senders, utc_now, write_config
 from receivers import HttpReceiver
 
 from notifier import config, planning
-from notifier.channels import ChannelSender
 from notifier.dispatch import FIRST_BACKOFF, MAX_BACKOFF, NOT_STARTED, Dispatcher, backoff
 from notifier.ledger import DeliveryRecord, DeliveryState, SqliteLedger, open_ledger
 from notifier.model import Notification, Schedule
@@ -151,12 +150,7 @@ class World:
         d = Dispatcher(ledger, clock=self.clock, render=self.render,
                        give_up_after=self.cfg.give_up_after, first_backoff=first_backoff,
                        max_backoff=max_backoff, on_retry=on_retry)
-        senders = {name: ChannelSender(ch, timeout=5.0)
-                   for name, ch in self.schedule.channels.items()}
-        if parallel is not None:
-            for s in senders.values():
-                s.parallel = min(s.parallel, parallel)
-        d.configure(self.schedule, senders)
+        d.configure(self.schedule, senders(self.schedule, timeout=5.0, parallel=parallel))
         return d
 
     def row(self, key: str, channel: str) -> DeliveryRecord:

@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from daemon_util import deadline, read_jsonl, utc_now, write_config
+from daemon_util import deadline, read_jsonl, senders, utc_now, write_config
 from receivers import HttpReceiver
 
 from notifier import config, planning
-from notifier.channels import PARALLEL_SENDS, ChannelSender
+from notifier.channels import PARALLEL_SENDS
 from notifier.dispatch import Dispatcher
 from notifier.ledger import Claim, DeliveryState, SqliteLedger, open_ledger
 from notifier.model import Notification, Schedule
@@ -70,12 +70,7 @@ class Burst:
         self.ledgers.append(ledger)
         d = Dispatcher(ledger, clock=lambda: datetime.now(UTC), render=self.render,
                        give_up_after=24 * H)
-        senders = {name: ChannelSender(ch, timeout=timeout)
-                   for name, ch in self.schedule.channels.items()}
-        if parallel is not None:
-            for s in senders.values():
-                s.parallel = min(s.parallel, parallel)
-        d.configure(self.schedule, senders)
+        d.configure(self.schedule, senders(self.schedule, timeout=timeout, parallel=parallel))
         return d
 
     def states(self) -> Counter[tuple[str, DeliveryState]]:
@@ -117,15 +112,21 @@ def test_a_burst_is_sent_once_per_channel_in_parallel_and_in_order_to_a_file(
     assert d.stop(5)
 
 
-def test_deliveries_that_wait_are_claimed_together(burst: Burst) -> None:
-    """While a send hangs, the deliveries queued behind it are then claimed in one go."""
+def queued_behind_a_hung_send(burst: Burst, count: int) -> tuple[Dispatcher, list[Notification]]:
+    """One send to the HTTP channel hangs; `count` more are handed over behind it."""
     burst.receiver.hang()
     d = burst.dispatcher(parallel=1)
-    first, rest = burst.items[0], burst.items[1:41]
-    d.submit(first, channels=("http",))
+    d.submit(burst.items[0], channels=("http",))
     assert burst.receiver.wait_for(1)
+    rest = burst.items[1:count + 1]
     for n in rest:
         d.submit(n, channels=("http",))
+    return d, rest
+
+
+def test_deliveries_that_wait_are_claimed_together(burst: Burst) -> None:
+    """While a send hangs, the deliveries queued behind it are then claimed in one go."""
+    d, rest = queued_behind_a_hung_send(burst, 40)
     burst.receiver.release()
     assert d.wait_idle(30)
     ledger = burst.ledgers[0]
@@ -142,13 +143,7 @@ def test_deliveries_that_wait_are_claimed_together(burst: Burst) -> None:
 
 
 def test_stop_gives_claimed_but_unsent_deliveries_back(burst: Burst) -> None:
-    burst.receiver.hang()
-    d = burst.dispatcher(parallel=1)
-    first, rest = burst.items[0], burst.items[1:21]
-    d.submit(first, channels=("http",))
-    assert burst.receiver.wait_for(1)
-    for n in rest:
-        d.submit(n, channels=("http",))
+    d, rest = queued_behind_a_hung_send(burst, 20)
     # The first send finishes; the rest are claimed together and the next send hangs.
     burst.receiver.release()
     burst.receiver.hang()
