@@ -8,12 +8,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from notifier.daemon import Daemon as InProcessDaemon
+    from notifier.ledger import Ledger
 
 
 def utc_now() -> datetime:
@@ -169,3 +174,20 @@ announced = {toml_time(announced)}
 reminders = {reminders}
 {extra}
 """
+
+
+@contextmanager
+def running_in_thread(daemon: InProcessDaemon, book: Ledger) -> Iterator[InProcessDaemon]:
+    """`daemon.run()` in a thread, up and scheduling, for the block; then stopped and
+    `book` closed. For tests where the process's own clock must move."""
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: daemon._scheduler is not None, 10, "the daemon to start")
+        time.sleep(0.3)
+        yield daemon
+    finally:
+        daemon.commands.put("stop")
+        thread.join(timeout=15)
+        book.close()
+    assert not thread.is_alive(), "the daemon did not stop within 15 s"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from harness import config_text, deadline, read_jsonl, wait_until
+from harness import config_text, deadline, read_jsonl, running_in_thread, wait_until
 
 from notifier import config
 from notifier.daemon import Daemon
@@ -44,16 +43,8 @@ def daemon_thread(tmp: Path, text: str, clock: JumpClock) -> Iterator[Daemon]:
     book = open_ledger(tmp / "state.db")
     daemon = Daemon(config.load(path), book, clock=clock, notifier=SystemdNotifier({}),
                     heartbeat=HEARTBEAT, watch_interval=0, install_signals=False)
-    thread = threading.Thread(target=daemon.run, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: daemon._scheduler is not None, 10, "the daemon to start")
-        time.sleep(0.3)
+    with running_in_thread(daemon, book):
         yield daemon
-    finally:
-        daemon.commands.put("stop")
-        thread.join(timeout=15)
-        book.close()
 
 
 def test_jump_forward_sends_within_the_heartbeat(tmp_path: Path) -> None:

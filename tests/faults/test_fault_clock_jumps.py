@@ -21,7 +21,6 @@ no duplicates.
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -47,6 +46,7 @@ from faultkit import (
     wait_until,
     write_config,
 )
+from harness import running_in_thread
 
 from notifier import config
 from notifier.daemon import Daemon
@@ -80,17 +80,8 @@ def in_process(config_path: Path, pings: Pings) -> Iterator[Daemon]:
     book = open_ledger(cfg.state)
     daemon = Daemon(cfg, book, notifier=pings, heartbeat=HEARTBEAT, watch_interval=0,
                     install_signals=False)
-    thread = threading.Thread(target=daemon.run, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: daemon._scheduler is not None, 10, "the daemon")
-        time.sleep(0.3)
+    with running_in_thread(daemon, book):
         yield daemon
-    finally:
-        daemon.commands.put("stop")
-        thread.join(15)
-        book.close()
-        assert not thread.is_alive()
 
 
 def test_wall_clock_jumps(tmp_path: Path, record_property: Callable[[str, object], None]) -> None:
