@@ -56,10 +56,10 @@ def config_option(f: F) -> F:
     )(f)
 
 
-def load_config(path: Path | None) -> config_mod.Config:
+def load_config(path: Path | None, *, for_reload: bool = False) -> config_mod.Config:
     chosen = path if path is not None else config_mod.default_config_path(os.environ)
     try:
-        return config_mod.load(chosen)
+        return config_mod.load(chosen, for_reload=for_reload)
     except ConfigError as e:
         for problem in e.problems:
             click.echo(str(problem), err=True)
@@ -223,7 +223,7 @@ def _start_logging(cfg: config_mod.Config, level: str | None = None) -> None:
 def run(config_path: Path | None) -> None:
     """Run the daemon (under systemd: Type=notify)."""
     heap.hold()  # until the daemon is ready (see notifier.heap)
-    cfg = load_config(config_path)
+    cfg = load_config(config_path, for_reload=True)
     _start_logging(cfg)
     for warning in cfg.warnings:
         click.echo(f"{warning.file}:{warning.line}:{warning.col}: {warning.path}: "
@@ -264,7 +264,7 @@ def replay(config_path: Path | None, start: Any, end: Any, speed: float,
     """Run the real daemon on a virtual clock, with a throw-away ledger."""
     import tempfile  # noqa: PLC0415
 
-    cfg = load_config(config_path)
+    cfg = load_config(config_path, for_reload=True)
     begin = to_instant(start, cfg, now())
     finish = to_instant(end, cfg, begin + timedelta(days=30))
     if finish <= begin:

@@ -226,9 +226,13 @@ def _syntax_problem(file: str, e: tomllib.TOMLDecodeError) -> Problem:
 
 def load(
     path: Path, *, check_urls: bool = True, in_parts: bool = True,
-    previous: Config | None = None,
+    previous: Config | None = None, for_reload: bool = False,
 ) -> Config:
     """Read, validate and resolve `path`. Raises ConfigError; never half-applies.
+
+    `for_reload` (the daemon): keep what a later `load(previous=...)` needs to
+    take unchanged deadline tables over (a digest of each table: 0.2 s at
+    100,000 deadlines, which `check` and `plan` need not pay).
 
     With `previous` (a reload), deadline tables whose text and inherited
     defaults are unchanged are taken from it instead of being read again.
@@ -247,7 +251,8 @@ def load(
     try:
         text = read_text(path)
         if in_parts:
-            fast = _load_in_parts(path, text, env, check_urls=check_urls, reuse=previous)
+            fast = _load_in_parts(path, text, env, check_urls=check_urls, reuse=previous,
+                                  remember=for_reload or previous is not None)
             if fast is not None:
                 return fast
         data = parse_toml(str(path), text)
@@ -288,7 +293,7 @@ def table_key(table: str) -> bytes:
 
 def _load_in_parts(
     path: Path, text: str, env: Mapping[str, str], *, check_urls: bool,
-    reuse: Config | None = None,
+    reuse: Config | None = None, remember: bool = False,
 ) -> Config | None:
     """`_load` a batch of deadlines at a time (see tomlsplit), or None to load it whole.
 
@@ -302,14 +307,15 @@ def _load_in_parts(
     if parts is None or not len(parts) or _deadlines_from_elsewhere(env):
         return None
     try:
-        return _read_parts(parts, path, env, check_urls=check_urls, reuse=reuse)
+        return _read_parts(parts, path, env, check_urls=check_urls, reuse=reuse,
+                           remember=remember)
     except _WholeFile:
         return None
 
 
 def _read_parts(
     parts: tomlsplit.Parts, path: Path, env: Mapping[str, str], *, check_urls: bool,
-    reuse: Config | None,
+    reuse: Config | None, remember: bool,
 ) -> Config:
     text = parts.text
     col = _Collector(str(path), text, env)
@@ -323,11 +329,13 @@ def _read_parts(
     if reuse is not None and reuse.tables is not None and reuse.tables.head == parts.head \
             and reuse.tables.base == base:
         known, kept = reuse.tables.by_text, reuse.schedule.deadlines
-    keys = [table_key(parts.table(k)) for k in range(len(parts))]
+    keys = [table_key(parts.table(k)) for k in range(len(parts))] if remember else []
     slots: list[Deadline | None] = [
-        None if (j := known.get(k)) is None else kept[j] for k in keys]
+        None if (j := known.get(k)) is None else kept[j] for k in keys] if known \
+        else [None] * len(parts)
     todo = [i for i, d in enumerate(slots) if d is None]
-    clean = {k: i for i, (k, d) in enumerate(zip(keys, slots, strict=True)) if d is not None}
+    clean = {k: i for i, (k, d) in enumerate(zip(keys, slots, strict=True)) if d is not None} \
+        if remember else {}
     for first in range(0, len(todo), BATCH):
         group = todo[first:first + BATCH]
         chunk = "".join(_line_ended(parts.table(i)) for i in group)
@@ -340,7 +348,7 @@ def _read_parts(
             if resolved is None:
                 raise _WholeFile
             slots[i] = resolved
-            if len(col.warnings) == warned:
+            if remember and len(col.warnings) == warned:
                 clean[keys[i]] = i
     deadlines = [d for d in slots if d is not None]
     if len({d.id for d in deadlines}) != len(deadlines):
@@ -348,7 +356,8 @@ def _read_parts(
     config = _resolve_rest(settings, path, col, env, base, deadlines)
     _no_problem(col)
     _warn_if_exposed(path, settings, col)
-    return replace(config, warnings=tuple(col.warnings), tables=Tables(parts.head, base, clean))
+    return replace(config, warnings=tuple(col.warnings),
+                   tables=Tables(parts.head, base, clean) if remember else None)
 
 
 def _no_problem(col: _Collector) -> None:

@@ -105,7 +105,8 @@ def test_a_reload_reads_only_the_tables_that_changed(
     path = tmp_path / "config.toml"
     body = [deadline(i, extension=i % 3 == 0) for i in range(50)]
     path.write_text(HEAD + "".join(body))
-    first = config.load(path)
+    assert config.load(path).tables is None  # only a daemon keeps them
+    first = config.load(path, for_reload=True)
     assert first.tables is not None
     read: list[int] = []
     real = config._resolve_deadline
