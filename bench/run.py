@@ -79,7 +79,8 @@ def baseline_main(config_path: str) -> None:
     book = ledger.open_ledger(paths.ledger_path(cfg.state, os.environ))
     now = datetime.now(UTC)
     seen = book.record_first_seen(config.first_seen_ids(cfg.schedule.deadlines), now)
-    schedule = config.with_first_seen(cfg.schedule, seen)
+    config.fill_first_seen(cfg.schedule.deadlines, seen)
+    schedule = cfg.schedule
     scheduler = BackgroundScheduler(
         timezone=UTC,
         job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},

@@ -28,7 +28,16 @@ from pydantic import TypeAdapter, ValidationError
 
 from notifier import timing, tomlpos, tomlsplit
 from notifier.errors import ConfigError, Problem
-from notifier.model import Channel, Closure, Deadline, Digest, Offset, Schedule, Stage
+from notifier.model import (
+    Channel,
+    Closure,
+    Deadline,
+    Digest,
+    Offset,
+    Schedule,
+    Stage,
+    fill_announced,
+)
 from notifier.settings import DeadlineSettings, Settings, load_settings
 
 MAX_FILE_BYTES = 128 << 20
@@ -623,9 +632,10 @@ def _resolve_deadline(
         d.id, d.title, dzone, tuple(stages), reminders, chans, base.remind_at, overdue, limit,
         closure, d.notes, d.url, tuple(d.tags),
     )
-    unsure = _planning().unsure_offsets(reminders)
-    if unsure and not all(timing.lands_before(st.due, st.day, o, dzone, base.remind_at)
-                          for st in stages for o in unsure):
+    unsure = timing.unsure_offsets
+    if not all(timing.lands_before(st.due, st.day, o, dzone, base.remind_at)
+               for st in stages
+               for o in unsure(reminders, dzone, st.day is not None, base.remind_at)):
         _warn_unplanned(deadline, d, i, col)
     return deadline
 
@@ -894,6 +904,22 @@ def first_seen_ids(deadlines: Iterable[Deadline]) -> list[str]:
     return ids
 
 
+def fill_first_seen(deadlines: Iterable[Deadline], seen: Mapping[str, datetime]) -> None:
+    """Fill every unset `announced` of `deadlines` from first-seen times, in place.
+
+    Only for deadlines a load has just made, before anything else holds them
+    (the daemon's `_prepare`): building a filled copy of 100,000 deadlines took
+    about a second of the daemon's start, and held two schedules at once.
+    `with_first_seen` makes copies.
+    """
+    for d in deadlines:
+        for k, stage in enumerate(d.stages):
+            if stage.announced is None:
+                at = seen.get(d.id if k == 0 else f"{d.id}/ext/{k}")
+                if at is not None:
+                    fill_announced(d, stage, at)
+
+
 def with_first_seen(schedule: Schedule, seen: Mapping[str, datetime]) -> Schedule:
     """Fill every unset `announced` from the ledger's first-seen times (SPEC 3, live edits)."""
     deadlines = []
@@ -910,15 +936,3 @@ def with_first_seen(schedule: Schedule, seen: Mapping[str, datetime]) -> Schedul
         deadlines.append(d if filled is None else d.with_stages(tuple(filled)))
     return Schedule(deadlines=tuple(deadlines), channels=schedule.channels,
                     digest=schedule.digest, zone=schedule.zone)
-
-
-def with_schedule(cfg: Config, schedule: Schedule) -> Config:
-    """`cfg` running `schedule`: the same deadlines, in order, with first-seen times filled in.
-
-    Its tables then give the filled-in deadlines to the next load (a reload):
-    a first-seen time never changes once recorded, and `with_first_seen`
-    leaves a deadline without an unset `announced` as it is.
-    """
-    if len(schedule.deadlines) != len(cfg.schedule.deadlines):
-        raise ValueError("with_schedule: the tables index the deadlines; keep them all, in order")
-    return replace(cfg, schedule=schedule)

@@ -242,10 +242,10 @@ class Daemon:
             kept = {id(d) for d in previous.schedule.deadlines}
             fresh = [d for d in fresh if id(d) not in kept]
         seen = self.ledger.record_first_seen(config.first_seen_ids(fresh), now)
-        schedule = config.with_first_seen(cfg.schedule, seen)
-        # From here on only the filled-in deadlines are kept (a reload reuses them:
-        # first-seen times never change once recorded); the loaded ones are freed.
-        cfg = config.with_schedule(cfg, schedule)
+        # In place: nothing but `cfg` holds these deadlines yet. A reload takes them
+        # over filled in (first-seen times never change once recorded).
+        config.fill_first_seen(fresh, seen)
+        schedule = cfg.schedule
         renderer = Renderer({k: TemplateSource(v.title, v.body) for k, v in cfg.templates.items()})
         timeout = cfg.send_timeout.total_seconds()
         senders = {name: ChannelSender(ch, timeout=timeout)

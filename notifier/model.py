@@ -108,6 +108,18 @@ class Deadline:
         return self.closure is not None and self.closure.at <= t
 
 
+def fill_announced(d: Deadline, stage: Stage, at: datetime) -> None:
+    """Set `stage.announced` (unset) of `d` to its first-seen time `at`, in place.
+
+    Deadlines are values: this is only for a deadline that a load has just
+    made and nothing else holds yet (see `config.fill_first_seen`).
+    """
+    if stage.announced is not None or not any(s is stage for s in d.stages):
+        raise ValueError("fill_announced: only an unset announced of this deadline")
+    object.__setattr__(stage, "announced", at)
+    object.__setattr__(d, "_span", None)  # it reads the stages' announced
+
+
 _FIRST = datetime.min.replace(tzinfo=UTC)
 _LAST = datetime.max.replace(tzinfo=UTC)
 _SLACK = timedelta(days=3)

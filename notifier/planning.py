@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from notifier import timing
-from notifier.model import Channel, Deadline, Digest, Kind, Notification, Offset, Schedule
+from notifier.model import Channel, Deadline, Digest, Kind, Notification, Schedule
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
@@ -118,30 +118,12 @@ def _candidates(d: Deadline) -> Iterator[Notification]:
         yield make(d.closure.at, d.closure.kind, due, "")
 
 
-_UNSURE: dict[int, tuple[tuple[Offset, ...], tuple[Offset, ...]]] = {}
-
-
-def unsure_offsets(offsets: tuple[Offset, ...]) -> tuple[Offset, ...]:
-    """The offsets that might land at or after a due, remembered by identity like `model.reach`
-    (a schedule's deadlines mostly share the default reminders' tuple)."""
-    hit = _UNSURE.get(id(offsets))
-    if hit is not None and hit[0] is offsets:
-        return hit[1]
-    value = tuple(o for o in offsets if not timing.surely_before(o))
-    if len(_UNSURE) >= 64:
-        _UNSURE.clear()
-    _UNSURE[id(offsets)] = (offsets, value)
-    return value
-
-
 def unplanned_reminders(d: Deadline) -> list[tuple[str, int]]:
     """(offset, stage) pairs whose reminder would land at or after its due."""
     bad: list[tuple[str, int]] = []
-    unsure = unsure_offsets(d.reminders)
-    if not unsure:
-        return bad
     for k, stage in enumerate(d.stages):
-        for offset in unsure:
+        for offset in timing.unsure_offsets(d.reminders, d.zone, stage.day is not None,
+                                            d.remind_at):
             if not timing.lands_before(stage.due, stage.day, offset, d.zone, d.remind_at):
                 bad.append((offset.text, k))
     return bad

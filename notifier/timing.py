@@ -13,9 +13,14 @@ Rules (SPEC section 1):
 
 from __future__ import annotations
 
+import contextlib
+import importlib.resources
 import re
+import struct
+import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from notifier.model import Offset
@@ -174,9 +179,114 @@ offsets of a zone differ by less than 48 h, and a date due's day reminder is les
 a day off its wall-clock distance (N days - 24 h - 48 h >= 0 for N >= 3)."""
 
 
-def surely_before(offset: Offset) -> bool:
-    """Whether every reminder `offset` lands before its due, in any zone (see `_SURELY_BEFORE`)."""
-    return timedelta(days=offset.days) + offset.exact >= _SURELY_BEFORE
+def offset_span(zone: ZoneInfo) -> timedelta:
+    """The largest UTC offset `zone` ever uses minus its smallest (`_SURELY_BEFORE` if unknown).
+
+    Read once per zone from its TZif file (every offset of its history) and
+    its rule for the future (probed far ahead).
+    """
+    span = _SPANS.get(zone)
+    if span is None:
+        offsets = tzif_offsets(zone.key) if zone.key else None
+        if offsets is None:
+            span = _SURELY_BEFORE
+        else:
+            for year in (2200, 3000, 9000):
+                for month in (1, 7):
+                    probe = datetime(year, month, 1, tzinfo=zone).utcoffset()
+                    if probe is not None:
+                        offsets.add(int(probe.total_seconds()))
+            span = timedelta(seconds=max(offsets) - min(offsets))
+        _SPANS[zone] = span
+    return span
+
+
+_SPANS: dict[ZoneInfo, timedelta] = {}
+
+
+def tzif_offsets(key: str) -> set[int] | None:
+    """Every UTC offset (seconds) in the TZif file zoneinfo reads for `key`, or None."""
+    data = _tzif_bytes(key)
+    if data is None or len(data) < 44 or data[:4] != b"TZif":
+        return None
+    try:
+        header = struct.unpack(">6l", data[20:44])
+        if data[4] >= 0x32:  # version 2+: skip the 32-bit block to the 64-bit one
+            data = data[44 + _block_size(header, 4):]
+            if data[:4] != b"TZif":
+                return None
+            header = struct.unpack(">6l", data[20:44])
+            time_size = 8
+        else:
+            time_size = 4
+        _isut, _isstd, _leap, timecnt, typecnt, _chars = header
+        start = 44 + timecnt * (time_size + 1)
+        types = data[start:start + 6 * typecnt]
+        if typecnt < 1 or len(types) != 6 * typecnt:
+            return None
+        return {struct.unpack(">l", types[i:i + 4])[0] for i in range(0, len(types), 6)}
+    except struct.error:
+        return None
+
+
+def _block_size(header: tuple[int, ...], time_size: int) -> int:
+    isut, isstd, leap, timecnt, typecnt, chars = header
+    return (timecnt * (time_size + 1) + typecnt * 6 + chars + leap * (time_size + 4)
+            + isstd + isut)
+
+
+def _tzif_bytes(key: str) -> bytes | None:
+    """The file `ZoneInfo(key)` was read from: the first on zoneinfo.TZPATH, else tzdata's."""
+    if not key or key.startswith("/") or ".." in key.split("/"):
+        return None
+    for root in zoneinfo.TZPATH:
+        with contextlib.suppress(OSError):
+            return (Path(root) / key).read_bytes()
+    package, _, name = f"tzdata.zoneinfo/{key}".rpartition("/")
+    try:
+        return importlib.resources.files(package.replace("/", ".")).joinpath(name).read_bytes()
+    except (ImportError, OSError, ValueError):
+        return None
+
+
+def unsure_offsets(
+    offsets: tuple[Offset, ...], zone: ZoneInfo, dated: bool, remind_at: time,
+) -> tuple[Offset, ...]:
+    """Those of `offsets` that might land a reminder at or after a due in `zone` (a date
+    due if `dated`); the others surely land before it. Remembered for the last few
+    tuples by identity (a schedule's deadlines mostly share one) and zone.
+
+    A reminder and its due are a wall-clock distance apart (`_wall_gap`) that
+    their two UTC offsets can shorten by at most `offset_span(zone)`.
+    """
+    key = (id(offsets), zone, dated, remind_at)
+    hit = _UNSURE.get(key)
+    if hit is not None and hit[0] is offsets:
+        return hit[1]
+    span = offset_span(zone)
+    value = tuple(o for o in offsets if not (
+        timedelta(days=o.days) + o.exact >= _SURELY_BEFORE
+        or _wall_gap(o, dated, remind_at) > span))
+    if len(_UNSURE) >= 256:
+        _UNSURE.clear()
+    _UNSURE[key] = (offsets, value)
+    return value
+
+
+_UNSURE: dict[tuple[int, ZoneInfo, bool, time], tuple[tuple[Offset, ...], tuple[Offset, ...]]] = {}
+
+
+def _wall_gap(offset: Offset, dated: bool, remind_at: time) -> timedelta:
+    """The least wall-clock distance from a reminder `offset` to its due.
+
+    A date due D is due on D at `due_time` or at the end of D, not before D
+    00:00; its day reminders fall on D-N at `remind_at`. Otherwise the
+    reminder is N wall-clock days and then `exact` before the due.
+    """
+    if dated and offset.is_pure_days:
+        return timedelta(days=offset.days) - (
+            datetime.combine(date.min, remind_at) - datetime.min)
+    return timedelta(days=offset.days) + offset.exact
 
 
 def lands_before(
@@ -184,7 +294,7 @@ def lands_before(
 ) -> bool:
     """`reminder_instant(...) < due`, without the zone arithmetic where it cannot matter.
 
-    The caller may have checked `surely_before(offset)` already (it is then False).
+    Callers skip the offsets that `unsure_offsets` clears (for those it is True).
     """
     days, exact = offset.days, offset.exact
     if days >= 3:

@@ -86,11 +86,13 @@ ZONES_WITH_ODD_RULES = ["Europe/Berlin", "Australia/Lord_Howe", "Pacific/Apia", 
 @settings(max_examples=3000, deadline=None, database=None)
 # Samoa skipped 30 Dec 2011: a day back from the 31st is no time at all.
 @example(instant=datetime(2011, 12, 30, 20, 0, tzinfo=UTC), as_date=False, zone="Pacific/Apia",
-         days=1, minutes=0, remind_at=time(9))
+         days=1, minutes=0, remind_at=time(9), due_time=None)
 @example(instant=datetime(2011, 12, 31, 3, 0, tzinfo=UTC), as_date=False, zone="Pacific/Apia",
-         days=1, minutes=0, remind_at=time(9))
+         days=1, minutes=0, remind_at=time(9), due_time=None)
 @example(instant=datetime(2011, 12, 30, 22, 0, tzinfo=UTC), as_date=True, zone="Pacific/Apia",
-         days=1, minutes=0, remind_at=time(23, 30))
+         days=1, minutes=0, remind_at=time(23, 30), due_time=None)
+@example(instant=datetime(2011, 12, 31, 12, 0, tzinfo=UTC), as_date=True, zone="Pacific/Apia",
+         days=1, minutes=0, remind_at=time(9), due_time=time(0, 0))
 @given(
     instant=st.datetimes(min_value=datetime(2010, 1, 1), max_value=datetime(2030, 1, 1),
                          timezones=st.just(UTC)),
@@ -99,18 +101,75 @@ ZONES_WITH_ODD_RULES = ["Europe/Berlin", "Australia/Lord_Howe", "Pacific/Apia", 
     days=st.integers(0, 4),
     minutes=st.sampled_from([0, 0, 1, 30, 120, 1439, 1440, 1500]),
     remind_at=st.times(),
+    due_time=st.none() | st.times(),
 )
 def test_lands_before_is_reminder_instant_before_due(
         instant: datetime, as_date: bool, zone: str, days: int, minutes: int,
-        remind_at: time) -> None:
-    """The fast check agrees with the reminder's instant, in zones that skipped a day
-    (Apia, Kiritimati), shift by 30 minutes (Lord Howe) or sit at +5:45 (Kathmandu)."""
+        remind_at: time, due_time: time | None) -> None:
+    """The fast checks agree with the reminder's instant, in zones that skipped a day
+    (Apia, Kiritimati), shift by 30 minutes (Lord Howe) or sit at +5:45 (Kathmandu):
+    `lands_before` exactly, and an offset `unsure_offsets` clears surely lands before."""
     tz = ZoneInfo(zone)
     offset = timing.parse_offset(f"{days}d{minutes}m" if minutes else f"{days}d")
     if as_date:
         day = instant.astimezone(tz).date()
-        due = timing.date_due(day, tz, None)
+        due = timing.date_due(day, tz, due_time)
     else:
         day, due = None, instant
     expected = timing.reminder_instant(due, day, offset, tz, remind_at) < due
     assert timing.lands_before(due, day, offset, tz, remind_at) == expected
+    if offset not in timing.unsure_offsets((offset,), tz, as_date, remind_at):
+        assert expected
+
+
+def _sampled_offsets(zone: ZoneInfo, start: int, end: int) -> set[timedelta]:
+    """The zone's UTC offsets at noon UTC on every day of the years [start, end)."""
+    day, last = datetime(start, 1, 1, 12, tzinfo=UTC), datetime(end, 1, 1, tzinfo=UTC)
+    seen: set[timedelta] = set()
+    while day < last:
+        off = day.astimezone(zone).utcoffset()
+        assert off is not None
+        seen.add(off)
+        day += timedelta(days=1)
+    return seen
+
+
+@pytest.mark.parametrize(("zone", "at_least"), [
+    ("UTC", timedelta(0)),
+    ("Europe/Berlin", timedelta(hours=1)),
+    ("Australia/Lord_Howe", timedelta(minutes=30)),
+    # Samoa went from UTC-10 (summer) to UTC+14 (summer) across the skipped day.
+    ("Pacific/Apia", timedelta(hours=24)),
+    ("Pacific/Kiritimati", timedelta(hours=24)),
+    ("Asia/Kathmandu", timedelta(minutes=15)),
+    ("America/Santiago", timedelta(hours=1)),
+])
+def test_offset_span_covers_every_offset_the_zone_uses(zone: str, at_least: timedelta) -> None:
+    tz = ZoneInfo(zone)
+    span = timing.offset_span(tz)
+    seen = _sampled_offsets(tz, 1850, 2100)
+    assert max(seen) - min(seen) <= span
+    assert span >= at_least
+    assert span < timedelta(hours=48)
+
+
+def test_offset_span_reads_the_zones_history_and_future_rule() -> None:
+    offsets = timing.tzif_offsets("Europe/Berlin")
+    assert offsets is not None
+    # Local mean time (+0:53:28), CET, CEST, and the double summer time of 1945/47.
+    assert {3208, 3600, 7200, 10800} <= offsets
+    assert timing.tzif_offsets("No/Such_Zone") is None
+    assert timing.tzif_offsets("../../etc/passwd") is None
+
+
+def test_unsure_offsets_keeps_only_those_the_zone_can_push_past_the_due() -> None:
+    one_day, two_hours, week = (timing.parse_offset(t) for t in ("1d", "2h", "7d"))
+    offsets = (week, one_day, two_hours)
+    berlin, apia = ZoneInfo("Europe/Berlin"), ZoneInfo("Pacific/Apia")
+    # Berlin's offsets span 2 h: a 1-day reminder is a day of wall clock before its due.
+    assert timing.unsure_offsets(offsets, berlin, False, time(9)) == (two_hours,)
+    # A date due D is due no earlier than D 00:00; its 1-day reminder is D-1 at 23:30.
+    assert timing.unsure_offsets(offsets, berlin, True, time(23, 30)) == (one_day, two_hours)
+    assert timing.unsure_offsets(offsets, berlin, True, time(9)) == (two_hours,)
+    # Samoa's offsets span a whole day: only the week is sure.
+    assert timing.unsure_offsets(offsets, apia, False, time(9)) == (one_day, two_hours)
