@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -173,3 +174,52 @@ def test_unsure_offsets_keeps_only_those_the_zone_can_push_past_the_due() -> Non
     assert timing.unsure_offsets(offsets, berlin, True, time(9)) == (two_hours,)
     # Samoa's offsets span a whole day: only the week is sure.
     assert timing.unsure_offsets(offsets, apia, False, time(9)) == (one_day, two_hours)
+
+
+def _oracle_local_instant(wall: datetime, zone: ZoneInfo) -> datetime | str:
+    """What `local_instant` computed before its fast path: the readings by `replace`."""
+    first, second = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first.astimezone(UTC)
+    return "problem"
+
+
+@settings(max_examples=3000, deadline=None, database=None)
+# Berlin's gap and fold of 2021, Lord Howe's half-hour fold, Samoa's skipped day.
+@example(wall=datetime(2021, 3, 28, 2, 30), zone="Europe/Berlin", days=1)
+@example(wall=datetime(2021, 10, 31, 2, 30), zone="Europe/Berlin", days=-1)
+@example(wall=datetime(2021, 4, 4, 1, 45), zone="Australia/Lord_Howe", days=1)
+@example(wall=datetime(2011, 12, 30, 12, 0), zone="Pacific/Apia", days=1)
+@example(wall=datetime(1, 1, 1, 0, 0), zone="Asia/Tokyo", days=0)
+@example(wall=datetime(9999, 12, 31, 23, 0), zone="America/Santiago", days=0)
+@given(
+    wall=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31))
+    | st.datetimes(min_value=datetime(2010, 1, 1), max_value=datetime(2030, 1, 1)),
+    zone=st.sampled_from(ZONES_WITH_ODD_RULES),
+    days=st.integers(-3, 3),
+)
+def test_wall_clock_conversions_agree_with_datetime_replace(
+        wall: datetime, zone: str, days: int) -> None:
+    """The conversions skip `datetime.replace` (microseconds each, 100,000s per schedule);
+    they must give what `replace` and `astimezone` give, errors included."""
+    tz = ZoneInfo(zone)
+
+    def outcome(f: Callable[..., object], *args: object) -> object:
+        try:
+            return f(*args)
+        except OverflowError:
+            return OverflowError
+
+    assert outcome(timing.resolve_wall, wall, tz) == outcome(
+        lambda w, z: w.replace(tzinfo=z, fold=0).astimezone(UTC), wall, tz)
+    got = outcome(timing.local_instant, wall, tz)
+    assert (got if not isinstance(got, timing.LocalTimeProblem) else "problem") == outcome(
+        _oracle_local_instant, wall, tz)
+    instant = outcome(lambda w, z: w.replace(tzinfo=z).astimezone(UTC), wall, tz)
+    if isinstance(instant, datetime):
+        assert outcome(timing.wall_of, instant, tz) == outcome(
+            lambda i, z: i.astimezone(z).replace(tzinfo=None), instant, tz)
+        assert outcome(timing.minus_days, instant, days, tz) == outcome(
+            lambda i, n, z: instant if n == 0 else
+            (i.astimezone(z).replace(tzinfo=None) - timedelta(days=n))
+            .replace(tzinfo=z, fold=0).astimezone(UTC), instant, days, tz)
