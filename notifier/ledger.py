@@ -20,6 +20,7 @@ Storage choices:
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -405,6 +406,26 @@ def _placeholders(n: int) -> str:
 
 def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+def _insert_first_seen(conn: sqlite3.Connection, ids: list[str], at_us: int) -> int:
+    """Insert the ids not in first_seen yet, at `at_us`; returns how many were new.
+
+    One statement over a JSON array: binding 110,000 rows one by one (executemany)
+    took 0.38 s, this 0.15 s. SQLite has had json_each built in since 3.38; an
+    older or trimmed build takes the slow way.
+    """
+    try:
+        return conn.execute(
+            "INSERT OR IGNORE INTO first_seen (id, at) SELECT value, ? FROM json_each(?)",
+            (at_us, json.dumps(ids, ensure_ascii=False)),
+        ).rowcount
+    except sqlite3.OperationalError as e:
+        if "json_each" not in str(e):
+            raise
+    return conn.executemany(
+        "INSERT OR IGNORE INTO first_seen (id, at) VALUES (?, ?)", ((i, at_us) for i in ids),
+    ).rowcount
 
 
 def ledger_exists(path: str | Path) -> bool:
@@ -962,10 +983,7 @@ class SqliteLedger:
         wanted = _unique(ids)
         now_us = _to_us(now)
         with self._write("record first-seen times") as conn:
-            inserted = conn.executemany(
-                "INSERT OR IGNORE INTO first_seen (id, at) VALUES (?, ?)",
-                ((i, now_us) for i in wanted),
-            ).rowcount
+            inserted = _insert_first_seen(conn, wanted, now_us)
             if not wanted:
                 return {}
             if inserted == len(wanted):

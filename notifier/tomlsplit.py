@@ -21,11 +21,12 @@ from array import array
 from dataclasses import dataclass
 
 _HEADER = re.compile(
+    # A header line as the newline before it and the line: the search for a
+    # literal newline runs in C, twice as fast as trying `^` at every character.
     # The two forms of a plain schedule's deadline headers first (one match each,
     # no Python per line), then any other line that starts with "[".
-    r"^(?:(?P<deadline>\[\[deadlines\]\])|(?P<extension>\[\[deadlines\.extensions\]\]))"
-    r"[ \t]*(?:#[^\n]*)?$|^(?P<other>[ \t]*\[[^\n]*)",
-    re.MULTILINE,
+    r"\n(?:(?P<deadline>\[\[deadlines\]\])|(?P<extension>\[\[deadlines\.extensions\]\]))"
+    r"[ \t]*(?:#[^\n]*)?(?=\n|\Z)|\n(?P<other>[ \t]*\[[^\n]*)",
 )
 _BLANKS = re.compile(r"[ \t]+")
 
@@ -73,8 +74,9 @@ def _kind(line: str) -> str | None:
 
 def split(text: str) -> Parts | None:
     """The head and deadline tables of `text`, or None if it is not of the plain shape."""
-    headers = [(m.start(), m.lastgroup if m.lastgroup != "other" else _kind(m.group()))
-               for m in _HEADER.finditer(text)]
+    # In "\n" + text a match's start (its newline) is where its line starts in text.
+    headers = [(m.start(), m.lastgroup if m.lastgroup != "other" else _kind(m.group(3)))
+               for m in _HEADER.finditer("\n" + text)]
     if any(kind is None for _, kind in headers):
         return None
     head: list[str] = []

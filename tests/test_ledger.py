@@ -409,6 +409,18 @@ def test_first_seen_is_stable_across_reopen(db_path: Path) -> None:
         assert ro.first_seen() == {"kalbajar": T0, "kalbajar/ext/1": T0, "lachin": at(3600)}
 
 
+def test_first_seen_keeps_ids_exactly(db_path: Path) -> None:
+    """Ids go to SQLite as one JSON array: quotes, backslashes, controls and
+    characters outside the BMP come back unchanged."""
+    odd = ['a"b', "back\\slash", "tab\tnew\nline", "Ağdam", "emoji-\U0001f600", "x" * 300]
+    with open_ledger(db_path) as led:
+        assert led.record_first_seen(odd, T0) == dict.fromkeys(odd, T0)
+        assert led.record_first_seen([*odd, "new"], at(60)) == {
+            **dict.fromkeys(odd, T0), "new": at(60)}
+    with open_ledger(db_path, readonly=True) as ro:
+        assert set(ro.first_seen()) == {*odd, "new"}
+
+
 def test_last_alive(db_path: Path) -> None:
     with open_ledger(db_path) as led:
         assert led.last_alive() is None
