@@ -151,10 +151,14 @@ def fill_announced(d: Deadline, stage: Stage, at: datetime) -> None:
     Deadlines are values: this is only for a deadline that a load has just
     made and nothing else holds yet (see `config.fill_first_seen`).
     """
-    if stage.announced is not None or not any(s is stage for s in d.stages):
+    if stage.announced is not None or stage not in d.stages:
         raise ValueError("fill_announced: only an unset announced of this deadline")
-    object.__setattr__(stage, "announced", at)
-    object.__setattr__(d, "_span", None)  # it reads the stages' announced
+    _SET_ANNOUNCED(stage, at)
+    _SET_SPAN(d, None)  # it reads the stages' announced
+
+
+_SET_ANNOUNCED = Stage.__dict__["announced"].__set__
+_SET_SPAN = Deadline.__dict__["_span"].__set__
 
 
 _FIRST = datetime.min.replace(tzinfo=UTC)

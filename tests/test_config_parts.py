@@ -104,10 +104,14 @@ def test_a_reload_reads_only_the_tables_that_changed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "config.toml"
     body = [deadline(i, extension=i % 3 == 0) for i in range(50)]
+    # A table with a warning is read again by every reload (its warning is located).
+    body.append('[[deadlines]]\nid = "warned"\ntitle = "W"\ndue = 2030-01-05T12:00:00\n'
+                'reminders = ["0d"]\n')
     path.write_text(HEAD + "".join(body))
     assert config.load(path).tables is None  # only a daemon keeps them
     first = config.load(path, for_reload=True)
     assert first.tables is not None
+    assert len(first.warnings) == 1
     read: list[int] = []
     real = config._resolve_deadline
 
@@ -120,15 +124,16 @@ def test_a_reload_reads_only_the_tables_that_changed(
     body.insert(20, deadline(99))
     path.write_text(HEAD + "".join(body))
     second = config.load(path, previous=first)
-    assert read == [7, 20]
+    assert read == [7, 20, 51]
+    assert len(second.warnings) == 1
     read.clear()
     assert second == config.load(path, in_parts=False)
-    unchanged = [d for d in second.schedule.deadlines if d.id not in ("d7", "d99")]
+    unchanged = [d for d in second.schedule.deadlines if d.id not in ("d7", "d99", "warned")]
     assert all(any(d is old for old in first.schedule.deadlines) for d in unchanged)
     read.clear()
     path.write_text(HEAD.replace('"3d", "1d"', '"2d"') + "".join(body))
     third = config.load(path, previous=second)
-    assert len(read) == 51  # the defaults changed: every table is read again
+    assert len(read) == 52  # the defaults changed: every table is read again
     assert third == config.load(path, in_parts=False)
 
 
