@@ -282,36 +282,16 @@ BATCH = 2000
 _DEADLINE_LIST: TypeAdapter[list[DeadlineSettings]] | None = None
 
 
+@dataclass(frozen=True, slots=True)
 class Tables:
     """A load's deadline tables by their text, for a reload to take unchanged ones from."""
 
-    __slots__ = ("_by_text", "_unread", "base", "head")
-
-    def __init__(self, head: str, base: _Inherited, parts: tomlsplit.Parts,
-                 unclean: frozenset[int], keys: list[bytes] | None = None) -> None:
-        self.head = head
-        self.base = base
-        self._unread: tuple[tomlsplit.Parts, frozenset[int], list[bytes] | None] | None = (
-            parts, unclean, keys)
-        self._by_text: dict[bytes, int] | None = None
-
-    def by_text(self) -> dict[bytes, int]:
-        """`table_key` of a table's text -> the index of its deadline in the config's
-        schedule; only tables that resolved without a warning (a warning is located:
-        re-read it).
-
-        Digested on first use, which the daemon makes right after READY: 0.15 s
-        at 100,000 deadlines that a start need not wait for. Until then the
-        file's text is kept.
-        """
-        if self._by_text is None:
-            assert self._unread is not None  # one or the other, always
-            parts, unclean, keys = self._unread
-            if keys is None:
-                keys = [table_key(parts.table(k)) for k in range(len(parts))]
-            self._by_text = {key: i for i, key in enumerate(keys) if i not in unclean}
-            self._unread = None
-        return self._by_text
+    head: str
+    base: _Inherited
+    by_text: dict[bytes, int]
+    """`table_key` of a table's text -> the index of its deadline in the config's
+    schedule; only tables that resolved without a warning (a warning is located:
+    re-read it)."""
 
 
 def table_key(table: str) -> bytes:
@@ -357,17 +337,24 @@ def _read_parts(
     kept: tuple[Deadline, ...] = ()
     if reuse is not None and reuse.tables is not None and reuse.tables.head == parts.head \
             and reuse.tables.base == base:
-        known, kept = reuse.tables.by_text(), reuse.schedule.deadlines
-    # Without tables to take over, the digests wait until the memo is first used.
-    keys = [table_key(parts.table(k)) for k in range(len(parts))] if known else None
+        known, kept = reuse.tables.by_text, reuse.schedule.deadlines
+    # With tables to take over, every table is digested first to find them; else
+    # each is digested as it is read (the slice is there), if the memo is kept.
+    keys = [table_key(parts.table(k)) for k in range(len(parts))] if known \
+        else [b""] * len(parts) if remember else []
     slots: list[Deadline | None] = [
-        None if (j := known.get(k)) is None else kept[j] for k in keys] if keys is not None \
+        None if (j := known.get(k)) is None else kept[j] for k in keys] if known \
         else [None] * len(parts)
     todo = [i for i, d in enumerate(slots) if d is None]
     unclean: set[int] = set()
     for first in range(0, len(todo), BATCH):
         group = todo[first:first + BATCH]
-        chunk = "".join(_line_ended(parts.table(i)) for i in group)
+        tables = [parts.table(i) for i in group]
+        if remember and not known:
+            for i, table in zip(group, tables, strict=True):
+                keys[i] = table_key(table)
+        chunk = "".join(_line_ended(table) for table in tables)
+        del tables
         items = _validated_deadlines(fast_read(chunk))
         if len(items) != len(group):
             raise _WholeFile
@@ -386,7 +373,8 @@ def _read_parts(
     _no_problem(col)
     _warn_if_exposed(path, settings, col)
     return replace(config, warnings=tuple(col.warnings),
-                   tables=Tables(parts.head, base, parts, frozenset(unclean), keys)
+                   tables=Tables(parts.head, base, {
+                       key: i for i, key in enumerate(keys) if i not in unclean})
                    if remember else None)
 
 

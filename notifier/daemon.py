@@ -294,7 +294,6 @@ class Daemon:
         self._touch_alive(now)
         self.sd.ready(self._status_text(now))
         log.info("ready: %s", self._status_text(now))
-        self._digest_tables()
         heap.settle()
         try:
             while True:
@@ -678,13 +677,6 @@ class Daemon:
         log.info("reloaded: +%d / -%d notifications%s", len(new_keys - old_keys),
                  len(old_keys - new_keys), "".join(f", {m}" for m in moves))
         self.sd.ready(self._status_text(now))
-        self._digest_tables()
-
-    def _digest_tables(self) -> None:
-        """Build the reload memo now that READY is out, and free the file's text."""
-        tables = self.loaded.cfg.tables
-        if tables is not None:
-            tables.by_text()
 
     @staticmethod
     def _load_new(path: Path, previous: config.Config) -> config.Config:
