@@ -639,13 +639,16 @@ def _resolve_deadline(
         return None
     deadline = Deadline(
         d.id, d.title, dzone, tuple(stages), reminders, chans, base.remind_at, overdue, limit,
-        closure, d.notes, d.url, tuple(d.tags),
+        closure, d.notes, d.url, tuple(d.tags) if d.tags else (),
     )
-    unsure = timing.unsure_offsets
-    if not all(timing.lands_before(st.due, st.day, o, dzone, base.remind_at)
-               for st in stages
-               for o in unsure(reminders, dzone, st.day is not None, base.remind_at)):
-        _warn_unplanned(deadline, d, i, col)
+    remind_at = base.remind_at
+    for st in stages:
+        unsure = timing.unsure_offsets(reminders, dzone, st.day is not None, remind_at)
+        # Mostly empty: only an offset a zone's UTC offsets could undo is computed.
+        if unsure and not all(timing.lands_before(st.due, st.day, o, dzone, remind_at)
+                              for o in unsure):
+            _warn_unplanned(deadline, d, i, col)
+            break
     return deadline
 
 

@@ -62,11 +62,10 @@ def plan_deadline(
 ) -> list[Notification]:
     """One deadline's notifications in [start, end), unsorted."""
     out: list[Notification] = []
-    for n in _candidates(d):
-        if start <= n.at < end:
-            routes = _routes(d.channels, channels, n.kind)
-            if routes:
-                out.append(n if routes == d.channels else _with_channels(n, routes))
+    for n in _candidates(d, start, end):
+        routes = _routes(d.channels, channels, n.kind)
+        if routes:
+            out.append(n if routes == d.channels else _with_channels(n, routes))
     return out
 
 
@@ -86,8 +85,10 @@ def _active(d: Deadline, stage: int, t: datetime) -> bool:
     return _known(d, t) and not d.closed_at(t) and d.stage_at(t) == stage
 
 
-def _candidates(d: Deadline) -> Iterator[Notification]:
-    """Every notification of `d` over all time (bounded: reminders, stages, overdue limit)."""
+def _candidates(d: Deadline, start: datetime, end: datetime) -> Iterator[Notification]:
+    """The notifications of `d` with `start <= at < end` (bounded: reminders, stages,
+    overdue limit). Only those are built: a key and a Notification cost more than
+    the instant, and the daemon's window holds a few of a deadline's instants."""
 
     def make(at: datetime, kind: Kind, due: datetime, tail: str,
              offset: str | None = None, seq: int | None = None) -> Notification:
@@ -97,23 +98,26 @@ def _candidates(d: Deadline) -> Iterator[Notification]:
         )
 
     for k, stage in enumerate(d.stages):
-        if k > 0 and stage.announced is not None and _known(d, stage.announced) \
-                and not d.closed_at(stage.announced):
+        if k > 0 and stage.announced is not None and start <= stage.announced < end \
+                and _known(d, stage.announced) and not d.closed_at(stage.announced):
             yield make(stage.announced, "rescheduled", stage.due, f"ext{k}", seq=k)
-        for offset in d.reminders:
-            at = timing.reminder_instant(stage.due, stage.day, offset, d.zone, d.remind_at)
-            if at < stage.due and _active(d, k, at):
-                yield make(at, "reminder", stage.due, offset.text, offset=offset.text)
+        if stage.due >= start:  # reminders come before their due
+            for offset in d.reminders:
+                at = timing.reminder_instant(stage.due, stage.day, offset, d.zone, d.remind_at)
+                if start <= at < end and at < stage.due and _active(d, k, at):
+                    yield make(at, "reminder", stage.due, offset.text, offset=offset.text)
         if not _active(d, k, stage.due):
             continue
-        yield make(stage.due, "due", stage.due, "")
+        if start <= stage.due < end:
+            yield make(stage.due, "due", stage.due, "")
         if d.overdue_every is not None:
             for n in range(1, d.overdue_limit + 1):
                 at = timing.after(stage.due, d.overdue_every, d.zone, n)
                 if not _active(d, k, at):
                     break
-                yield make(at, "overdue", stage.due, str(n), seq=n)
-    if d.closure is not None and _known(d, d.closure.at):
+                if start <= at < end:
+                    yield make(at, "overdue", stage.due, str(n), seq=n)
+    if d.closure is not None and start <= d.closure.at < end and _known(d, d.closure.at):
         due = d.stages[d.stage_at(d.closure.at)].due
         yield make(d.closure.at, d.closure.kind, due, "")
 

@@ -59,11 +59,28 @@ def deadlines() -> list[Deadline]:
     return [random_deadline(rng, i) for i in range(400)]
 
 
+ALL_TIME = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+
+
 def test_every_candidate_lies_in_the_span(deadlines: list[Deadline]) -> None:
     for d in deadlines:
         first, last = d.span
-        for n in planning._candidates(d):
+        for n in planning._candidates(d, *ALL_TIME):
             assert first <= n.at <= last, (d, n)
+
+
+def test_candidates_in_a_window_are_all_time_candidates_in_it(
+        deadlines: list[Deadline]) -> None:
+    """`_candidates` builds only the notifications inside its window: the same ones,
+    in the same order, as filtering every candidate of all time."""
+    rng = random.Random(11)
+    for d in deadlines:
+        everything = list(planning._candidates(d, *ALL_TIME))
+        for _ in range(5):
+            start = BASE + timedelta(hours=rng.randrange(-24 * 30, 24 * 760))
+            end = start + timedelta(hours=rng.choice([1, 24, 48, 24 * 30]))
+            assert list(planning._candidates(d, start, end)) == [
+                n for n in everything if start <= n.at < end], (d, start, end)
 
 
 def test_plan_skipping_by_span_loses_nothing(deadlines: list[Deadline]) -> None:
