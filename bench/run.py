@@ -552,6 +552,16 @@ def measure_plan(report: Report, workdir: Path, n: int, config: Path, state: Pat
     ours = med([run_plan() for _ in range(runs)])
     items = len(json.loads(out.read_text()))
     out.unlink()
+    check_argv = notifier_argv("check", "-c", str(config))
+
+    def run_check() -> float:
+        t0 = time.perf_counter()
+        subprocess.run(check_argv, env=env, cwd=workdir, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
+    # What any command pays before it can plan: read, validate and resolve the file.
+    floor = med([run_check() for _ in range(runs)])
     remind = ensure_remind(allow_install)
     if remind is None:
         report.add(Row(f"`plan --json`, 30 days ({items:,} items)", size_text(n), secs(ours),
@@ -573,6 +583,9 @@ def measure_plan(report: Report, workdir: Path, n: int, config: Path, state: Pat
     report.add(Row(f"`plan --json`, 30 days ({items:,} items; baseline: `remind -q -n`, "
                    f"{count:,} REMs)", size_text(n), secs(ours), secs(theirs),
                    f"{ratio:.1f}x remind's time", "within 3x of remind", ratio <= 3))
+    report.add(Row("`check` of that schedule: reading and validating it, which `plan` "
+                   "does first (baseline: `remind -q -n`)", size_text(n), secs(floor),
+                   secs(theirs), f"{floor / theirs:.1f}x remind's time", "", None))
 
 
 _RELOADED = re.compile(r"reloaded: \+(\d+) / -(\d+) notifications(.*)")
