@@ -13,14 +13,13 @@ import importlib
 import os
 import re
 import stat
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import rtoml
@@ -39,6 +38,9 @@ from notifier.model import (
     fill_announced,
 )
 from notifier.settings import DeadlineSettings, Settings, load_settings
+
+if TYPE_CHECKING:
+    from tomllib import TOMLDecodeError
 
 MAX_FILE_BYTES = 128 << 20
 """Larger files are refused unread: about a million deadlines fit (118 MB)."""
@@ -164,6 +166,8 @@ def parse_toml(file: str, text: str) -> dict[str, Any]:
             line = text.count("\n", 0, run.start()) + 1
             raise ConfigError([Problem(file, line, 1, "", "nested too deeply (a dotted key "
                                        f"of more than {MAX_KEY_PARTS} parts)")])
+    import tomllib  # noqa: PLC0415 - only for what rtoml refuses: most runs never need it
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -220,7 +224,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[:200]
 
 
-def _syntax_problem(file: str, e: tomllib.TOMLDecodeError) -> Problem:
+def _syntax_problem(file: str, e: TOMLDecodeError) -> Problem:
     message = str(e)
     line, col = 1, 1
     if "(at line " in message:
@@ -921,9 +925,9 @@ def fill_first_seen(deadlines: Iterable[Deadline], seen: Mapping[str, datetime])
     """Fill every unset `announced` of `deadlines` from first-seen times, in place.
 
     Only for deadlines a load has just made, before anything else holds them
-    (the daemon's `_prepare`): building a filled copy of 100,000 deadlines took
-    about a second of the daemon's start, and held two schedules at once.
-    `with_first_seen` makes copies.
+    (the daemon's `_prepare`, a command's `effective_schedule`): building a
+    filled copy of 100,000 deadlines took about a second of the daemon's start,
+    and held two schedules at once.
     """
     for d in deadlines:
         for k, stage in enumerate(d.stages):
@@ -931,21 +935,3 @@ def fill_first_seen(deadlines: Iterable[Deadline], seen: Mapping[str, datetime])
                 at = seen.get(d.id if k == 0 else f"{d.id}/ext/{k}")
                 if at is not None:
                     fill_announced(d, stage, at)
-
-
-def with_first_seen(schedule: Schedule, seen: Mapping[str, datetime]) -> Schedule:
-    """Fill every unset `announced` from the ledger's first-seen times (SPEC 3, live edits)."""
-    deadlines = []
-    for d in schedule.deadlines:
-        stages = d.stages
-        filled: list[Stage] | None = None
-        for k, stage in enumerate(stages):
-            if stage.announced is None:
-                at = seen.get(d.id if k == 0 else f"{d.id}/ext/{k}")
-                if at is not None:
-                    if filled is None:
-                        filled = list(stages)
-                    filled[k] = Stage(stage.due, stage.day, at, stage.reason, stage.source)
-        deadlines.append(d if filled is None else d.with_stages(tuple(filled)))
-    return Schedule(deadlines=tuple(deadlines), channels=schedule.channels,
-                    digest=schedule.digest, zone=schedule.zone)
