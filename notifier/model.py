@@ -120,15 +120,6 @@ class Deadline:
             object.__setattr__(self, "_span", span)
         return span
 
-    def with_stages(self, stages: tuple[Stage, ...]) -> Deadline:
-        """This deadline with other stages (`dataclasses.replace`, but faster)."""
-        return Deadline(
-            id=self.id, title=self.title, zone=self.zone, stages=stages,
-            reminders=self.reminders, channels=self.channels, remind_at=self.remind_at,
-            overdue_every=self.overdue_every, overdue_limit=self.overdue_limit,
-            closure=self.closure, notes=self.notes, url=self.url, tags=self.tags,
-        )
-
     @property
     def announced(self) -> datetime | None:
         return self.stages[0].announced
