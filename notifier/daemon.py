@@ -47,6 +47,10 @@ HEARTBEAT = 30.0
 RELOAD_GAP = 0.5
 """Seconds between the starts of two reloads; requests in between wait, folded into one."""
 SHUTDOWN_BOUND = 10.0
+PREPARE_LEAD = timedelta(milliseconds=100)
+"""How long before its instant a notification is handed to its channel: claimed
+and rendered then, it is sent at the instant itself, so a send starts on time
+even when the claim's fsync or a busy moment takes a few milliseconds."""
 
 
 class Clock(Protocol):
@@ -202,6 +206,7 @@ class Daemon:
         isolate_apprise_logging()
         # APScheduler logs every job run at INFO; the heartbeat would flood the journal.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        self._lead = PREPARE_LEAD * self.clock.scale
         self.origin = self.clock.start if isinstance(self.clock, VirtualClock) else None
         """A replay's --from: it answers for every notification from there on."""
         # Deadlines without `announced` are known from when the daemon first saw
@@ -210,7 +215,8 @@ class Daemon:
         self.dispatcher = Dispatcher(
             ledger, clock=self.clock.now, render=self._render,
             give_up_after=cfg.give_up_after, late_after=timedelta(seconds=60) * self.clock.scale,
-            on_sent=on_sent, on_retry=self._on_retry,
+            on_sent=on_sent, on_retry=self._on_retry, lead=self._lead,
+            scale=self.clock.scale,
         )
         self.dispatcher.configure(self.loaded.schedule, self.loaded.senders)
         self.timeline = Timeline(self.loaded.schedule, self.clock.now(), self.clock.now())
@@ -502,7 +508,8 @@ class Daemon:
 
     def _tick(self) -> None:
         now = self.clock.now()
-        due = self.timeline.take_due(now)
+        # Up to the lead ahead: the channel workers wait for each one's instant.
+        due = self.timeline.take_due(now + self._lead)
         if self.stop_at is not None:
             # A replay ends at --until: nothing planned at or after it is sent.
             due = [n for n in due if n.at < self.stop_at]
@@ -554,7 +561,7 @@ class Daemon:
     def _schedule_wake(self, now: datetime) -> None:
         if self._scheduler is None:
             return
-        targets = [self.timeline.next_at()]
+        targets = [self.timeline.next_at() - self._lead]
         try:
             retry = self.ledger.next_retry_at()
         except LedgerError:

@@ -228,6 +228,8 @@ class Dispatcher:
         max_backoff: timedelta = MAX_BACKOFF,
         on_retry: Callable[[datetime], None] | None = None,
         claim_batch: int = CLAIM_BATCH,
+        lead: timedelta = timedelta(0),
+        scale: float = 1.0,
     ) -> None:
         if first_backoff <= timedelta(0) or max_backoff < first_backoff:
             raise ValueError("need 0 < first_backoff <= max_backoff")
@@ -244,6 +246,11 @@ class Dispatcher:
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
         self.claim_batch = claim_batch
+        self.lead = lead
+        """A job may be handed over up to this long before its planned instant: it is
+        claimed and rendered at once, then waits for the instant to be sent."""
+        self._scale = scale
+        """Clock seconds per real second (a replay's clock runs faster)."""
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._senders: dict[str, Sender] = {}
         self._schedule = Schedule(deadlines=())
@@ -473,6 +480,7 @@ class Dispatcher:
         try:
             # On time means "as planned": the text then reads as it would at n.at.
             rendered = job.fixed or render(n, schedule, now if late else n.at)
+            self._hold_until(n.at)
             msg = OutgoingMessage(
                 key=n.key, kind=n.kind, deadline=n.deadline, title=rendered.title,
                 body=rendered.body, due=n.due, planned_at=n.at, late=late,
@@ -493,6 +501,14 @@ class Dispatcher:
             self._on_sent(msg, channel, done)
         log.info("sent %s to %s%s", n.key, channel,
                  f" (late by {int((done - n.at).total_seconds())} s)" if late else "")
+
+    def _hold_until(self, at: datetime) -> None:
+        """Sleep until `at` if it lies ahead by at most `lead`: never send before the instant."""
+        while True:
+            early = at - self._clock()
+            if early <= timedelta(0) or early > self.lead:
+                return
+            time.sleep(early.total_seconds() / self._scale)
 
     def _forget(self, key: str, channel: str) -> None:
         with self._lock:

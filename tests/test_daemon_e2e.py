@@ -70,6 +70,12 @@ def test_ready_then_on_time_to_jsonl_and_http(tmp_path: Path, http_receiver: Htt
     assert p99(http_late) < 1.0
     assert min(jsonl_late) >= 0
     assert all(not r["late"] for r in rows)
+    # Handed over ahead of the instant (claimed and rendered then), sent at it.
+    with open_ledger(tmp_path / "state.db", readonly=True) as book:
+        records = book.history()
+    assert len(records) == 20
+    ahead = [r for r in records if r.created_at < r.planned_at]
+    assert len(ahead) >= len(records) // 2, [(r.created_at, r.planned_at) for r in records]
 
 
 def test_sighup_adds_moves_and_removes_without_duplicates(tmp_path: Path) -> None:

@@ -143,13 +143,13 @@ class World:
     def dispatcher(self, *, first_backoff: timedelta = FIRST_BACKOFF,
                    max_backoff: timedelta = MAX_BACKOFF,
                    on_retry: Callable[[datetime], None] | None = None,
-                   parallel: int | None = None) -> Dispatcher:
+                   parallel: int | None = None, lead: timedelta = timedelta(0)) -> Dispatcher:
         """`parallel` caps the sends in flight per channel (default: what each allows)."""
         ledger = open_ledger(self.db)
         self.ledgers.append(ledger)
         d = Dispatcher(ledger, clock=self.clock, render=self.render,
                        give_up_after=self.cfg.give_up_after, first_backoff=first_backoff,
-                       max_backoff=max_backoff, on_retry=on_retry)
+                       max_backoff=max_backoff, on_retry=on_retry, lead=lead)
         d.configure(self.schedule, senders(self.schedule, timeout=5.0, parallel=parallel))
         return d
 
@@ -190,6 +190,35 @@ def test_claim_send_mark_delivers_each_key_once_per_channel(world: World) -> Non
             assert (rec.state, rec.attempts, rec.last_error) == (DeliveryState.SENT, 1, None)
     assert d.sent == 6
     d.stop(5)
+
+
+def test_a_job_handed_over_early_is_claimed_at_once_and_sent_at_its_instant(
+        tmp_path: Path, http_receiver: HttpReceiver) -> None:
+    w = World(tmp_path / "early", http_receiver, when=utc_now() + 1.5 * S)
+    try:
+        d = w.dispatcher(lead=3 * S)
+        first, far = w.items[0], w.items[2]
+        d.submit(first, channels=("file",))
+        time.sleep(0.5)
+        # A second before its instant: claimed (durably, crash-safe), not yet sent.
+        assert w.clock() < first.at
+        assert w.row(first.key, "file").state == DeliveryState.CLAIMED
+        assert not w.jsonl.exists() or read_jsonl(w.jsonl) == []
+        assert d.wait_idle(10)
+        [line] = read_jsonl(w.jsonl)
+        sent_at = datetime.fromisoformat(line["sent_at"])
+        assert first.at <= sent_at < first.at + 0.5 * S
+        assert line["late"] is False
+        assert w.row(first.key, "file").state == DeliveryState.SENT
+        d.stop(5)
+        # Handed over further ahead than the lead: not held (the caller's business).
+        d2 = w.dispatcher(lead=timedelta(milliseconds=100))
+        d2.submit(far, channels=("file",))
+        assert d2.wait_idle(10)
+        assert datetime.fromisoformat(read_jsonl(w.jsonl)[-1]["sent_at"]) < far.at - S
+        d2.stop(5)
+    finally:
+        w.close()
 
 
 def test_failure_is_marked_for_retry_with_backoff_then_sent(world: World) -> None:
