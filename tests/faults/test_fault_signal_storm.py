@@ -1,12 +1,12 @@
 """Fault 8: a storm of SIGHUP while the daemon delivers a burst.
 
-`notifier run` (a subprocess) has 400 deadlines falling due within two
+`notifier run` (a subprocess) has 300 deadlines falling due within four
 seconds, each to a jsonl:// file and to a local HTTP receiver. While they
 go out, SIGHUP arrives every 5-40 ms for about five seconds; half-way, the
 file is saved once with one more deadline (so the reloads are not all
 no-ops). Checked: every (deadline, channel) is delivered exactly once, the
-added deadline too, the daemon stays up, folds the storm into a few
-reloads so the burst is not held up (median lateness under 0.5 s), and
+added deadline too, the daemon stays up, folds the storm into one reload
+per 0.5 s (not one per signal), the burst keeps flowing, and it
 exits 0 on SIGTERM.
 """
 
@@ -41,6 +41,7 @@ from receivers import HttpReceiver
 pytestmark = pytest.mark.timeout(120)
 SPREAD = 4 * S
 N = 300
+STORM = 5.0
 
 
 def test_sighup_storm_during_a_burst(tmp_path: Path,
@@ -62,7 +63,7 @@ def test_sighup_storm_during_a_burst(tmp_path: Path,
         try:
             wait_ready(proc)
             wait_until(lambda: utc_now() >= start - 0.5 * S, 30, "the burst")
-            storm_end = time.monotonic() + 5.0
+            storm_end = time.monotonic() + STORM
             added = False
             while time.monotonic() < storm_end:
                 proc.signal(signal.SIGHUP)
@@ -90,14 +91,17 @@ def test_sighup_storm_during_a_burst(tmp_path: Path,
     assert http_counts == want, (http_counts - want, want - http_counts)
     logs = proc.text()
     reloads = len(re.findall(r"reloaded: ", logs))
-    assert reloads >= 1
+    # Folded: about 200 signals, one reload per 0.5 s (RELOAD_GAP) at most: 11 here.
+    assert 1 <= reloads <= 2 * STORM + 3, (reloads, signals)
     assert "Traceback" not in logs
     lateness = [(parse_time(x["sent_at"]) - parse_time(x["planned_at"])).total_seconds()
                 for x in lines]
-    # Reloads are folded (one per 0.5 s at most), so the burst keeps flowing
-    # (without signals: median ~10 ms, max ~80 ms on the reference machine).
-    assert statistics.median(lateness) < 0.5, lateness
-    assert max(lateness) < 2.0, lateness
+    # The burst keeps flowing. How late it runs is the CPU the machine gives
+    # the daemon, not the reloads: median 1-150 ms here, but 1-2.7 s with two
+    # busy loops on the same 2 cores (and 0.8 s with reloads not folded, which
+    # the count above catches). A burst stuck behind reloads would not finish.
+    assert statistics.median(lateness) < 4.0, lateness
+    assert max(lateness) < 8.0, lateness
     report("SIGHUP storm", {
         "deliveries": len(lines) + len(requests), "sighups": signals,
         "reloads_done": reloads, "lost": 0, "duplicates": 0,
