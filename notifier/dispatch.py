@@ -437,7 +437,9 @@ class Dispatcher:
                 kept.append(taken[id(j)])
                 if j.attempt <= 1:
                     with self._lock:
-                        self._first_attempt.setdefault((j.notification.key, j.channel), now)
+                        # Claimed up to `lead` early, sent at the instant: first tried then.
+                        self._first_attempt.setdefault((j.notification.key, j.channel),
+                                                       max(now, j.notification.at))
             else:
                 self._done((j.notification.key, j.channel))
         return kept
@@ -530,9 +532,10 @@ class Dispatcher:
                 rows = []
             for rec in rows:
                 if rec.key == n.key and rec.channel == channel:
+                    first = max(rec.created_at, n.at)  # the claim may precede the instant
                     with self._lock:
-                        self._first_attempt[(n.key, channel)] = rec.created_at
-                    return rec.created_at
+                        self._first_attempt[(n.key, channel)] = first
+                    return first
         return n.at
 
     def _after_failure(self, job: Job, error: str, *, permanent: bool) -> None:
