@@ -40,6 +40,15 @@ url = "console://"
 ZONES = ["Asia/Baku", "Europe/London", "America/Santiago", "Australia/Lord_Howe", "UTC"]
 
 
+EVERY = [  # a field, for the deadlines whose number is a multiple of the first value
+    (4, 'reminders = ["7d", "2h", "90m"]\n'),
+    (6, 'channels = ["other"]\n'),
+    (7, 'overdue_every = "6h"\noverdue_limit = 3\n'),
+    (8, 'tags = ["land", "handover"]\nnotes = "by road"\nurl = "https://example.org/x"\n'),
+    (9, "announced = 2030-01-02T03:04:05Z\n"),
+]
+
+
 def table(i: int) -> str:
     """Deadline `i`: every kind of field, varied by `i`."""
     text = f'[[deadlines]]\nid = "d{i}"\ntitle = "Deadline {i}"\n'
@@ -51,16 +60,7 @@ def table(i: int) -> str:
         text += f"due = 2030-03-{i % 28 + 1:02d}T09:15:00.250000Z\n"
     if i % 3 == 0:
         text += f'timezone = "{ZONES[i % len(ZONES)]}"\n'
-    if i % 4 == 0:
-        text += 'reminders = ["7d", "2h", "90m"]\n'
-    if i % 6 == 0:
-        text += 'channels = ["other"]\n'
-    if i % 7 == 0:
-        text += 'overdue_every = "6h"\noverdue_limit = 3\n'
-    if i % 8 == 0:
-        text += 'tags = ["land", "handover"]\nnotes = "by road"\nurl = "https://example.org/x"\n'
-    if i % 9 == 0:
-        text += "announced = 2030-01-02T03:04:05Z\n"
+    text += "".join(field for every, field in EVERY if i % every == 0)
     if i % 10 == 0:
         text += 'completed = 2030-03-01\nnote = "done early"\n'
     elif i % 10 == 5:
