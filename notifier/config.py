@@ -483,11 +483,17 @@ class _Batch:
             return
         if result[0] == "whole":
             raise _WholeFile
-        _, blobs, unclean, warnings, digests = result
-        decoder = forkread.Decoder(self._shared())
-        for group, blob in zip(groups, blobs, strict=True):
-            for i, item in zip(group, marshal.loads(blob), strict=True):  # noqa: S302 - our child's
-                self.slots[i] = decoder.decode(item)
+        try:
+            _, blobs, unclean, warnings, digests = result
+            decoder = forkread.Decoder(self._shared())
+            for group, blob in zip(groups, blobs, strict=True):
+                for i, item in zip(group, marshal.loads(blob), strict=True):  # noqa: S302 - ours
+                    self.slots[i] = decoder.decode(item)
+        except (ValueError, TypeError, EOFError):
+            # Not what read_encoded sends (a bug, not the user's file): read them here.
+            for group in groups:
+                self.read(group)
+            return
         self.unclean.update(unclean)
         self.col.warnings.extend(Problem(*p) for p in warnings)
         if self.digests is not None:

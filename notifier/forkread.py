@@ -103,9 +103,9 @@ def in_two(work: Callable[[Sequence[_T]], list[_R]], items: Sequence[_T], *,
            least: int) -> list[_R]:
     """`work(items)`, the second half of `items` done by a forked child where that pays.
 
-    For work that is pure and whose results `marshal` carries as they are
-    (dicts, lists, str, int, None: not tuples, which come back as tuples all
-    the same). If the child fails, this process does its half too.
+    For pure work whose results are plain data that `marshal` carries
+    (dicts, lists, tuples, str, int, float, None; no class instances). If
+    the child fails, this process does its half too.
     """
     if len(items) < least or not available():
         return work(items)
