@@ -128,10 +128,17 @@ class OneLineFormatter(logging.Formatter):
         super().__init__()
         self.journal = journal
         self.redactor = redactor
+        self._stamp: tuple[int, str] = (-1, "")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         """RFC 3339 UTC with a ``Z`` suffix, to the second."""
-        return time.strftime(datefmt or "%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+        if datefmt is not None:
+            return time.strftime(datefmt, time.gmtime(record.created))
+        # A burst logs hundreds of lines in one second: format that second once.
+        second = int(record.created)
+        if second != self._stamp[0]:
+            self._stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+        return self._stamp[1]
 
     def format(self, record: logging.LogRecord) -> str:
         text = record.getMessage()
@@ -209,6 +216,14 @@ def setup_logging(
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(redactor)
     handler.setFormatter(OneLineFormatter(journal=journal, redactor=redactor))
+
+    # Our lines show none of the caller's file, thread or process, so skip
+    # finding them for every record (the logging HOWTO's "Optimization"):
+    # a burst of sends logs a line each, under the GIL they all share.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
     root = logging.getLogger()
     for old in list(root.handlers):

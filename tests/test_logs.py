@@ -34,6 +34,8 @@ def _restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     apprise = logging.getLogger("apprise")
     saved_level, saved_apprise = root.level, apprise.level
+    saved_switches = (logging._srcfile, logging.logThreads, logging.logProcesses,
+                      logging.logMultiprocessing)
     try:
         yield
     finally:
@@ -44,6 +46,8 @@ def _restore_logging() -> Iterator[None]:
         root.setLevel(saved_level)
         apprise.setLevel(saved_apprise)
         logging.captureWarnings(False)
+        (logging._srcfile, logging.logThreads, logging.logProcesses,
+         logging.logMultiprocessing) = saved_switches
 
 
 def lines(stream: io.StringIO) -> list[str]:
@@ -86,6 +90,22 @@ def test_plain_format_has_utc_timestamp_and_level(monkeypatch: pytest.MonkeyPatc
         logging.getLogger("notifier.daemon").warning("deadline %s extended", "kalbajar")
     assert lines(out) == [
         "2026-11-28T09:00:00Z WARNING notifier.daemon: deadline kalbajar extended"
+    ]
+
+
+def test_each_line_has_its_own_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The formatter reuses the text of the last second it formatted.
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    out = io.StringIO()
+    setup_logging("INFO", out)
+    instants = [(0, 400000), (0, 999999), (1, 0), (0, 500000), (59, 0)]
+    for second, micro in instants:
+        with time_machine.travel(datetime(2026, 11, 28, 9, 0, second, micro, tzinfo=UTC),
+                                 tick=False):
+            logging.getLogger("n").info("x")
+    assert [line.split(" ")[0] for line in lines(out)] == [
+        "2026-11-28T09:00:00Z", "2026-11-28T09:00:00Z", "2026-11-28T09:00:01Z",
+        "2026-11-28T09:00:00Z", "2026-11-28T09:00:59Z",
     ]
 
 
@@ -149,7 +169,10 @@ def test_multiline_message_and_exception_stay_on_one_line(env: dict[str, str]) -
     except RuntimeError:
         log.exception("could not record\ndelivery %s", "k1")
     log.info("next event\r\nwith CRLF")
-    log.info("tail", stack_info=True)
+    # setup_logging turns off the caller lookup that stack_info needs, but a
+    # record that carries a stack (from another handler's logger) stays one line.
+    log.handle(log.makeRecord("notifier.ledger", logging.INFO, "f.py", 1, "tail", None, None,
+                              sinfo="Stack (most recent call last):\n  File \"f.py\""))
     got = lines(out)
     assert len(got) == 3
     first = got[0]
