@@ -499,3 +499,18 @@ def test_summary_after_a_suspend_does_not_claim_downtime() -> None:
     n = note(utc("2020-11-24T05:00"), "reminder", due=EXTENSION.due, offset="1d")
     m = Renderer().render_summary([n], [], SCHEDULE, now=utc("2020-11-25T08:00"), cause="behind")
     assert m.title == "notifier fell behind (suspend or clock jump): 1 notification skipped"
+
+
+@pytest.mark.parametrize(("due", "text"), [
+    ("2020-11-25T03:05:00", "Wed 25 Nov 07:05, Baku"),
+    ("2020-11-25T03:05:09", "Wed 25 Nov 07:05:09, Baku"),
+    ("2020-11-24T20:00:00", "Wed 25 Nov 00:00, Baku"),
+    ("2020-11-25T19:59:59", "Wed 25 Nov 23:59:59, Baku"),
+])
+def test_times_of_day_have_two_digit_fields_and_seconds_only_when_set(
+        due: str, text: str) -> None:
+    stage = Stage(due=utc(due), day=None, announced=utc("2020-11-09T21:00"))
+    d = replace(KALBAJAR, stages=(stage,))
+    n = note(utc(due), "due", d, stage.due)
+    assert Renderer().context(n, replace(SCHEDULE, deadlines=(d,)),
+                              sent_at=n.at)["due_text"] == text
