@@ -171,7 +171,7 @@ def test_multiline_message_and_exception_stay_on_one_line(env: dict[str, str]) -
     log.info("next event\r\nwith CRLF")
     # setup_logging turns off the caller lookup that stack_info needs, but a
     # record that carries a stack (from another handler's logger) stays one line.
-    log.handle(log.makeRecord("notifier.ledger", logging.INFO, "f.py", 1, "tail", None, None,
+    log.handle(log.makeRecord("notifier.ledger", logging.INFO, "f.py", 1, "tail", (), None,
                               sinfo="Stack (most recent call last):\n  File \"f.py\""))
     got = lines(out)
     assert len(got) == 3
