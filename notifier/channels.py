@@ -9,13 +9,14 @@ plugins registered under their own schemas, so they are URLs like any other:
 How a message's metadata reaches ``jsonl://``: apprise's ``notify()`` forwards
 only title, body, type, format and attachments to a plugin's ``send()``; extra
 keyword arguments are dropped by ``NotifyBase._build_send_calls``. So each URL
-is delivered from a thread of our own that first puts the ``OutgoingMessage``
-in a ``ContextVar``, and apprise is configured (no service deadline, no async
-mode, one service per ``Apprise`` object) so that ``notify()`` runs the plugin
-in that same thread. Even if apprise did hand the call to its worker pool, it
-copies the caller's context into the worker (``submit_with_context``; its own
-per-service log capture depends on that), so the value would still arrive,
-and concurrent sends never see each other's message. If the value is missing
+is delivered from a thread of our own (reused once its last send returned)
+that first puts the ``OutgoingMessage`` in a ``ContextVar``, and apprise is
+configured (no service deadline, no async mode, one service per ``Apprise``
+object) so that ``notify()`` runs the plugin in that same thread. Even if
+apprise did hand the call to its worker pool, it copies the caller's context
+into the worker (``submit_with_context``; its own per-service log capture
+depends on that), so the value would still arrive, and concurrent sends never
+see each other's message. If the value is missing
 (the schema used outside ``ChannelSender``), ``jsonl://`` fails the delivery
 loudly instead of writing a line without its key.
 
@@ -54,6 +55,7 @@ from __future__ import annotations
 
 import contextvars
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -87,6 +89,7 @@ from apprise.plugins import url_to_dict as _apprise_url_to_dict
 
 from notifier import model
 from notifier.errors import DeliveryError
+from notifier.threadreuse import ReusedThreads
 
 __all__ = [
     "DEFAULT_CTO",
@@ -121,6 +124,9 @@ PERMANENT_HTTP_STATUSES: Final = frozenset({401, 403, 404, 410})
 """HTTP answers that mean "this URL will not work until the operator fixes it"."""
 
 _log = logging.getLogger(__name__)
+
+_SEND_THREADS = ReusedThreads("notifier-send")
+"""Every URL's send runs on one of these (see `ChannelSender`)."""
 
 # apprise's url_to_dict and plugin manager carry no annotations; these typed
 # views are all of them that this module uses.
@@ -689,7 +695,8 @@ class ChannelSender:
 
     Each URL is loaded once into its own ``apprise.Apprise`` (so apprise runs
     the plugin directly in the thread that calls it). A send runs every URL in
-    its own daemon thread and waits at most `timeout` seconds in total: a URL
+    its own daemon thread (`threadreuse`: one whose earlier send has returned,
+    else a new one) and waits at most `timeout` seconds in total: a URL
     that has not finished by then is reported failed (transient, "no answer")
     and left to finish in the background. At most `parallel` deliveries per
     URL run at a time (one for most services), and never two of the same
@@ -789,23 +796,17 @@ class ChannelSender:
         """
         deadline = time.monotonic() + self.timeout
         outcomes = [_Outcome() for _ in targets]
-        threads: list[threading.Thread] = []
+        running: list[threading.Event] = []
         for target, outcome in zip(targets, outcomes, strict=True):
             if target.apprise is None:
                 outcome.result = UrlResult(
                     target.private, ok=False, error=target.load_error, permanent=True
                 )
                 continue
-            thread = threading.Thread(
-                target=self._run,
-                args=(target, msg, outcome, deadline, remember),
-                name=f"notifier-send[{self.name}]",
-                daemon=True,
-            )
-            thread.start()
-            threads.append(thread)
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            running.append(_SEND_THREADS.start(
+                functools.partial(self._run, target, msg, outcome, deadline, remember)))
+        for done in running:
+            done.wait(max(0.0, deadline - time.monotonic()))
         no_answer = f"no answer within {self.timeout:g} s"
         return [
             o.result if o.result is not None else UrlResult(t.private, ok=False, error=no_answer)
