@@ -9,7 +9,7 @@ import pytest
 
 from notifier import timing
 from notifier.model import Channel, Closure, Deadline, Digest, Schedule, Stage
-from notifier.planning import plan, state_at
+from notifier.planning import plan, state_at, utc_text
 
 BAKU = ZoneInfo("Asia/Baku")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -382,3 +382,15 @@ def test_weekly_digest_fires_on_monday() -> None:
     days = digest_days(BAKU, "0 8 * * 1", "2020-11-08T00:00+04:00", "2020-11-24T00:00+04:00")
     assert days == ["2020-11-09T08:00:00+04:00", "2020-11-16T08:00:00+04:00",
                     "2020-11-23T08:00:00+04:00"]
+
+
+@pytest.mark.parametrize(("instant", "text"), [
+    (datetime(2020, 11, 15, 20, 0, tzinfo=UTC), "2020-11-15T20:00:00Z"),
+    (datetime(2020, 11, 16, 0, 0, 0, 999_999, tzinfo=ZoneInfo("Asia/Baku")),
+     "2020-11-15T20:00:00Z"),
+    (datetime(2021, 3, 28, 1, 30, 5, tzinfo=ZoneInfo("Europe/Berlin")), "2021-03-28T00:30:05Z"),
+    (datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC), "999-01-02T03:04:05Z"),
+])
+def test_utc_text_is_rfc3339_utc_to_the_second(instant: datetime, text: str) -> None:
+    # Keys in existing ledgers hold this text: it must never change.
+    assert utc_text(instant) == text
