@@ -136,9 +136,11 @@ class OneLineFormatter(logging.Formatter):
             return time.strftime(datefmt, time.gmtime(record.created))
         # A burst logs hundreds of lines in one second: format that second once.
         second = int(record.created)
-        if second != self._stamp[0]:
-            self._stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
-        return self._stamp[1]
+        stamp = self._stamp
+        if second != stamp[0]:
+            stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+            self._stamp = stamp
+        return stamp[1]
 
     def format(self, record: logging.LogRecord) -> str:
         text = record.getMessage()
