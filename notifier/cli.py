@@ -117,9 +117,12 @@ def readonly_ledger(cfg: config_mod.Config) -> Iterator[Any]:
 def json_lines(items: list[dict[str, Any]]) -> str:
     """A JSON array, one item per line: json's C encoder writes no indentation, and
     indented output of a 40,000-item plan took longer than planning it."""
-    if not items:
-        return "[]"
-    return "[\n" + ",\n".join(json.dumps(i, ensure_ascii=False) for i in items) + "\n]"
+    return _json_array([json.dumps(i, ensure_ascii=False) for i in items])
+
+
+def _json_array(encoded: list[str]) -> str:
+    """Items already encoded as JSON, as an array of one item per line."""
+    return "[\n" + ",\n".join(encoded) + "\n]" if encoded else "[]"
 
 
 def effective_schedule(cfg: config_mod.Config, book: Any) -> Any:
@@ -180,12 +183,18 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool) -> None:
     with readonly_ledger(cfg) as book:
         schedule = effective_schedule(cfg, book)
     renderer = Renderer({k: TemplateSource(v.title, v.body) for k, v in cfg.templates.items()})
-    # Rendering is most of a long plan's time: the machine's second core takes half.
-    items = forkread.in_two(lambda part: views.plan_items(part, schedule, renderer),
-                            planning.plan(schedule, begin, finish), least=PARALLEL_RENDER)
+    planned = planning.plan(schedule, begin, finish)
+    # Rendering is most of a long plan's time: the machine's second core takes
+    # half, and for --json encodes its half too.
     if as_json:
-        click.echo(json_lines(items))
+        lines = forkread.in_two(
+            lambda part: [json.dumps(i, ensure_ascii=False)
+                          for i in views.plan_items(part, schedule, renderer)],
+            planned, least=PARALLEL_RENDER)
+        click.echo(_json_array(lines))
         return
+    items = forkread.in_two(lambda part: views.plan_items(part, schedule, renderer),
+                            planned, least=PARALLEL_RENDER)
     from notifier.tables import plan_table  # noqa: PLC0415 - rich is slow to import
 
     plan_table(items, schedule.zone)

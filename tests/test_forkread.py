@@ -255,8 +255,10 @@ def test_in_two_does_the_childs_half_when_the_child_fails(children: list[Any]) -
     assert children == [None]
 
 
+@pytest.mark.parametrize("form", [["--json"], []], ids=["json", "table"])
 def test_a_long_plan_is_the_same_rendered_by_two_processes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[Any]) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[Any],
+        form: list[str]) -> None:
     from click.testing import CliRunner  # noqa: PLC0415 - only this test runs the CLI
 
     from notifier import cli  # noqa: PLC0415
@@ -265,7 +267,7 @@ def test_a_long_plan_is_the_same_rendered_by_two_processes(
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     monkeypatch.setattr(cli, "PARALLEL_RENDER", 50)
     path = write(tmp_path, [table(i) for i in range(200)])
-    args = ["plan", "-c", str(path), "--from", "2030-01-01", "--until", "2030-06-01", "--json"]
+    args = ["plan", "-c", str(path), "--from", "2030-01-01", "--until", "2030-06-01", *form]
     both = CliRunner().invoke(cli.main, args)
     assert both.exit_code == 0, both.output
     assert [c for c in children if isinstance(c, list)], children  # a child rendered
