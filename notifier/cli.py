@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from notifier import heap
 
@@ -25,6 +25,9 @@ with heap.quiet():
     from notifier import config as config_mod
     from notifier import forkread, planning
     from notifier.errors import ConfigError, LedgerError
+
+if TYPE_CHECKING:
+    from notifier.model import Notification
 
 EX_OK, EX_RUNTIME, EX_USAGE, EX_CONFIG = 0, 1, 2, 78
 EX_LEDGER = 74  # EX_IOERR: the ledger is unreadable or damaged; never sent blind
@@ -183,21 +186,21 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool) -> None:
     with readonly_ledger(cfg) as book:
         schedule = effective_schedule(cfg, book)
     renderer = Renderer({k: TemplateSource(v.title, v.body) for k, v in cfg.templates.items()})
-    planned = planning.plan(schedule, begin, finish)
+
+    def rendered(part: Sequence[Notification]) -> list[Any]:
+        items = views.plan_items(part, schedule, renderer)
+        return [json.dumps(i, ensure_ascii=False) for i in items] if as_json else items
+
     # Rendering is most of a long plan's time: the machine's second core takes
-    # half, and for --json encodes its half too.
+    # half (and for --json encodes its half too).
+    out = forkread.in_two(rendered, planning.plan(schedule, begin, finish),
+                          least=PARALLEL_RENDER)
     if as_json:
-        lines = forkread.in_two(
-            lambda part: [json.dumps(i, ensure_ascii=False)
-                          for i in views.plan_items(part, schedule, renderer)],
-            planned, least=PARALLEL_RENDER)
-        click.echo(_json_array(lines))
+        click.echo(_json_array(out))
         return
-    items = forkread.in_two(lambda part: views.plan_items(part, schedule, renderer),
-                            planned, least=PARALLEL_RENDER)
     from notifier.tables import plan_table  # noqa: PLC0415 - rich is slow to import
 
-    plan_table(items, schedule.zone)
+    plan_table(out, schedule.zone)
 
 
 @main.command()
