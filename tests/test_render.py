@@ -377,6 +377,29 @@ def test_override_body_uses_history_variables() -> None:
     assert m.body == f"extended +10 days\n\nwhy: {REASON}"
 
 
+def test_overrides_see_jinja_globals() -> None:
+    # Each compiled template keeps its own copy of the globals (see _from_string).
+    r = Renderer({"due": TemplateSource(
+        title="{% for i in range(2) %}{{ i }}{% endfor %} {{ dict(a=1)|length }}",
+        body="{% set ns = namespace(n=0) %}{% for _ in 'ab' %}{% set ns.n = ns.n + 1 %}"
+             "{% endfor %}{{ ns.n }} {% set row = cycler('x', 'y') %}{{ row.next() }}")})
+    m = on_time(note(utc("2020-11-20T20:00"), "due", d=AGHDAM, due=AGHDAM.stages[0].due),
+                renderer=r)
+    assert (m.title, m.body) == ("01 1", "2 x")
+
+
+def test_the_same_instant_in_two_zones_reads_alike() -> None:
+    # An instant is converted to the deadline's zone once per message, whatever zone it
+    # came in: the planned time in UTC and the send time in Baku must not differ.
+    at = utc("2020-11-25T20:00")
+    n = note(at, "due", due=EXTENSION.due)
+    in_baku = Renderer().context(n, SCHEDULE, sent_at=at.astimezone(BAKU) + timedelta(hours=2))
+    assert in_baku["at_text"] == "Thu 26 Nov 00:00, Baku"
+    assert in_baku["sent_at_text"] == "Thu 26 Nov 02:00, Baku"
+    assert Renderer().context(n, SCHEDULE, sent_at=at.astimezone(BAKU))["sent_at_text"] \
+        == "Thu 26 Nov 00:00, Baku"
+
+
 def test_typo_in_variable_is_found_by_check() -> None:
     r = Renderer({"overdue": TemplateSource(title="{{ deadline.titel }} is late", body=None)})
     problems = r.check(SCHEDULE, [], now=utc("2020-11-10T00:00"))
