@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -27,12 +28,13 @@ with heap.quiet():
     from notifier.errors import ConfigError, LedgerError
 
 if TYPE_CHECKING:
-    from notifier.model import Notification
+    from notifier.model import Deadline
 
 EX_OK, EX_RUNTIME, EX_USAGE, EX_CONFIG = 0, 1, 2, 78
 EX_LEDGER = 74  # EX_IOERR: the ledger is unreadable or damaged; never sent blind
-PARALLEL_RENDER = 2000
-"""A plan of at least this many items is rendered by two processes (see forkread)."""
+PARALLEL_PLAN = 600
+"""A plan touching at least this many deadlines (about 2,000 items) is planned and
+rendered by two processes (see forkread)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -187,14 +189,19 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool) -> None:
         schedule = effective_schedule(cfg, book)
     renderer = Renderer({k: TemplateSource(v.title, v.body) for k, v in cfg.templates.items()})
 
-    def rendered(part: Sequence[Notification]) -> list[Any]:
-        items = views.plan_items(part, schedule, renderer)
-        return [json.dumps(i, ensure_ascii=False) for i in items] if as_json else items
+    def rows(part: Sequence[Deadline]) -> list[views.PlanRow]:
+        items = planning.plan_deadlines(part, schedule.channels, begin, finish)
+        return views.plan_rows(items, schedule, renderer, as_json=as_json)
 
-    # Rendering is most of a long plan's time: the machine's second core takes
-    # half (and for --json encodes its half too).
-    out = forkread.in_two(rendered, planning.plan(schedule, begin, finish),
-                          least=PARALLEL_RENDER)
+    # Planning and rendering are most of a long plan's time: the machine's second
+    # core takes half of the deadlines (and for --json encodes their items too).
+    found = forkread.in_two(rows, planning.touching(schedule.deadlines, begin, finish),
+                            least=PARALLEL_PLAN)
+    if schedule.digest is not None:
+        found += views.plan_rows(planning.plan_digest(schedule, schedule.digest, begin, finish),
+                                 schedule, renderer, as_json=as_json)
+    found.sort(key=itemgetter(0))  # two or three runs already in order: merged
+    out = [shown for _, shown in found]
     if as_json:
         click.echo(_json_array(out))
         return

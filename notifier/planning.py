@@ -6,7 +6,7 @@ ledger, no channels. The daemon, `plan`, `status` and `replay` all use it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -41,21 +41,40 @@ def notification_key(deadline: str, kind: str, due: datetime, tail: str = "") ->
 
 def plan(schedule: Schedule, start: datetime, end: datetime) -> list[Notification]:
     """Every notification with `start <= at < end`, ordered by time."""
-    items: list[Notification] = []
-    channels = schedule.channels
-    for deadline in schedule.deadlines:
-        first, last = deadline.span
-        # Most deadlines have nothing in a short interval; skip them unexpanded.
-        if last >= start and first < end:
-            items.extend(plan_deadline(deadline, channels, start, end))
+    items = plan_deadlines(touching(schedule.deadlines, start, end), schedule.channels,
+                           start, end)
     if schedule.digest is not None:
         items.extend(plan_digest(schedule, schedule.digest, start, end))
-    items.sort(key=_order)
+    items.sort(key=order_key)
     return items
 
 
-def _order(n: Notification) -> tuple[datetime, int, str]:
-    return (n.at, _KIND_ORDER[n.kind], n.key)
+def touching(deadlines: Iterable[Deadline], start: datetime, end: datetime) -> list[Deadline]:
+    """The deadlines that may have a notification in [start, end)."""
+    # Most deadlines have nothing in a short interval: they are skipped unexpanded.
+    return [d for d in deadlines if d.span[1] >= start and d.span[0] < end]
+
+
+def plan_deadlines(
+    deadlines: Iterable[Deadline], channels: dict[str, Channel], start: datetime, end: datetime,
+) -> list[Notification]:
+    """The notifications of `deadlines` in [start, end), unsorted (no digests)."""
+    items: list[Notification] = []
+    for deadline in deadlines:
+        items.extend(plan_deadline(deadline, channels, start, end))
+    return items
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def order_key(n: Notification) -> tuple[int, int, str]:
+    """A notification's place in a plan: time (in microseconds), kind, key.
+
+    Plain values, so plans made in parts (by two processes) merge alike.
+    """
+    return ((n.at - _EPOCH) // _MICROSECOND, _KIND_ORDER[n.kind], n.key)
 
 
 def _routes(names: tuple[str, ...], channels: dict[str, Channel], kind: str) -> tuple[str, ...]:
@@ -242,7 +261,7 @@ def next_for_deadline(
     d: Deadline, channels: dict[str, Channel], now: datetime
 ) -> Notification | None:
     items = plan_deadline(d, channels, now, datetime.max.replace(tzinfo=UTC))
-    return min(items, key=_order) if items else None
+    return min(items, key=order_key) if items else None
 
 
 @dataclass(frozen=True)

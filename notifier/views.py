@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +40,21 @@ def plan_items(
         message = renderer.render(n, schedule, sent_at=n.at)
         out.append(plan_item(n, message.title, message.body))
     return out
+
+
+PlanRow = tuple[tuple[int, int, str], Any]
+"""A plan item as shown (a dict, or its JSON text) after its `planning.order_key`."""
+
+
+def plan_rows(
+    items: Sequence[Notification], schedule: Schedule, renderer: Renderer, *, as_json: bool,
+) -> list[PlanRow]:
+    """`items` rendered, in plan order, each after its place in the plan."""
+    ordered = sorted(items, key=planning.order_key)
+    shown: list[Any] = plan_items(ordered, schedule, renderer)
+    if as_json:
+        shown = [json.dumps(item, ensure_ascii=False) for item in shown]
+    return [(planning.order_key(n), item) for n, item in zip(ordered, shown, strict=True)]
 
 
 def duration_text(delta: timedelta) -> str:

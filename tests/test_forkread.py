@@ -9,17 +9,18 @@ child really ran.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from notifier import config, forkread
+from notifier import config, forkread, planning
 from notifier.errors import ConfigError
 from notifier.model import Deadline
 
@@ -265,16 +266,27 @@ def test_a_long_plan_is_the_same_rendered_by_two_processes(
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
-    monkeypatch.setattr(cli, "PARALLEL_RENDER", 50)
-    path = write(tmp_path, [table(i) for i in range(200)])
+    monkeypatch.setattr(cli, "PARALLEL_PLAN", 50)
+    path = tmp_path / "config.toml"
+    # A weekly digest too: its items are planned apart and merged in.
+    path.write_text(HEAD + '[digest]\nschedule = "0 8 * * 1"\nalways = true\n'
+                    + "".join(table(i) for i in range(200)))
     args = ["plan", "-c", str(path), "--from", "2030-01-01", "--until", "2030-06-01", *form]
     both = CliRunner().invoke(cli.main, args)
     assert both.exit_code == 0, both.output
-    assert [c for c in children if isinstance(c, list)], children  # a child rendered
+    assert [c for c in children if isinstance(c, list)], children  # a child planned
     monkeypatch.setattr(forkread, "available", lambda: False)
     one = CliRunner().invoke(cli.main, args)
     assert both.output == one.output
     assert len(both.output.splitlines()) > 400
+    if form:  # in the order of the one planner the daemon uses too
+        cfg = config.load(path)
+        planned = planning.plan(cfg.schedule, datetime(2029, 12, 31, 20, tzinfo=UTC),
+                                datetime(2030, 5, 31, 20, tzinfo=UTC))
+        shown = json.loads(both.output)
+        assert [(i["key"], i["at"]) for i in shown] == \
+            [(n.key, planning.utc_text(n.at)) for n in planned]
+        assert sum(i["kind"] == "digest" for i in shown) >= 20
 
 
 def test_a_garbled_result_from_the_child_is_read_here_instead(

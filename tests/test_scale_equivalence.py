@@ -92,7 +92,7 @@ def test_plan_skipping_by_span_loses_nothing(deadlines: list[Deadline]) -> None:
         brute = sorted(
             (n for d in deadlines
              for n in planning.plan_deadline(d, schedule.channels, start, end)),
-            key=planning._order,
+            key=planning.order_key,
         )
         assert planning.plan(schedule, start, end) == brute
 
