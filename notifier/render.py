@@ -325,7 +325,9 @@ def _wall_add(local: datetime, days: int, zone: ZoneInfo) -> datetime:
 
 def calendar_split(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[int, timedelta]:
     """Whole calendar days from start to end in `zone`, then the exact rest (start <= end)."""
-    start, end = start.astimezone(UTC), end.astimezone(UTC)  # exact arithmetic below
+    # Exact arithmetic below (most instants come in UTC already).
+    start = start if start.tzinfo is UTC else start.astimezone(UTC)
+    end = end if end.tzinfo is UTC else end.astimezone(UTC)
     local = start.astimezone(zone)
     days = (end.astimezone(zone).date() - local.date()).days
     while days > 0 and _wall_add(local, days, zone) > end:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -386,6 +386,8 @@ def test_weekly_digest_fires_on_monday() -> None:
 
 @pytest.mark.parametrize(("instant", "text"), [
     (datetime(2020, 11, 15, 20, 0, tzinfo=UTC), "2020-11-15T20:00:00Z"),
+    (datetime(2020, 11, 15, 20, 0, 59, 999_999, tzinfo=UTC), "2020-11-15T20:00:59Z"),
+    (datetime(2020, 11, 15, 20, 0, tzinfo=timezone(timedelta(0), "Z")), "2020-11-15T20:00:00Z"),
     (datetime(2020, 11, 16, 0, 0, 0, 999_999, tzinfo=ZoneInfo("Asia/Baku")),
      "2020-11-15T20:00:00Z"),
     (datetime(2021, 3, 28, 1, 30, 5, tzinfo=ZoneInfo("Europe/Berlin")), "2021-03-28T00:30:05Z"),
