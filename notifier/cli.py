@@ -149,6 +149,7 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 78).")
 def check(config_path: Path | None, strict: bool) -> None:
     """Validate the config and summarise it."""
+    heap.hold()  # a short-lived process: the collector would only re-scan the schedule
     cfg = load_config(config_path)  # also compiles and test-renders template overrides
     for warning in cfg.warnings:
         click.echo(f"{warning.file}:{warning.line}:{warning.col}: {warning.path}: "
@@ -218,6 +219,7 @@ def status(config_path: Path | None, at: Any, as_json: bool) -> None:
     """Where each deadline stands."""
     from notifier import views  # noqa: PLC0415 - not imported by `check`
 
+    heap.hold()  # a short-lived process: the collector would only re-scan the schedule
     cfg = load_config(config_path)
     t = to_instant(at, cfg, now())
     with readonly_ledger(cfg) as book:
