@@ -398,6 +398,10 @@ def test_the_same_instant_in_two_zones_reads_alike() -> None:
     assert in_baku["sent_at_text"] == "Thu 26 Nov 02:00, Baku"
     assert Renderer().context(n, SCHEDULE, sent_at=at.astimezone(BAKU))["sent_at_text"] \
         == "Thu 26 Nov 00:00, Baku"
+    # The same wall-clock reading in another zone is another instant.
+    same_wall = at.replace(tzinfo=BAKU)
+    assert Renderer().context(n, SCHEDULE, sent_at=same_wall)["sent_at_text"] \
+        == "Wed 25 Nov 20:00, Baku"
 
 
 def test_typo_in_variable_is_found_by_check() -> None:
