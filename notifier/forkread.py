@@ -25,14 +25,14 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, time, timedelta
 from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
+from notifier import timing
 from notifier.model import Closure, Deadline, Offset, Stage
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+_EPOCH, _MICROSECOND = timing.EPOCH, timing.MICROSECOND
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 _SHARED = 0
@@ -151,14 +151,6 @@ class Shared(NamedTuple):
     remind_at: time
 
 
-def _us(t: datetime) -> int:
-    return (t - _EPOCH) // _MICROSECOND
-
-
-def _at(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
-
-
 def _offset(o: Offset) -> tuple[str, int, int]:
     return (o.text, o.days, o.exact // _MICROSECOND)
 
@@ -172,8 +164,8 @@ def encode(d: Deadline, shared: Shared) -> tuple[Any, ...]:
         if t.tzinfo is not UTC:
             raise ValueError("instants are in UTC")
     stages = tuple(
-        (_us(s.due), None if s.day is None else s.day.toordinal(),
-         None if s.announced is None else _us(s.announced), s.reason, s.source)
+        (timing.epoch_us(s.due), None if s.day is None else s.day.toordinal(),
+         None if s.announced is None else timing.epoch_us(s.announced), s.reason, s.source)
         for s in d.stages
     )
     reminders = _SHARED if d.reminders is shared.reminders \
@@ -182,7 +174,7 @@ def encode(d: Deadline, shared: Shared) -> tuple[Any, ...]:
     overdue = _SHARED if d.overdue_every is shared.overdue \
         else None if d.overdue_every is None else _offset(d.overdue_every)
     closure = None if d.closure is None \
-        else (d.closure.kind, _us(d.closure.at), d.closure.note)
+        else (d.closure.kind, timing.epoch_us(d.closure.at), d.closure.note)
     key = d.zone.key
     if key is None:
         raise ValueError("a zone without a key")
@@ -231,6 +223,7 @@ class Decoder:
             shared.overdue if overdue == _SHARED
             else None if overdue is None else self._reminders((overdue,))[0],
             limit,
-            None if closure is None else Closure(closure[0], _at(closure[1]), closure[2]),
+            None if closure is None
+            else Closure(closure[0], timing.from_epoch_us(closure[1]), closure[2]),
             notes, url, tags,
         )

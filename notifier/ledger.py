@@ -28,12 +28,13 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple, Protocol, Self
 
+from notifier import timing
 from notifier.errors import LedgerError, LedgerWriteError
 
 __all__ = [
@@ -63,8 +64,6 @@ _SCAN_ABOVE = 5_000
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _HEADER_SIZE = 100
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 class DeliveryState(StrEnum):
@@ -362,14 +361,14 @@ def _to_us(t: datetime) -> int:
     """An aware datetime as integer microseconds since the epoch (exact)."""
     if t.tzinfo is None or t.utcoffset() is None:
         raise ValueError("ledger times must be timezone-aware datetimes")
-    return (t - _EPOCH) // _MICROSECOND
+    return timing.epoch_us(t)
 
 
 def _from_us(value: object, what: str) -> datetime:
     if not isinstance(value, int) or isinstance(value, bool):
         raise LedgerError(f"{what} is not a stored time")
     try:
-        return _EPOCH + timedelta(microseconds=value)
+        return timing.from_epoch_us(value)
     except OverflowError as exc:
         raise LedgerError(f"{what} is out of range") from exc
 

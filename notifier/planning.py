@@ -52,7 +52,7 @@ def plan(schedule: Schedule, start: datetime, end: datetime) -> list[Notificatio
 def touching(deadlines: Iterable[Deadline], start: datetime, end: datetime) -> list[Deadline]:
     """The deadlines that may have a notification in [start, end)."""
     # Most deadlines have nothing in a short interval: they are skipped unexpanded.
-    return [d for d in deadlines if d.span[1] >= start and d.span[0] < end]
+    return [d for d in deadlines if (span := d.span)[1] >= start and span[0] < end]
 
 
 def plan_deadlines(
@@ -65,16 +65,12 @@ def plan_deadlines(
     return items
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
 def order_key(n: Notification) -> tuple[int, int, str]:
     """A notification's place in a plan: time (in microseconds), kind, key.
 
     Plain values, so plans made in parts (by two processes) merge alike.
     """
-    return ((n.at - _EPOCH) // _MICROSECOND, _KIND_ORDER[n.kind], n.key)
+    return (timing.epoch_us(n.at), _KIND_ORDER[n.kind], n.key)
 
 
 def _routes(names: tuple[str, ...], channels: dict[str, Channel], kind: str) -> tuple[str, ...]:

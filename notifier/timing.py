@@ -35,6 +35,20 @@ _MAX_DAYS = 3660
 _UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_us(t: datetime) -> int:
+    """An aware instant as whole microseconds since the Unix epoch (exact, plain int)."""
+    return (t - EPOCH) // MICROSECOND
+
+
+def from_epoch_us(us: int) -> datetime:
+    """The UTC instant `epoch_us` gave `us` for."""
+    return EPOCH + timedelta(microseconds=us)
+
+
 class OffsetError(ValueError):
     """An offset string that cannot be read."""
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from notifier import planning
@@ -50,11 +51,11 @@ def plan_rows(
     items: Sequence[Notification], schedule: Schedule, renderer: Renderer, *, as_json: bool,
 ) -> list[PlanRow]:
     """`items` rendered, in plan order, each after its place in the plan."""
-    ordered = sorted(items, key=planning.order_key)
-    shown: list[Any] = plan_items(ordered, schedule, renderer)
+    keyed = sorted(((planning.order_key(n), n) for n in items), key=itemgetter(0))
+    shown: list[Any] = plan_items([n for _, n in keyed], schedule, renderer)
     if as_json:
         shown = [json.dumps(item, ensure_ascii=False) for item in shown]
-    return [(planning.order_key(n), item) for n, item in zip(ordered, shown, strict=True)]
+    return [(key, item) for (key, _), item in zip(keyed, shown, strict=True)]
 
 
 def duration_text(delta: timedelta) -> str:

@@ -223,3 +223,16 @@ def test_wall_clock_conversions_agree_with_datetime_replace(
             lambda i, n, z: instant if n == 0 else
             (i.astimezone(z).replace(tzinfo=None) - timedelta(days=n))
             .replace(tzinfo=z, fold=0).astimezone(UTC), instant, days, tz)
+
+
+@pytest.mark.parametrize(("instant", "us"), [
+    (datetime(1970, 1, 1, tzinfo=UTC), 0),
+    (datetime(1970, 1, 1, 4, 0, 0, 1, tzinfo=ZoneInfo("Asia/Baku")), 1),
+    (datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), -1),
+    (datetime(2020, 11, 25, 20, 0, 0, 250_000, tzinfo=UTC), 1_606_334_400_250_000),
+])
+def test_epoch_microseconds_are_exact_both_ways(instant: datetime, us: int) -> None:
+    # Ledger rows, the forked reader's codec and the plan's order all use them.
+    assert timing.epoch_us(instant) == us
+    assert timing.from_epoch_us(us) == instant
+    assert timing.from_epoch_us(us).tzinfo is UTC
