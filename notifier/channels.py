@@ -98,10 +98,15 @@ __all__ = [
     "PARALLEL_SENDS",
     "ChannelDeliveryError",
     "ChannelSender",
+    "NotifyReport",
+    "Offload",
+    "OffloadLost",
     "OutgoingMessage",
     "UrlResult",
     "isolate_apprise_logging",
+    "load_instance",
     "load_plugin_paths",
+    "notify_report",
     "register_builtin_schemas",
     "send_test",
     "validate_url",
@@ -200,6 +205,39 @@ class ChannelDeliveryError(DeliveryError):
     ) -> None:
         super().__init__(message, permanent=permanent)
         self.results: tuple[UrlResult, ...] = tuple(results)
+
+
+@dataclass(frozen=True)
+class NotifyReport:
+    """What apprise said about one delivery to one URL, as plain values.
+
+    A send helper process (`notifier.sendhelper`) answers with one of these;
+    the channel turns it into a `UrlResult` the same way whether the send ran
+    here or there. Raw: its texts may hold secrets until the channel scrubs them.
+    """
+
+    services: int
+    """Services apprise dispatched to: 1, or 0 for a call that went nowhere."""
+    status: str
+    """An ``AppriseResultStatus`` name: the service's, or the whole call's."""
+    warnings: tuple[str, ...] = ()
+    """The last attempt's WARNING and worse messages, each once, in order."""
+    said: str = ""
+    """apprise's own account of a call that dispatched nothing."""
+
+
+class OffloadLost(Exception):
+    """The process running a send went away before it answered."""
+
+
+class Offload(Protocol):
+    """Runs sends in other processes (see `notifier.sendpool`)."""
+
+    def submit(
+        self, url: str, title: str, body: str, kind: str, /
+    ) -> Callable[[], NotifyReport] | None:
+        """Start delivering to `url` elsewhere: a wait for its report (which raises
+        `OffloadLost` if the process goes away), or None: send it here instead."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -620,6 +658,39 @@ def validate_url(url: str) -> str | None:
     return None
 
 
+def load_instance(url: str) -> Apprise:
+    """`url` loaded as the channel loads it, in an ``Apprise`` of its own. Raises
+    ValueError (secret-free) if it cannot be loaded."""
+    asset = _asset()
+    return Apprise(_instantiate(url, asset), asset=asset)
+
+
+def notify_report(instance: Apprise, title: str, body: str, kind: str) -> NotifyReport:
+    """Deliver one message through `instance` (one service) in this thread."""
+    # A plugin refuses an empty body; a title-only message goes as the body.
+    body, title = (body, title) if body else (title, "")
+    with instance.notify(
+        body=body,
+        title=title,
+        notify_type=_NOTIFY_TYPE.get(kind, NotifyType.INFO),
+        body_format=NotifyFormat.TEXT,
+    ) as result:
+        return _report(result)
+
+
+def _report(result: AppriseResult) -> NotifyReport:
+    services: list[NotifyResult] = list(result)
+    if len(services) != 1:
+        return NotifyReport(len(services), result.status.name,
+                            said=" ".join(e.message for e in result.call_logs()))
+    res = services[0]
+    messages: list[str] = []
+    for entry in res.attempts[-1].logs if res.attempts else ():
+        if entry.level in ("WARNING", "ERROR", "CRITICAL") and entry.message not in messages:
+            messages.append(entry.message)
+    return NotifyReport(1, res.status.name, tuple(messages))
+
+
 # --------------------------------------------------------------------------- sending
 
 
@@ -650,6 +721,9 @@ class _Target:
     load_error: str | None
     secrets: list[str] = field(default_factory=list)
     limit: int = 1
+    offload: bool = False
+    """Sent through the channel's `Offload` when it has one (apprise's own
+    unthrottled services: where throughput matters and nothing is ours)."""
     free: list[Apprise] = field(default_factory=list)
     """Instances not in use; `apprise` is the first."""
     made: int = 1
@@ -707,12 +781,14 @@ class ChannelSender:
     interpreter exit.
     """
 
-    def __init__(self, channel: model.Channel, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, channel: model.Channel, *, timeout: float = DEFAULT_TIMEOUT,
+                 offload: Offload | None = None) -> None:
         if not timeout > 0:
             raise ValueError("timeout must be positive")
         register_builtin_schemas()
         self.name = channel.name
         self.timeout = float(timeout)
+        self._offload = offload
         asset = _asset()
         self._asset = asset
         self._targets: list[_Target] = []
@@ -724,6 +800,7 @@ class ChannelSender:
                 self._targets.append(_Target(raw, f"{scheme}://…", None, str(e)))
                 continue
             private = _privacy_url(plugin)
+            limit = _parallel_sends(plugin)
             self._targets.append(
                 _Target(
                     raw,
@@ -731,12 +808,18 @@ class ChannelSender:
                     apprise.Apprise(plugin, asset=asset),
                     None,
                     _secret_tokens(raw, private),
-                    limit=_parallel_sends(plugin),
+                    limit=limit,
+                    offload=offload is not None and limit > 1,
                 )
             )
         loaded = [t.limit for t in self._targets if t.apprise is not None]
         self.parallel: int = min(loaded) if loaded else 1
         """Messages this channel may have in flight at once: every URL must allow it."""
+
+    @property
+    def offloads(self) -> bool:
+        """Whether some URL of this channel is sent through its `Offload`."""
+        return any(t.offload for t in self._targets)
 
     def description(self) -> list[str]:
         """The channel's URLs in privacy form, in configuration order."""
@@ -835,21 +918,22 @@ class ChannelSender:
                 if taken:  # an earlier delivery we had stopped waiting for got through
                     outcome.result = UrlResult(target.private, ok=True)
                     return
-            # This thread's own context: the plugin runs right here (see _asset),
-            # so the built-in plugins find the message's metadata.
-            _CURRENT.set(msg)
-            # A plugin refuses an empty body; a title-only message goes as the body.
-            body, title = (msg.body, msg.title) if msg.body else (msg.title, "")
-            with instance.notify(
-                body=body,
-                title=title,
-                notify_type=_NOTIFY_TYPE.get(msg.kind, NotifyType.INFO),
-                body_format=NotifyFormat.TEXT,
-            ) as result:
-                url_result = self._url_result(target, result)
+            waiter = None
+            if target.offload and self._offload is not None:
+                waiter = self._offload.submit(target.raw, msg.title, msg.body, msg.kind)
+            if waiter is not None:
+                report = waiter()
+            else:
+                # This thread's own context: the plugin runs right here (see
+                # _asset), so the built-in plugins find the message's metadata.
+                _CURRENT.set(msg)
+                report = notify_report(instance, msg.title, msg.body, msg.kind)
+            url_result = self._url_result(target, report)
             if remember and url_result.ok:
                 _remember(msg.key, target.raw)
             outcome.result = url_result
+        except OffloadLost as e:
+            outcome.result = UrlResult(target.private, ok=False, error=str(e))
         except Exception as e:  # noqa: BLE001 - report any plugin crash as this URL's failure
             outcome.result = UrlResult(
                 target.private, ok=False, error=f"internal error ({type(e).__name__})"
@@ -892,27 +976,19 @@ class ChannelSender:
         made: Apprise = Apprise(plugin, asset=self._asset)
         return made
 
-    def _url_result(self, target: _Target, result: AppriseResult) -> UrlResult:
-        services = list(result)
-        if len(services) != 1:
+    def _url_result(self, target: _Target, report: NotifyReport) -> UrlResult:
+        if report.services != 1:
             # Nothing was dispatched (a bad call): say what apprise said.
-            why = " ".join(e.message for e in result.call_logs()) or result.status.name.lower()
+            why = report.said or report.status.lower()
             return UrlResult(target.private, ok=False, error=_short(_scrub(why, target.secrets)))
-        return self._service_result(target, services[0])
-
-    def _service_result(self, target: _Target, res: NotifyResult) -> UrlResult:
-        if res.status == AppriseResultStatus.SUCCESS:
+        if report.status == AppriseResultStatus.SUCCESS.name:
             return UrlResult(target.private, ok=True)
-        if res.status == AppriseResultStatus.TIMEOUT:
+        if report.status == AppriseResultStatus.TIMEOUT.name:
             return UrlResult(
                 target.private, ok=False, error=f"no answer within {self.timeout:g} s"
             )
-        messages: list[str] = []
-        for entry in res.attempts[-1].logs if res.attempts else ():
-            if entry.level in ("WARNING", "ERROR", "CRITICAL") and entry.message not in messages:
-                messages.append(entry.message)
-        statuses = {int(m) for text in messages for m in _HTTP_STATUS_RE.findall(text)}
-        error = _short(_scrub("; ".join(messages), target.secrets)) or "delivery failed"
+        statuses = {int(m) for text in report.warnings for m in _HTTP_STATUS_RE.findall(text)}
+        error = _short(_scrub("; ".join(report.warnings), target.secrets)) or "delivery failed"
         permanent = bool(statuses) and statuses <= PERMANENT_HTTP_STATUSES
         return UrlResult(target.private, ok=False, error=error, permanent=permanent)
 

@@ -37,6 +37,7 @@ from notifier.ledger import DeliveryRecord, Ledger, Skip
 from notifier.model import Deadline, Notification, Schedule
 from notifier.render import Message, Renderer, TemplateSource
 from notifier.sdnotify import SystemdNotifier
+from notifier.sendpool import SendPool, default_size
 
 log = logging.getLogger("notifier.daemon")
 
@@ -189,6 +190,7 @@ class Daemon:
         on_sent: Callable[[OutgoingMessage, str, datetime], None] | None = None,
         on_reload: Callable[[config.Config], None] | None = None,
         install_signals: bool = True,
+        send_helpers: int = 0,
     ) -> None:
         self.on_reload = on_reload
         self.clock = clock or SystemClock()
@@ -208,6 +210,9 @@ class Daemon:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         self._lead = PREPARE_LEAD * self.clock.scale
         self.origin = self.clock.start if isinstance(self.clock, VirtualClock) else None
+        self.sendpool = SendPool(send_helpers) if send_helpers > 0 else None
+        """Processes that run the sends of apprise's own unthrottled services (SPEC
+        throughput: one interpreter delivers about 300 a second here)."""
         """A replay's --from: it answers for every notification from there on."""
         # Deadlines without `announced` are known from when the daemon first saw
         # them: for a replay that is where its virtual clock starts.
@@ -262,11 +267,17 @@ class Daemon:
         config.fill_first_seen(fresh, seen)
         schedule = cfg.schedule
         timeout = cfg.send_timeout.total_seconds()
-        senders = {name: ChannelSender(ch, timeout=timeout)
+        senders = {name: ChannelSender(ch, timeout=timeout, offload=self.sendpool)
                    for name, ch in cfg.schedule.channels.items()}
         for name, sender in senders.items():
             log.info("channel %s: %s", name, ", ".join(sender.description()))
         return Loaded(cfg, schedule, renderer, senders)
+
+    def _start_helpers(self) -> None:
+        """After READY=1 (a helper's imports would slow the start): the helpers the
+        channels can use. Until one is up its sends run in this process."""
+        if self.sendpool is not None and any(s.offloads for s in self.loaded.senders.values()):
+            self.sendpool.start()
 
     def _render(self, n: Notification, schedule: Schedule, sent_at: datetime) -> Message:
         return self.loaded.renderer.render(n, schedule, sent_at=sent_at)
@@ -308,6 +319,7 @@ class Daemon:
         self._touch_alive(now)
         self.sd.ready(self._status_text(now))
         log.info("ready: %s", self._status_text(now))
+        self._start_helpers()
         heap.settle()
         try:
             while True:
@@ -335,6 +347,8 @@ class Daemon:
             finished = self.dispatcher.stop(SHUTDOWN_BOUND)
             if not finished:
                 log.warning("some sends were still in flight at exit; they are retried at start")
+            if self.sendpool is not None:
+                self.sendpool.close()
             try:
                 self._touch_alive(self.clock.now())
             except LedgerError as e:
@@ -692,6 +706,7 @@ class Daemon:
         log.info("reloaded: +%d / -%d notifications%s", len(new_keys - old_keys),
                  len(old_keys - new_keys), "".join(f", {m}" for m in moves))
         self.sd.ready(self._status_text(now))
+        self._start_helpers()
 
     @staticmethod
     def _load_new(path: Path, previous: config.Config) -> config.Config:
@@ -726,5 +741,6 @@ class Daemon:
 def run_daemon(cfg: config.Config, ledger: Ledger, **kwargs: object) -> int:
     """Entry for `notifier run` (kept here so the CLI stays a thin shell)."""
     os.umask(0o077)
+    kwargs.setdefault("send_helpers", default_size())
     daemon = Daemon(cfg, ledger, **kwargs)  # type: ignore[arg-type]  # forwarded keywords
     return daemon.run()

@@ -1,0 +1,216 @@
+"""The daemon's side of the send helpers (see `notifier.sendhelper`).
+
+`SendPool` is a channel's `Offload`: `submit` hands one delivery to the
+helper with the fewest sends in flight and returns a wait for its report, or
+None when no helper is up (not started yet, exited, or could not start),
+and the channel then sends in its own process as it always can. A helper
+that exits fails its sends in flight with `OffloadLost` (transient: the
+dispatcher retries them, as after a crash) and is started again at most once
+per `RESPAWN_GAP`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from notifier.channels import NotifyReport, OffloadLost
+from notifier.sendhelper import decode_report
+
+__all__ = ["HELPERS_MAX", "RESPAWN_GAP", "SendPool", "default_size"]
+
+HELPERS_MAX: Final = 2
+"""Helpers at most: each takes most of a core in a burst, and the daemon needs its own share."""
+RESPAWN_GAP: Final = 10.0
+"""Seconds between two starts of one helper slot, so a helper that cannot live is not a loop."""
+
+_COMMAND: Final = (sys.executable, "-m", "notifier.sendhelper")
+
+log = logging.getLogger(__name__)
+
+
+def default_size() -> int:
+    """Helpers for this machine: one per core up to `HELPERS_MAX`; none on one
+    core, where another interpreter only adds hand-overs."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except OSError:  # a seccomp filter may refuse it: count the machine's
+        cores = os.cpu_count() or 1
+    return min(HELPERS_MAX, cores) if cores >= 2 else 0
+
+
+class _Waiter:
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._report: NotifyReport | None = None
+        self._lost: str | None = None
+
+    def finish(self, report: NotifyReport | None, lost: str | None = None) -> None:
+        self._report, self._lost = report, lost
+        self._done.set()
+
+    def wait(self) -> NotifyReport:
+        self._done.wait()
+        if self._report is None:
+            raise OffloadLost(self._lost or "the send helper went away")
+        return self._report
+
+
+class _Helper:
+    """One helper process, its socket, and the sends it has not answered yet."""
+
+    def __init__(self, slot: int, command: Sequence[str]) -> None:
+        ours, theirs = socket.socketpair()
+        try:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [*command, str(theirs.fileno())], pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.sock = ours
+        self._out = ours.makefile("wb")
+        self.lock = threading.Lock()
+        self.pending: dict[int, _Waiter] = {}
+        self.ready = threading.Event()
+        self.gone = False
+        self.closing = False
+        self.reader = threading.Thread(target=self._read, name=f"send-helper-{slot}",
+                                       daemon=True)
+        self.reader.start()
+
+    def submit(self, ident: int, request: bytes) -> _Waiter | None:
+        waiter = _Waiter()
+        with self.lock:
+            if self.gone:
+                return None
+            self.pending[ident] = waiter
+            try:
+                self._out.write(request)
+                self._out.flush()
+            except (OSError, ValueError):
+                del self.pending[ident]
+                return None  # the reader sees the end and says so
+        return waiter
+
+    def _read(self) -> None:
+        why = "ended its socket"
+        try:
+            with self.sock.makefile("rb") as inbox:
+                for line in inbox:
+                    obj = json.loads(line)
+                    if "ready" in obj:
+                        log.debug("send helper ready (pid %d)", self.proc.pid)
+                        self.ready.set()
+                        continue
+                    with self.lock:
+                        waiter = self.pending.pop(int(obj["i"]), None)
+                    if waiter is not None:
+                        waiter.finish(decode_report(obj))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            why = f"could not be read ({type(e).__name__})"
+        with self.lock:
+            self.gone = True
+            lost, self.pending = list(self.pending.values()), {}
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        if self.proc.poll() is None and why != "ended its socket":
+            self.proc.kill()
+        code = self.proc.wait()
+        text = f"send helper (pid {self.proc.pid}) {why}, exit status {code}"
+        for waiter in lost:
+            waiter.finish(None, f"{text}; not known whether it was delivered")
+        if lost or not self.closing:
+            log.warning("%s; %d send(s) in flight will be retried", text, len(lost))
+
+    def close(self) -> None:
+        self.closing = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+
+class SendPool:
+    """Up to `size` helper processes; a channel's `Offload` (see the module docstring)."""
+
+    def __init__(self, size: int, *, command: Sequence[str] = _COMMAND,
+                 respawn_gap: float = RESPAWN_GAP) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self.size = size
+        self.respawn_gap = respawn_gap
+        self._command = tuple(command)
+        self._lock = threading.Lock()
+        self._slots: list[_Helper | None] = [None] * size
+        self._started: list[float | None] = [None] * size
+        self._ids = itertools.count(1)
+        self._closed = False
+
+    def start(self) -> None:
+        """Start every helper not running (each becomes useful once it says it is ready)."""
+        with self._lock:
+            for slot in range(self.size):
+                self._start_slot(slot, time.monotonic(), force=True)
+
+    def _start_slot(self, slot: int, now: float, *, force: bool) -> None:
+        helper = self._slots[slot]
+        if self._closed or (helper is not None and not helper.gone):
+            return
+        last = self._started[slot]
+        if not force and last is not None and now - last < self.respawn_gap:
+            return
+        self._started[slot] = now
+        try:
+            self._slots[slot] = _Helper(slot, self._command)
+        except OSError as e:
+            self._slots[slot] = None
+            log.warning("send helper could not start (%s); sending in the daemon", e)
+
+    def submit(self, url: str, title: str, body: str, kind: str, /
+               ) -> Callable[[], NotifyReport] | None:
+        with self._lock:
+            now = time.monotonic()
+            live: list[_Helper] = []
+            for slot, helper in enumerate(self._slots):
+                if helper is None or helper.gone:
+                    self._start_slot(slot, now, force=False)
+                elif helper.ready.is_set():
+                    live.append(helper)
+            if not live:
+                return None
+            helper = min(live, key=lambda h: len(h.pending))
+            ident = next(self._ids)
+        request = json.dumps({"i": ident, "u": url, "t": title, "b": body, "k": kind})
+        waiter = helper.submit(ident, request.encode() + b"\n")
+        return None if waiter is None else waiter.wait
+
+    def pids(self) -> list[int]:
+        """The helpers that are up and ready."""
+        with self._lock:
+            return [h.proc.pid for h in self._slots
+                    if h is not None and not h.gone and h.ready.is_set()]
+
+    def close(self, timeout: float = 2.0) -> None:
+        """End every helper: its socket first (sends still running there are lost)."""
+        with self._lock:
+            self._closed = True
+            helpers = [h for h in self._slots if h is not None]
+        for h in helpers:
+            h.close()
+        end = time.monotonic() + timeout
+        for h in helpers:
+            h.reader.join(max(0.0, end - time.monotonic()))
+            if h.reader.is_alive():
+                h.proc.kill()
+                h.reader.join(1.0)

@@ -1,0 +1,221 @@
+"""Send helpers: real child processes delivering to a real HTTP receiver.
+
+What an operator would notice: a message sent through a helper arrives and
+is reported exactly as one sent by the daemon itself; a helper that dies
+costs a retry, not a message; helpers never outlive the daemon; and a
+SIGTERM to the whole service (systemd signals every process of the unit)
+lets the send in flight finish.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from daemon_util import rows, utc_now, wait_until
+from harness import NotifySocket, config_text, deadline
+from receivers import HttpReceiver, dead_url
+
+from notifier import model
+from notifier.channels import ChannelDeliveryError, ChannelSender, OutgoingMessage, UrlResult
+from notifier.ledger import DeliveryState
+from notifier.sendpool import SendPool
+
+
+@pytest.fixture
+def pool() -> Iterator[SendPool]:
+    p = SendPool(1, respawn_gap=0.2)
+    p.start()
+    try:
+        assert wait_until(lambda: len(p.pids()) == 1, 20), "the helper never said it was ready"
+        yield p
+    finally:
+        p.close()
+
+
+def message(key: str) -> OutgoingMessage:
+    now = utc_now()
+    return OutgoingMessage(key=key, kind="due", deadline="kalbajar",
+                           title="Kalbajar: handover due now", body="Due 25 Nov 2020.",
+                           due=now, planned_at=now)
+
+
+def outcome(sender: ChannelSender, key: str) -> tuple[UrlResult, ...]:
+    try:
+        return tuple(sender.send(message(key)))
+    except ChannelDeliveryError as e:
+        return e.results
+
+
+def test_a_helper_delivers_and_reports_as_the_daemon_itself(
+        pool: SendPool, http_receiver: HttpReceiver) -> None:
+    channel = model.Channel(name="hook", urls=(http_receiver.url,))
+    here = ChannelSender(channel, timeout=10)
+    there = ChannelSender(channel, timeout=10, offload=pool)
+    assert there.offloads
+    assert not here.offloads
+    for setup in (http_receiver.ok, lambda: http_receiver.set_status(404),
+                  lambda: http_receiver.set_status(503)):
+        setup()
+        before = len(http_receiver.requests)
+        ours, theirs = outcome(here, "a"), outcome(there, "b")
+        assert ours == theirs
+        sent = http_receiver.requests[before:]
+        assert len(sent) == 2
+        assert sent[0].json == sent[1].json
+        assert sent[0].json["title"] == "Kalbajar: handover due now"
+    assert outcome(here, "c")[0].permanent is False  # 503
+    http_receiver.set_status(404)
+    assert outcome(there, "d")[0].permanent is True
+    refused = model.Channel(name="gone", urls=(dead_url(),))
+    assert outcome(ChannelSender(refused, timeout=10), "e") == \
+        outcome(ChannelSender(refused, timeout=10, offload=pool), "f")
+
+
+def test_a_killed_helper_costs_a_retry_not_a_message(
+        pool: SendPool, http_receiver: HttpReceiver) -> None:
+    sender = ChannelSender(model.Channel(name="hook", urls=(http_receiver.url,)),
+                           timeout=20, offload=pool)
+    http_receiver.hang()
+    (helper,) = pool.pids()
+    failed: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            sender.send(message("k1"))
+        except ChannelDeliveryError as e:
+            failed.append(e)
+
+    t = threading.Thread(target=send)
+    started = time.monotonic()
+    t.start()
+    assert http_receiver.wait_for(1, timeout=10)
+    os.kill(helper, signal.SIGKILL)
+    t.join(10)
+    assert not t.is_alive()
+    assert time.monotonic() - started < 10
+    (error,) = failed
+    assert isinstance(error, ChannelDeliveryError)
+    assert not error.permanent
+    assert "send helper" in str(error)
+    assert str(helper) in str(error)
+    http_receiver.release()
+    http_receiver.ok()
+    # Meanwhile the daemon sends itself; then a new helper takes over.
+    assert sender.send(message("k2"))[0].ok
+    assert wait_until(lambda: pool.pids() not in ([], [helper]), 20)
+    assert sender.send(message("k3"))[0].ok
+    titles = [r.json["title"] for r in http_receiver.requests]
+    assert len(titles) == 3
+
+
+@pytest.mark.parametrize("command", [["/nonexistent/python"], [sys.executable, "-c", "pass"]],
+                         ids=["cannot-start", "exits-at-once"])
+def test_without_a_helper_the_daemon_sends_itself(
+        command: list[str], http_receiver: HttpReceiver) -> None:
+    pool = SendPool(2, command=command, respawn_gap=0.05)
+    pool.start()
+    try:
+        sender = ChannelSender(model.Channel(name="hook", urls=(http_receiver.url,)),
+                               timeout=10, offload=pool)
+        for i in range(5):
+            assert sender.send(message(f"k{i}"))[0].ok
+            time.sleep(0.05)
+        assert len(http_receiver.requests) == 5
+        assert pool.pids() == []
+    finally:
+        pool.close()
+
+
+def helper_pids(daemon: int) -> set[int]:
+    """The daemon's children that are send helpers and still running (not zombies)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{daemon}/task").iterdir():
+        found.update(int(c) for c in (task / "children").read_text().split())
+    return {p for p in found if alive(p) and b"notifier.sendhelper"
+            in Path(f"/proc/{p}/cmdline").read_bytes()}
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def start_daemon(tmp: Path, text: str) -> tuple[subprocess.Popen[bytes], NotifySocket]:
+    config = tmp / "config.toml"
+    config.write_text(text)
+    config.chmod(0o600)
+    notify = NotifySocket(tmp / "notify.sock")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("NOTIFIER_", "WATCHDOG_", "JOURNAL_", "NOTIFY_"))}
+    env.update({"NOTIFY_SOCKET": str(notify.path), "PYTHONUNBUFFERED": "1"})
+    with (tmp / "daemon.log").open("wb") as log:
+        # A session of its own, as a systemd unit's processes are a group of their own.
+        proc = subprocess.Popen([sys.executable, "-m", "notifier", "run", "-c", str(config)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp,
+                                start_new_session=True)
+    return proc, notify
+
+
+needs_two_cores = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
+                                     reason="the daemon starts no helpers on one core")
+
+
+@needs_two_cores
+def test_helpers_do_not_outlive_a_killed_daemon(tmp_path: Path,
+                                                http_receiver: HttpReceiver) -> None:
+    due = utc_now() + timedelta(days=1)
+    channels = f'[channels.hook]\nurl = "{http_receiver.url}"\n'
+    text = config_text(tmp_path, deadline("d1", due), channels=channels)
+    proc, notify = start_daemon(tmp_path, text)
+    try:
+        notify.wait_for(lambda m: "READY=1" in m)
+        assert wait_until(lambda: len(helper_pids(proc.pid)) == 2, 20)
+        helpers = helper_pids(proc.pid)
+        proc.kill()
+        proc.wait(10)
+        assert wait_until(lambda: not any(alive(p) for p in helpers), 10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        notify.close()
+
+
+@needs_two_cores
+def test_sigterm_to_the_whole_service_lets_the_send_in_flight_finish(
+        tmp_path: Path, http_receiver: HttpReceiver) -> None:
+    due = utc_now().replace(microsecond=0) + timedelta(seconds=4)
+    channels = f'[channels.hook]\nurl = "{http_receiver.url}"\n'
+    text = config_text(tmp_path, deadline("d1", due, extra='channels = ["hook"]'),
+                       channels=channels)
+    http_receiver.hang()
+    proc, notify = start_daemon(tmp_path, text)
+    try:
+        notify.wait_for(lambda m: "READY=1" in m)
+        assert wait_until(lambda: len(helper_pids(proc.pid)) == 2, 20)
+        assert http_receiver.wait_for(1, timeout=20)
+        helpers = helper_pids(proc.pid)
+        os.killpg(proc.pid, signal.SIGTERM)  # what systemd does to the unit's processes
+        time.sleep(0.5)
+        assert all(alive(p) for p in helpers)  # still sending
+        http_receiver.release()
+        assert proc.wait(20) == 0
+        assert wait_until(lambda: not any(alive(p) for p in helpers), 10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        notify.close()
+    (record,) = [r for r in rows(tmp_path / "state.db") if r.channel == "hook"]
+    assert record.state == DeliveryState.SENT, record
+    assert len(http_receiver.requests) == 1
