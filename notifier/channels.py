@@ -30,6 +30,11 @@ plugins (not known to be safe to run side by side), and throttled services
 (apprise spaces their requests per plugin instance; parallel instances would
 defeat that).
 
+Other processes: a channel given an `Offload` (the daemon's send helpers,
+`notifier.sendpool`) hands it the sends of those parallel URLs, and turns the
+helper's `NotifyReport` into a `UrlResult` exactly as its own; every other
+URL, and every send while no helper is up, runs here.
+
 Bounds: a URL without ``cto=``/``rto=`` gets ``DEFAULT_CTO``/``DEFAULT_RTO``
 (or the plugin's own default when that is longer, e.g. 15 s for email), so
 each socket operation is bounded; and ``ChannelSender.send`` returns or raises
