@@ -125,9 +125,9 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.05)
 
 
-@contextmanager
-def running_daemon(tmp: Path, config_text: str, *, extra_env: dict[str, str] | None = None,
-                   ) -> Iterator[tuple[Daemon, NotifySocket]]:
+def daemon_setup(tmp: Path, config_text: str) -> tuple[Path, NotifySocket, dict[str, str]]:
+    """The config file, our NOTIFY_SOCKET, and the daemon's environment (none of
+    the test runner's NOTIFIER_/systemd variables)."""
     config = tmp / "config.toml"
     config.write_text(config_text)
     config.chmod(0o600)
@@ -135,6 +135,13 @@ def running_daemon(tmp: Path, config_text: str, *, extra_env: dict[str, str] | N
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("NOTIFIER_", "WATCHDOG_", "JOURNAL_", "NOTIFY_"))}
     env.update({"NOTIFY_SOCKET": str(notify.path), "PYTHONUNBUFFERED": "1"})
+    return config, notify, env
+
+
+@contextmanager
+def running_daemon(tmp: Path, config_text: str, *, extra_env: dict[str, str] | None = None,
+                   ) -> Iterator[tuple[Daemon, NotifySocket]]:
+    config, notify, env = daemon_setup(tmp, config_text)
     env.update(extra_env or {})
     daemon = Daemon(config, env, tmp)
     daemon.start()

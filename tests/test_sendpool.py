@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from daemon_util import rows, utc_now, wait_until
-from harness import NotifySocket, config_text, deadline
+from harness import NotifySocket, config_text, daemon_setup, deadline
 from receivers import HttpReceiver, dead_url
 
 from notifier import model
@@ -153,13 +153,7 @@ def alive(pid: int) -> bool:
 
 
 def start_daemon(tmp: Path, text: str) -> tuple[subprocess.Popen[bytes], NotifySocket]:
-    config = tmp / "config.toml"
-    config.write_text(text)
-    config.chmod(0o600)
-    notify = NotifySocket(tmp / "notify.sock")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("NOTIFIER_", "WATCHDOG_", "JOURNAL_", "NOTIFY_"))}
-    env.update({"NOTIFY_SOCKET": str(notify.path), "PYTHONUNBUFFERED": "1"})
+    config, notify, env = daemon_setup(tmp, text)
     with (tmp / "daemon.log").open("wb") as log:
         # A session of its own, as a systemd unit's processes are a group of their own.
         proc = subprocess.Popen([sys.executable, "-m", "notifier", "run", "-c", str(config)],
