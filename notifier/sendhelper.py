@@ -30,7 +30,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from apprise import Apprise
 
@@ -110,8 +110,31 @@ def _writer(out: IO[bytes]) -> Callable[[bytes], None]:
     return reply
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
+_USAGE: Final = ("usage: python -m notifier.sendhelper FD, where FD is a connected Unix "
+                 "stream socket; `notifier run` starts helpers itself")
+
+
+def _socket(args: list[str]) -> socket.socket:
+    """The socket named by the only argument; raises ValueError saying what is wrong."""
+    if len(args) != 1 or not args[0].isdigit():
+        raise ValueError(_USAGE)
+    try:
+        sock = socket.socket(fileno=int(args[0]))
+    except OSError as e:
+        raise ValueError(f"descriptor {args[0]}: {e.strerror or e}; {_USAGE}") from None
+    if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+        sock.detach()
+        raise ValueError(f"descriptor {args[0]} is not a Unix stream socket; {_USAGE}")
+    return sock
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the daemon until the socket ends; 2 (and one line on stderr) if started wrongly."""
+    try:
+        sock = _socket(sys.argv[1:] if argv is None else argv)
+    except ValueError as e:
+        print(f"notifier.sendhelper: {e}", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Nothing logged here reaches the journal: records of requests or urllib3
@@ -120,7 +143,6 @@ def main(argv: list[str] | None = None) -> None:
     # apprise's per-attempt capture hangs off its own logger and still works.
     logging.getLogger().addHandler(logging.NullHandler())
     isolate_apprise_logging()
-    sock = socket.socket(fileno=int(args[0]))
     threads = ReusedThreads("notifier-helper-send")
     instances = _Instances()
     try:
@@ -140,4 +162,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -132,7 +132,9 @@ class _Helper:
         text = f"send helper (pid {self.proc.pid}) {why}, exit status {code}"
         for waiter in lost:
             waiter.finish(None, f"{text}; not known whether it was delivered")
-        if lost or not self.closing:
+        if not self.ready.is_set() and not self.closing:
+            log.warning("%s before it was ready; sending in the daemon", text)
+        elif lost or not self.closing:
             log.warning("%s; %d send(s) in flight will be retried", text, len(lost))
 
     def close(self) -> None:

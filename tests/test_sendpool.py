@@ -213,3 +213,16 @@ def test_sigterm_to_the_whole_service_lets_the_send_in_flight_finish(
     (record,) = [r for r in rows(tmp_path / "state.db") if r.channel == "hook"]
     assert record.state == DeliveryState.SENT, record
     assert len(http_receiver.requests) == 1
+
+
+@pytest.mark.parametrize("args", [[], ["x"], ["99"], ["0"], ["3", "4"]],
+                         ids=["none", "not-a-number", "closed", "not-a-socket", "two"])
+def test_a_helper_started_by_hand_says_how_in_one_line(args: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "notifier.sendhelper", *args],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=30, check=False)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("notifier.sendhelper: ")
+    assert "usage: python -m notifier.sendhelper FD" in line
