@@ -175,7 +175,9 @@ def check(config_path: Path | None, strict: bool) -> None:
 @click.option("--from", "start", type=WHEN, default=None, help="Start (default: now).")
 @click.option("--until", "end", type=WHEN, default=None, help="End (default: start + 30 days).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array instead of a table.")
-def plan(config_path: Path | None, start: Any, end: Any, as_json: bool) -> None:
+@click.option("--body", "with_body", is_flag=True,
+              help="Each JSON item also has its message's rendered body.")
+def plan(config_path: Path | None, start: Any, end: Any, as_json: bool, with_body: bool) -> None:
     """What will be sent, when, and where."""
     heap.hold()  # a short-lived process: the collector would only re-scan the plan
     cfg = load_config(config_path)
@@ -192,7 +194,8 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool) -> None:
 
     def rows(part: Sequence[Deadline]) -> list[views.PlanRow]:
         items = planning.plan_deadlines(part, schedule.channels, begin, finish)
-        return views.plan_rows(items, schedule, renderer, as_json=as_json)
+        return views.plan_rows(items, schedule, renderer, as_json=as_json,
+                               with_body=with_body and as_json)
 
     # Planning and rendering are most of a long plan's time: the machine's second
     # core takes half of the deadlines (and for --json encodes their items too).
@@ -200,7 +203,8 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool) -> None:
                             least=PARALLEL_PLAN)
     if schedule.digest is not None:
         found += views.plan_rows(planning.plan_digest(schedule, schedule.digest, begin, finish),
-                                 schedule, renderer, as_json=as_json)
+                                 schedule, renderer, as_json=as_json,
+                                 with_body=with_body and as_json)
     found.sort(key=itemgetter(0))  # two or three runs already in order: merged
     out = [shown for _, shown in found]
     if as_json:

@@ -34,13 +34,17 @@ def plan_item(n: Notification, title: str, body: str | None = None) -> dict[str,
 
 
 def plan_items(
-    items: Sequence[Notification], schedule: Schedule, renderer: Renderer
+    items: Sequence[Notification], schedule: Schedule, renderer: Renderer, *,
+    with_body: bool = False,
 ) -> list[dict[str, Any]]:
-    out = []
-    for n in items:
-        message = renderer.render(n, schedule, sent_at=n.at)
-        out.append(plan_item(n, message.title, message.body))
-    return out
+    """The spec's plan items; `with_body` adds each message's body (twice the rendering)."""
+    if with_body:
+        out = []
+        for n in items:
+            message = renderer.render(n, schedule, sent_at=n.at)
+            out.append(plan_item(n, message.title, message.body))
+        return out
+    return [plan_item(n, renderer.render_title(n, schedule, sent_at=n.at)) for n in items]
 
 
 PlanRow = tuple[tuple[int, int, str], Any]
@@ -49,10 +53,11 @@ PlanRow = tuple[tuple[int, int, str], Any]
 
 def plan_rows(
     items: Sequence[Notification], schedule: Schedule, renderer: Renderer, *, as_json: bool,
+    with_body: bool = False,
 ) -> list[PlanRow]:
     """`items` rendered, in plan order, each after its place in the plan."""
     keyed = sorted(((planning.order_key(n), n) for n in items), key=itemgetter(0))
-    shown: list[Any] = plan_items([n for _, n in keyed], schedule, renderer)
+    shown: list[Any] = plan_items([n for _, n in keyed], schedule, renderer, with_body=with_body)
     if as_json:
         shown = [json.dumps(item, ensure_ascii=False) for item in shown]
     return [(key, item) for (key, _), item in zip(keyed, shown, strict=True)]

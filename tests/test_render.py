@@ -483,6 +483,35 @@ def test_every_default_title_is_one_line_and_body_non_empty() -> None:
             assert "\n\n" not in m.body
 
 
+def test_each_variable_alone_is_what_the_whole_context_has() -> None:
+    # A plan renders titles from a context holding only what they read (`needs`).
+    schedule, samples = sample_notifications()
+    r = Renderer()
+    for n in samples:
+        for sent_at in (n.at, n.at + timedelta(hours=5)):
+            whole = r.context(n, schedule, sent_at=sent_at)
+            for name, value in whole.items():
+                alone = r.context(n, schedule, sent_at=sent_at, needs=frozenset({name}))
+                assert alone[name] == value, (n.key, name)
+
+
+def test_a_title_alone_reads_as_the_title_of_the_whole_message() -> None:
+    schedule, samples = sample_notifications()
+    every_group = ("{{ at_text }} {{ sent_at_text }} {{ history_text }} {{ closure }}"
+                   " {{ open_count }} {{ original_due_text }} {{ time_left }} {{ late_by }}")
+    overridden = Renderer({kind: TemplateSource(title=every_group, body="{{ due_text }}")
+                           for kind in DEFAULT_TEMPLATES if kind not in ("summary", "test")})
+    for r in (Renderer(), overridden):
+        for n in samples:
+            for sent_at in (n.at, n.at + timedelta(hours=5)):
+                assert r.render_title(n, schedule, sent_at=sent_at) == \
+                    r.render(n, schedule, sent_at=sent_at).title
+    assert overridden.names("due", ("title",)) == {
+        "at_text", "sent_at_text", "history_text", "closure", "open_count",
+        "original_due_text", "time_left", "late_by"}
+    assert Renderer().names("reminder", ("title",)) == {"deadline", "status_text", "due_text"}
+
+
 def test_deadline_missing_from_schedule_still_renders() -> None:
     n = note(utc("2020-11-24T05:00"), "reminder", due=EXTENSION.due, offset="1d")
     m = Renderer().render(n, Schedule(deadlines=(), zone=BAKU), sent_at=n.at)
