@@ -331,11 +331,12 @@ def calendar_split(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[int,
     end = end if end.tzinfo is UTC else end.astimezone(UTC)
     local = start.astimezone(zone)
     days = (end.astimezone(zone).date() - local.date()).days
-    while days > 0 and _wall_add(local, days, zone) > end:
+    while days > 0:
+        later = _wall_add(local, days, zone)
+        if later <= end:
+            return days, end - later.astimezone(UTC)
         days -= 1
-    days = max(days, 0)
-    base = _wall_add(local, days, zone).astimezone(UTC) if days else start
-    return days, end - base
+    return 0, end - start
 
 
 class _Fmt:
@@ -492,14 +493,14 @@ def _timing(stage: Stage, ref: datetime, fmt: _Fmt, offset: str | None) -> Conte
     elif ref == stage.due:
         when, status = "now", "due now"
     else:
-        time_left = _span_text(*calendar_split(ref, stage.due, zone))
-        by_days = offset is None or _PURE_DAYS.match(offset) is not None
-        if stage.day is not None and fmt.is_date(stage) and by_days:
+        days = 0
+        if stage.day is not None and (offset is None or _PURE_DAYS.match(offset) is not None) \
+                and fmt.is_date(stage):
             days = (stage.day - fmt.local(ref).date()).days
-            if days >= 1:
-                time_left = _days_text(days)
-            else:
-                due_today = True
+            due_today = days < 1
+        # Counted in days before a date due's day (no exact split needed), else exactly.
+        time_left = _days_text(days) if days >= 1 \
+            else _span_text(*calendar_split(ref, stage.due, zone))
         when = "today" if due_today else f"in {time_left}"
         status = f"due {when}"
     return {"time_left": time_left, "overdue_by": overdue_by, "due_today": due_today,
