@@ -83,7 +83,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -301,16 +301,20 @@ def _span_text(days: int, rest: timedelta, *, precise: bool = False) -> str:
     days += extra
     hours, seconds = divmod(seconds, 3600)
     minutes, seconds = divmod(seconds, 60)
-    units = [(days, _days_text(days)), (hours, f"{hours} h"), (minutes, f"{minutes} min"),
-             (seconds, f"{seconds} s")]
+    values = (days, hours, minutes, seconds)
     if precise:
-        shown = [text for value, text in units if value]
+        shown = [i for i in range(4) if values[i]]
     elif days or hours or minutes:
-        first = next(i for i, (value, _) in enumerate(units) if value)
-        shown = [text for value, text in units[first:min(first + 2, 3)] if value]
+        first = 0 if days else 1 if hours else 2
+        shown = [i for i in range(first, min(first + 2, 3)) if values[i]]
     else:
-        shown = [units[3][1]] if seconds else []
-    return " ".join(shown) if shown else "0 s"
+        shown = [3] if seconds else []
+    # Only the units shown are written out: this runs for most messages of a plan.
+    return " ".join(_UNITS[i](values[i]) for i in shown) if shown else "0 s"
+
+
+_UNITS: tuple[Callable[[int], str], ...] = (
+    _days_text, lambda n: f"{n} h", lambda n: f"{n} min", lambda n: f"{n} s")
 
 
 def duration_text(delta: timedelta, *, precise: bool = False) -> str:
