@@ -179,6 +179,8 @@ def check(config_path: Path | None, strict: bool) -> None:
               help="Each JSON item also has its message's rendered body.")
 def plan(config_path: Path | None, start: Any, end: Any, as_json: bool, with_body: bool) -> None:
     """What will be sent, when, and where."""
+    if with_body and not as_json:
+        _fail("Error: --body adds the body to JSON items; use it with --json", EX_USAGE)
     heap.hold()  # a short-lived process: the collector would only re-scan the plan
     cfg = load_config(config_path)
     begin = to_instant(start, cfg, now())
@@ -194,8 +196,7 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool, with_bod
 
     def rows(part: Sequence[Deadline]) -> list[views.PlanRow]:
         items = planning.plan_deadlines(part, schedule.channels, begin, finish)
-        return views.plan_rows(items, schedule, renderer, as_json=as_json,
-                               with_body=with_body and as_json)
+        return views.plan_rows(items, schedule, renderer, as_json=as_json, with_body=with_body)
 
     # Planning and rendering are most of a long plan's time: the machine's second
     # core takes half of the deadlines (and for --json encodes their items too).
@@ -203,8 +204,7 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool, with_bod
                             least=PARALLEL_PLAN)
     if schedule.digest is not None:
         found += views.plan_rows(planning.plan_digest(schedule, schedule.digest, begin, finish),
-                                 schedule, renderer, as_json=as_json,
-                                 with_body=with_body and as_json)
+                                 schedule, renderer, as_json=as_json, with_body=with_body)
     found.sort(key=itemgetter(0))  # two or three runs already in order: merged
     out = [shown for _, shown in found]
     if as_json:

@@ -94,6 +94,12 @@ def test_plan_table_for_people(isolated_state: Path) -> None:
     assert "Sun 15 Nov 2020 18:54" in output
 
 
+def test_plan_body_without_json_is_a_usage_error(isolated_state: Path) -> None:
+    status, output = run("plan", "-c", str(EXAMPLE), "--from", "2020-11-08", "--body")
+    assert status == 2
+    assert output.strip() == "Error: --body adds the body to JSON items; use it with --json"
+
+
 def test_plan_bad_times_are_usage_errors(isolated_state: Path) -> None:
     status, output = run("plan", "-c", str(EXAMPLE), "--from", "next tuesday")
     assert status == 2

@@ -256,7 +256,8 @@ def test_in_two_does_the_childs_half_when_the_child_fails(children: list[Any]) -
     assert children == [None]
 
 
-@pytest.mark.parametrize("form", [["--json"], []], ids=["json", "table"])
+@pytest.mark.parametrize("form", [["--json"], ["--json", "--body"], []],
+                         ids=["json", "json-body", "table"])
 def test_a_long_plan_is_the_same_rendered_by_two_processes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[Any],
         form: list[str]) -> None:
