@@ -210,10 +210,10 @@ class Daemon:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         self._lead = PREPARE_LEAD * self.clock.scale
         self.origin = self.clock.start if isinstance(self.clock, VirtualClock) else None
-        self.sendpool = SendPool(send_helpers) if send_helpers > 0 else None
-        """Processes that run the sends of apprise's own unthrottled services (SPEC
-        throughput: one interpreter delivers about 300 a second here)."""
         """A replay's --from: it answers for every notification from there on."""
+        self.sendpool = SendPool(send_helpers) if send_helpers > 0 else None
+        """Processes that run the sends of apprise's own unthrottled services (one
+        interpreter delivers about 300 a second here; see notifier.sendhelper)."""
         # Deadlines without `announced` are known from when the daemon first saw
         # them: for a replay that is where its virtual clock starts.
         self.loaded = self._prepare(cfg, self.origin or self.clock.now())

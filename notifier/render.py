@@ -739,7 +739,7 @@ class Renderer:
 
         With `needs` (the names a template reads, `Renderer.names`), the
         variables outside it are left empty: a plan renders 40,000 titles, and
-        a title reads three or four of the twenty-seven.
+        a built-in title reads one to three of the twenty-eight.
         """
         late = sent_at.astimezone(UTC) - n.at.astimezone(UTC)
         is_late = late > LATE_AFTER
