@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from notifier import timing
+from notifier import planning, timing
 from notifier.model import Channel, Closure, Deadline, Digest, Schedule, Stage
 from notifier.planning import plan, state_at, utc_text
 
@@ -396,3 +396,24 @@ def test_weekly_digest_fires_on_monday() -> None:
 def test_utc_text_is_rfc3339_utc_to_the_second(instant: datetime, text: str) -> None:
     # Keys in existing ledgers hold this text: it must never change.
     assert utc_text(instant) == text
+
+
+@pytest.mark.parametrize("fold_first", [0, 1])
+def test_utc_text_tells_the_two_readings_of_a_repeated_hour_apart(fold_first: int) -> None:
+    # 02:30 on 25 Oct 2026 happens twice in Berlin; the two compare (and hash) equal,
+    # so a remembered answer for one must never be given for the other.
+    first = datetime(2026, 10, 25, 2, 30, tzinfo=BERLIN, fold=fold_first)
+    second = first.replace(fold=1 - fold_first)
+    texts = {0: "2026-10-25T00:30:00Z", 1: "2026-10-25T01:30:00Z"}
+    for _ in range(2):
+        assert utc_text(first) == texts[fold_first]
+        assert utc_text(second) == texts[1 - fold_first]
+        assert utc_text(first.astimezone(UTC)) == texts[fold_first]
+
+
+def test_utc_text_remembers_a_bounded_number_of_instants() -> None:
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    for i in range(planning._UTC_TEXTS_MAX + 10):
+        instant = start + timedelta(seconds=i)
+        assert utc_text(instant) == instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert len(planning._UTC_TEXTS) <= planning._UTC_TEXTS_MAX
