@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 
 EX_OK, EX_RUNTIME, EX_USAGE, EX_CONFIG = 0, 1, 2, 78
 EX_LEDGER = 74  # EX_IOERR: the ledger is unreadable or damaged; never sent blind
-PARALLEL_PLAN = 600
-"""A plan touching at least this many deadlines (about 2,000 items) is planned and
-rendered by two processes (see forkread)."""
+PARALLEL_PLAN = 4000
+"""A plan of a schedule of at least this many deadlines is planned and rendered by two
+processes (see forkread): over 30 days, about 500 of them and 2,000 items."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -195,17 +195,18 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool, with_bod
     renderer = Renderer({k: TemplateSource(v.title, v.body) for k, v in cfg.templates.items()})
 
     def rows(part: Sequence[Deadline]) -> list[views.PlanRow]:
-        items = planning.plan_deadlines(part, schedule.channels, begin, finish)
+        items = planning.plan_deadlines(planning.touching(part, begin, finish),
+                                        schedule.channels, begin, finish)
         return views.plan_rows(items, schedule, renderer, as_json=as_json, with_body=with_body)
 
-    # Planning and rendering are most of a long plan's time: the machine's second
-    # core takes half of the deadlines (and for --json encodes their items too).
-    found = forkread.in_two(rows, planning.touching(schedule.deadlines, begin, finish),
-                            least=PARALLEL_PLAN)
+    # Finding the deadlines in the window, planning and rendering them are most of a
+    # long plan's time: the machine's second core takes part of the schedule (and
+    # for --json encodes its items too).
+    found = forkread.in_two(rows, schedule.deadlines, least=PARALLEL_PLAN)
     if schedule.digest is not None:
         found += views.plan_rows(planning.plan_digest(schedule, schedule.digest, begin, finish),
                                  schedule, renderer, as_json=as_json, with_body=with_body)
-    found.sort(key=itemgetter(0))  # two or three runs already in order: merged
+    found.sort(key=itemgetter(0))  # runs already in order (one per part): merged
     out = [shown for _, shown in found]
     if as_json:
         click.echo(_json_array(out))

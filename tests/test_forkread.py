@@ -13,7 +13,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -235,24 +236,60 @@ def rendered(items: Sequence[int]) -> list[dict[str, Any]]:
     return [{"n": n, "text": f"item {n}", "channels": ["a", "b"], "none": None} for n in items]
 
 
+def runs_of(items: Sequence[int], count: int) -> list[list[int]]:
+    """`in_two`'s runs of `items`, in order."""
+    cuts = [len(items) * k // count for k in range(count + 1)]
+    return [list(items[cuts[k]:cuts[k + 1]]) for k in range(count)]
+
+
+def slow_in(pid: int, seconds: float) -> Callable[[Sequence[int]], list[dict[str, Any]]]:
+    """`rendered`, taking `seconds` a run in process `pid` (the other gets runs too)."""
+    def work(items: Sequence[int]) -> list[dict[str, Any]]:
+        if os.getpid() == pid:
+            time.sleep(seconds)
+        return rendered(items)
+    return work
+
+
 def test_in_two_gives_what_one_process_gives(children: list[Any]) -> None:
     items = list(range(1001))
-    assert forkread.in_two(rendered, items, least=100) == rendered(items)
+    assert forkread.in_two(slow_in(os.getpid(), 0.01), items, least=100, runs=16) == \
+        rendered(items)
     assert len(children) == 1
-    assert children[0] == rendered(items[500:])  # the child's half, lists kept lists
+    theirs = children[0]
+    assert theirs, "the child took no run"
+    runs = runs_of(items, 16)
+    for k, part in theirs.items():  # the child's runs, lists kept lists
+        assert part == rendered(runs[k])
     assert forkread.in_two(rendered, items[:99], least=100) == rendered(items[:99])
     assert len(children) == 1  # too few to fork
 
 
-def test_in_two_does_the_childs_half_when_the_child_fails(children: list[Any]) -> None:
+@pytest.mark.parametrize("slow", ["parent", "child"])
+def test_in_two_gives_more_runs_to_the_faster_process(children: list[Any], slow: str) -> None:
+    parent = os.getpid()
+
+    def work(items: Sequence[int]) -> list[dict[str, Any]]:
+        if (os.getpid() == parent) == (slow == "parent"):
+            time.sleep(0.02)
+        return rendered(items)
+
+    items = list(range(400))
+    assert forkread.in_two(work, items, least=100, runs=40) == rendered(items)
+    taken = len(children[0])
+    assert taken > 30 if slow == "parent" else taken < 10, taken
+
+
+def test_in_two_does_the_childs_runs_when_the_child_fails(children: list[Any]) -> None:
     parent = os.getpid()
 
     def fussy(items: Sequence[int]) -> list[dict[str, Any]]:
         if os.getpid() != parent:
             raise RuntimeError("the child fails")
+        time.sleep(0.01)  # the child gets to take a run (and fail)
         return rendered(items)
 
-    assert forkread.in_two(fussy, list(range(300)), least=10) == rendered(range(300))
+    assert forkread.in_two(fussy, list(range(300)), least=10, runs=20) == rendered(range(300))
     assert children == [None]
 
 
@@ -275,7 +312,7 @@ def test_a_long_plan_is_the_same_rendered_by_two_processes(
     args = ["plan", "-c", str(path), "--from", "2030-01-01", "--until", "2030-06-01", *form]
     both = CliRunner().invoke(cli.main, args)
     assert both.exit_code == 0, both.output
-    assert [c for c in children if isinstance(c, list)], children  # a child planned
+    assert [c for c in children if isinstance(c, dict)], children  # a child planned
     monkeypatch.setattr(forkread, "available", lambda: False)
     one = CliRunner().invoke(cli.main, args)
     assert both.output == one.output
