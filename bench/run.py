@@ -880,7 +880,7 @@ def machine() -> str:
     with contextlib.suppress(OSError, ValueError, IndexError):
         kb = int(Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1])
         mem = f", {kb / 1024 / 1024:.0f} GiB"
-    # Which build of Python counts: the same code ran `plan` 15-25 % faster on
+    # Which build of Python counts: the same code ran `plan` 15-27 % faster on
     # Debian's python3.11 than on a pyenv build of 3.11 here (bench/README.md).
     return (f"{cpu}, {os.cpu_count()} cores{mem}; {platform.platform()}; "
             f"Python {platform.python_version()} ({os.path.realpath(sys.executable)})")
