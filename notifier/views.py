@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from json.encoder import encode_basestring
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from notifier import planning
 from notifier.model import Deadline, Notification, Schedule
@@ -15,6 +15,9 @@ from notifier.planning import utc_text
 
 if TYPE_CHECKING:
     from notifier.render import Renderer
+
+
+_Item = TypeVar("_Item")
 
 
 def plan_item(n: Notification, title: str, body: str | None = None) -> dict[str, Any]:
@@ -40,10 +43,10 @@ def _json_text(text: str | None) -> str:
 def plan_json(n: Notification, title: str, body: str | None = None) -> str:
     """`json.dumps(plan_item(n, title, body), ensure_ascii=False)`, written directly.
 
-    A plan encodes 40,000 items: this is a fifth of the cost of building
-    each item's dict and dumping it. Strings go through `encode_basestring`,
-    the function `json.dumps` itself uses for them, so the text is the same
-    byte for byte (tests/test_views.py holds it to that).
+    A plan encodes 40,000 items: this costs less than half of building each
+    item's dict and dumping it (2.0 against 4.9 us). Strings go through
+    `encode_basestring`, the function `json.dumps` itself uses for them, so
+    the text is the same byte for byte (tests/test_views.py holds it to that).
     """
     due = "null" if n.due is None else f'"{utc_text(n.due)}"'
     channels = ", ".join([encode_basestring(c) for c in n.channels])
@@ -56,16 +59,17 @@ def plan_json(n: Notification, title: str, body: str | None = None) -> str:
 
 def plan_items(
     items: Sequence[Notification], schedule: Schedule, renderer: Renderer, *,
-    with_body: bool = False,
-) -> list[dict[str, Any]]:
-    """The spec's plan items; `with_body` adds each message's body (twice the rendering)."""
+    make: Callable[[Notification, str, str | None], _Item], with_body: bool = False,
+) -> list[_Item]:
+    """The spec's plan items, made by `make` (`plan_item`, or `plan_json` for their
+    JSON text); `with_body` adds each message's body (twice the rendering)."""
     if with_body:
         out = []
         for n in items:
             message = renderer.render(n, schedule, sent_at=n.at)
-            out.append(plan_item(n, message.title, message.body))
+            out.append(make(n, message.title, message.body))
         return out
-    return [plan_item(n, renderer.render_title(n, schedule, sent_at=n.at)) for n in items]
+    return [make(n, renderer.render_title(n, schedule, sent_at=n.at), None) for n in items]
 
 
 PlanRow = tuple[tuple[int, int, str], Any]
@@ -78,17 +82,8 @@ def plan_rows(
 ) -> list[PlanRow]:
     """`items` rendered, in plan order, each after its place in the plan."""
     keyed = sorted(((planning.order_key(n), n) for n in items), key=itemgetter(0))
-    ordered = [n for _, n in keyed]
-    shown: list[Any]
-    if not as_json:
-        shown = plan_items(ordered, schedule, renderer, with_body=with_body)
-    elif with_body:
-        shown = []
-        for n in ordered:
-            message = renderer.render(n, schedule, sent_at=n.at)
-            shown.append(plan_json(n, message.title, message.body))
-    else:
-        shown = [plan_json(n, renderer.render_title(n, schedule, sent_at=n.at)) for n in ordered]
+    shown: list[Any] = plan_items([n for _, n in keyed], schedule, renderer,
+                                  with_body=with_body, make=plan_json if as_json else plan_item)
     return [(key, item) for (key, _), item in zip(keyed, shown, strict=True)]
 
 
