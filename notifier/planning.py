@@ -50,7 +50,9 @@ def _utc_text(utc: datetime) -> str:
 
 _UTC_TEXTS: dict[datetime, str] = {}
 """`utc_text` of UTC instants asked for lately (at most `_UTC_TEXTS_MAX`)."""
-_UTC_TEXTS_MAX = 1 << 16
+_UTC_TEXTS_MAX = 4096
+"""About 0.6 MiB, held by the daemon for good (65,536 were 9.8 MiB); a plan's
+part (see `forkread.in_two`) asks for fewer distinct instants than this."""
 
 
 def notification_key(deadline: str, kind: str, due: datetime, tail: str = "") -> str:
