@@ -105,7 +105,8 @@ def in_two(work: Callable[[Sequence[_T]], list[_R]], items: Sequence[_T], *,
 
     For pure work whose results are plain data that `marshal` carries
     (dicts, lists, tuples, str, int, float, None; no class instances), and
-    for which `work(a + b) == work(a) + work(b)`. The items are cut into
+    that can be done part by part: the result is the parts' results one
+    after another (`plan` sorts them again after). The items are cut into
     `runs` runs, and the two processes take them from a pipe, one at a time,
     until none is left: whichever runs faster does more. Halves fixed in
     advance left one process waiting for the other for up to 0.7 s of a

@@ -9,6 +9,7 @@ lets the send in flight finish.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -120,7 +121,9 @@ def test_a_killed_helper_costs_a_retry_not_a_message(
 @pytest.mark.parametrize("command", [["/nonexistent/python"], [sys.executable, "-c", "pass"]],
                          ids=["cannot-start", "exits-at-once"])
 def test_without_a_helper_the_daemon_sends_itself(
-        command: list[str], http_receiver: HttpReceiver) -> None:
+        command: list[str], http_receiver: HttpReceiver, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="notifier.sendpool")
     pool = SendPool(2, command=command, respawn_gap=0.05)
     pool.start()
     try:
@@ -133,6 +136,10 @@ def test_without_a_helper_the_daemon_sends_itself(
         assert pool.pids() == []
     finally:
         pool.close()
+    if command[-1] == "pass":  # it started, then ended without saying it was ready
+        said = [r.getMessage() for r in caplog.records if r.name == "notifier.sendpool"]
+        assert said, "nothing said of the helper that ended"
+        assert all(m.endswith("before it was ready; sending in the daemon") for m in said), said
 
 
 def helper_pids(daemon: int) -> set[int]:
