@@ -328,13 +328,21 @@ def _wall_add(local: datetime, days: int, zone: ZoneInfo) -> datetime:
     return wall.replace(tzinfo=zone, fold=0)
 
 
+_NO_TIME = timedelta(0)
+
+
 def calendar_split(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[int, timedelta]:
     """Whole calendar days from start to end in `zone`, then the exact rest (start <= end)."""
     # Exact arithmetic below (most instants come in UTC already).
     start = start if start.tzinfo is UTC else start.astimezone(UTC)
     end = end if end.tzinfo is UTC else end.astimezone(UTC)
     local = start.astimezone(zone)
-    days = (end.astimezone(zone).date() - local.date()).days
+    end_local = end.astimezone(zone)
+    days = (end_local.date() - local.date()).days
+    if days > 0 and end_local.fold == 0 and end_local.time() == local.time():
+        # The same wall time `days` days on, as most reminders are ("7d" before a
+        # due): that is `end` itself, so there is nothing to search for below.
+        return days, _NO_TIME
     while days > 0:
         later = _wall_add(local, days, zone)
         if later <= end:

@@ -8,6 +8,8 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from notifier.model import Closure, Deadline, Digest, Kind, Notification, Schedule, Stage
 from notifier.render import (
@@ -549,6 +551,43 @@ def test_calendar_split_across_dst() -> None:
     assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(days=2, hours=4)
     # Mixed UTC / local inputs give the same answer.
     assert calendar_split(start.astimezone(UTC), end, berlin) == (2, timedelta(hours=3))
+
+
+def _split_by_definition(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[int, timedelta]:
+    """The most days d such that start's wall time d days on (its first reading) is
+    not after end, then the rest: what `calendar_split` promises, found by counting up."""
+    wall = start.astimezone(zone).replace(tzinfo=None)
+    days, base = 0, start
+    while (later := (wall + timedelta(days=days + 1)).replace(tzinfo=zone, fold=0)) <= end:
+        days, base = days + 1, later
+    return days, end - base
+
+
+_SPLIT_ZONES = st.sampled_from([ZoneInfo(k) for k in (
+    "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/Sao_Paulo", "UTC")])
+
+
+@settings(max_examples=2000, deadline=None, database=None)
+@given(zone=_SPLIT_ZONES,
+       wall=st.datetimes(datetime(2020, 1, 1), datetime(2021, 12, 31)),
+       fold=st.integers(0, 1), days=st.integers(0, 40), fold_after=st.integers(0, 1),
+       nudge=st.sampled_from([timedelta(0), timedelta(0), timedelta(hours=-1),
+                              timedelta(minutes=30), timedelta(hours=3)]))
+# Berlin's repeated 02:30, read the second time 3 days on: not the same instant
+# as the first reading, so an hour more than 3 days.
+@example(zone=ZoneInfo("Europe/Berlin"), wall=datetime(2020, 10, 22, 2, 30), fold=0, days=3,
+         fold_after=1, nudge=timedelta(0))
+def test_calendar_split_is_whole_days_then_the_rest(
+    zone: ZoneInfo, wall: datetime, fold: int, days: int, fold_after: int, nudge: timedelta,
+) -> None:
+    # Most ends are the start's wall time whole days on (as a reminder "7d" before
+    # its due is), read either way in a repeated hour; some are moved off it.
+    start = wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+    end = ((wall + timedelta(days=days)).replace(tzinfo=zone, fold=fold_after)
+           .astimezone(UTC) + nudge)
+    if end < start:
+        start, end = end, start
+    assert calendar_split(start, end, zone) == _split_by_definition(start, end, zone)
 
 
 def test_summary_after_a_suspend_does_not_claim_downtime() -> None:
