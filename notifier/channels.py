@@ -1,7 +1,8 @@
 """Delivery through apprise: the built-in schemas, one sender per channel, URL checks.
 
 Every channel URL is an apprise URL. The project's own channels are apprise
-plugins registered under their own schemas, so they are URLs like any other:
+plugins (`notifier.plugins`) registered under their own schemas, so they are URLs
+like any other:
 
 * ``console://`` prints one line per message to stdout (journald picks it up);
 * ``jsonl:///abs/path/file.jsonl`` appends one JSON object per delivery.
@@ -59,14 +60,10 @@ at the top, so other modules import it lazily.
 from __future__ import annotations
 
 import contextvars
-import fcntl
 import functools
-import json
 import logging
 import os
 import re
-import stat
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -75,7 +72,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol, cast
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import apprise
 from apprise import (
@@ -94,6 +91,14 @@ from apprise.plugins import url_to_dict as _apprise_url_to_dict
 
 from notifier import model
 from notifier.errors import DeliveryError
+from notifier.plugins import (
+    BUILTINS,
+    CURRENT,
+    BuiltinPlugin,
+    BuiltinUrlError,
+    one_line,
+    rfc3339,
+)
 from notifier.threadreuse import ReusedThreads
 
 __all__ = [
@@ -153,9 +158,6 @@ class _PluginRegistry(Protocol):
 
 _N_MGR = cast(_PluginRegistry, _APPRISE_N_MGR)
 
-_CURRENT: contextvars.ContextVar[OutgoingMessage | None] = contextvars.ContextVar(
-    "notifier_outgoing_message", default=None
-)
 _QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "notifier_quiet_apprise", default=False
 )
@@ -248,29 +250,6 @@ class Offload(Protocol):
 # --------------------------------------------------------------------------- helpers
 
 
-def _rfc3339(value: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z``; fractional seconds only when there are any."""
-    utc = value.astimezone(UTC)
-    spec = "seconds" if utc.microsecond == 0 else "microseconds"
-    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
-
-
-_LINE_ESCAPES: Final = {"\n": "\\n", "\r": "\\r"}
-
-
-def _one_line(text: str) -> str:
-    """Escape line breaks and other control characters so `text` stays on one line."""
-    out: list[str] = []
-    for ch in text:
-        if ch in _LINE_ESCAPES:
-            out.append(_LINE_ESCAPES[ch])
-        elif ch != "\t" and (ord(ch) < 0x20 or ord(ch) == 0x7F or ch in "\x85\u2028\u2029"):
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
 def _secret_tokens(raw_url: str, private_url: str | None) -> list[str]:
     """Pieces of `raw_url` that may be secret: everything not shown in its privacy form.
 
@@ -297,7 +276,7 @@ def _scrub(text: str, secrets: Iterable[str]) -> str:
 
 
 def _short(text: str) -> str:
-    text = _one_line(text.strip())
+    text = one_line(text.strip())
     return text if len(text) <= _ERROR_MAX else text[: _ERROR_MAX - 1] + "…"
 
 
@@ -336,201 +315,9 @@ def isolate_apprise_logging(level: int = logging.WARNING) -> None:
         logger.addHandler(logging.NullHandler())
 
 
-# --------------------------------------------------------------------------- plugins
+# --------------------------------------------------------------------------- registration
 
 
-class _BuiltinUrlError(ValueError):
-    """Raised by the built-in plugins; its text is secret-free by construction."""
-
-
-# apprise's NotifyBase is only partly annotated: its class attributes are typed
-# from their None defaults and __init__, __init_subclass__ and url() carry no
-# annotations, so no subclass of it can pass --strict. Subclass it through an
-# Any-typed alias instead; the methods below are fully annotated and checked.
-_NotifyBaseAny: Any = NotifyBase
-
-
-class _BuiltinPlugin(_NotifyBaseAny):  # type: ignore[misc]  # Any base: see the comment above
-    """Common settings: no throttling, no length limits, no persistent storage."""
-
-    request_rate_per_sec = 0
-    title_maxlen = 1_000_000
-    body_maxlen = 1_000_000
-    storage_mode = PersistentStoreMode.MEMORY
-    notify_format = NotifyFormat.TEXT
-
-    @staticmethod
-    def _message() -> OutgoingMessage | None:
-        return _CURRENT.get()
-
-
-_CONSOLE_LOCK = threading.Lock()
-
-
-class NotifyConsole(_BuiltinPlugin):
-    """``console://``: one line per message on stdout: ``[kind] title — body``."""
-
-    service_name = "Console"
-    protocol = "console"
-    templates = ("{schema}://",)
-
-    @staticmethod
-    def parse_url(
-        url: str, verify_host: bool = True, plus_to_space: bool = False
-    ) -> dict[str, Any] | None:
-        return NotifyBase.parse_url(url, verify_host=False)
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if self.host or (self.fullpath or "/") != "/":
-            raise _BuiltinUrlError("console:// takes no host or path: write just console://")
-
-    def send(
-        self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, **kwargs: Any
-    ) -> bool:
-        msg = self._message()
-        if msg is not None:
-            kind, title, body = msg.kind, msg.title, msg.body
-        else:
-            kind = notify_type.value
-        line = f"[{_one_line(kind)}] {_one_line(title)}"
-        if body:
-            line += f" — {_one_line(body)}"
-        try:
-            with _CONSOLE_LOCK:
-                stream = sys.stdout
-                stream.write(line + "\n")
-                stream.flush()
-        except (OSError, ValueError) as e:
-            self.logger.warning("Could not write to stdout: %s", type(e).__name__)
-            return False
-        return True
-
-    @property
-    def url_identifier(self) -> tuple[str]:
-        return ("console",)
-
-    def url(self, privacy: bool = False, *args: Any, **kwargs: Any) -> str:
-        params = self.url_parameters(privacy=privacy, **kwargs)
-        return f"console://?{urlencode(params)}"
-
-
-class NotifyJsonl(_BuiltinPlugin):
-    """``jsonl:///abs/path/file.jsonl``: append one JSON object per delivery.
-
-    Each line is written with one ``write()`` on an ``O_APPEND`` descriptor,
-    under an exclusive ``flock``, and then ``fsync``-ed, so concurrent writers
-    never interleave and a delivery reported as sent is on disk. A tail torn
-    by an earlier crash or a full disk is terminated before the next line, so
-    every later line stays parseable. A new file is created with mode 0600.
-    """
-
-    service_name = "JSON Lines file"
-    protocol = "jsonl"
-    templates = ("{schema}:///{path}",)
-
-    def __init__(self, file_path: str | None = None, file_host: str = "", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if file_host or not file_path or not file_path.startswith("/"):
-            raise _BuiltinUrlError(
-                "jsonl:// needs an absolute file path and no host: jsonl:///path/to/file.jsonl"
-            )
-        if file_path.endswith("/") or "\x00" in file_path:
-            raise _BuiltinUrlError("jsonl:// needs a file path, not a directory")
-        self.file_path = file_path
-
-    @staticmethod
-    def parse_url(
-        url: str, verify_host: bool = True, plus_to_space: bool = False
-    ) -> dict[str, Any] | None:
-        results = NotifyBase.parse_url(url, verify_host=False)
-        if not results:
-            return results
-        # apprise's parser reads jsonl:///var/x as host "var"; take the path ourselves.
-        parts = urlsplit(url)
-        results["file_host"] = parts.netloc
-        results["file_path"] = unquote(parts.path)
-        return results
-
-    def send(
-        self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, **kwargs: Any
-    ) -> bool:
-        msg = self._message()
-        if msg is None:
-            self.logger.warning(
-                "jsonl:// can only deliver messages sent by notifier (no message metadata)"
-            )
-            return False
-        record = {
-            "key": msg.key,
-            "kind": msg.kind,
-            "deadline": msg.deadline,
-            "title": msg.title,
-            "body": msg.body,
-            "due": _rfc3339(msg.due) if msg.due is not None else None,
-            "planned_at": _rfc3339(msg.planned_at),
-            "sent_at": _rfc3339(msg.sent_at or datetime.now(UTC)),
-            "late": msg.late,
-        }
-        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-        # json escapes C0 controls; these three would still split str.splitlines().
-        for ch in "\x85\u2028\u2029":
-            text = text.replace(ch, f"\\u{ord(ch):04x}")
-        try:
-            _append_line(self.file_path, (text + "\n").encode("utf-8"))
-        except OSError as e:
-            self.logger.warning(
-                "Could not append to %s: %s", self.file_path, os.strerror(e.errno or 0)
-            )
-            return False
-        return True
-
-    @property
-    def url_identifier(self) -> tuple[str, str]:
-        return ("jsonl", self.file_path)
-
-    def url(self, privacy: bool = False, *args: Any, **kwargs: Any) -> str:
-        params = self.url_parameters(privacy=privacy, **kwargs)
-        return f"jsonl://{quote(self.file_path)}?{urlencode(params)}"
-
-
-def _append_line(path: str, data: bytes) -> None:
-    """Append `data` (one full line) with a single write, then fsync."""
-    # RDWR: pread checks the tail. NONBLOCK: opening a FIFO must not hang.
-    flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_NONBLOCK
-    created = True
-    try:
-        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        created = False
-        fd = os.open(path, flags)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(22, "not a regular file")  # EINVAL
-        # Writers of this module take turns, so the tail check below never sees
-        # another writer's line half-copied (i_size grows during a write).
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        info = os.fstat(fd)
-        if info.st_size > 0 and os.pread(fd, 1, info.st_size - 1) != b"\n":
-            data = b"\n" + data  # terminate a torn tail left by a crash or full disk
-        written = os.write(fd, data)
-        if written != len(data):
-            # Short write (disk full): end the fragment so later lines stay whole.
-            os.write(fd, b"\n")
-            raise OSError(28, "short write")  # ENOSPC
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if created:
-        dir_fd = os.open(os.path.dirname(path) or "/", os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-_BUILTINS: Final[tuple[type[_BuiltinPlugin], ...]] = (NotifyConsole, NotifyJsonl)
 _REGISTER_LOCK = threading.Lock()
 
 
@@ -546,7 +333,7 @@ def register_builtin_schemas() -> None:
         apprise_logger = logging.getLogger(apprise.LOGGER_NAME)
         if not any(isinstance(f, _QuietFilter) for f in apprise_logger.filters):
             apprise_logger.addFilter(_QUIET_FILTER)
-        for cls in _BUILTINS:
+        for cls in BUILTINS:
             schema = str(cls.protocol)
             existing: type[NotifyBase] | None = None
             if schema in _N_MGR:
@@ -608,7 +395,7 @@ def _instantiate(url: str, asset: AppriseAsset) -> NotifyBase:
             raise ValueError(f"unknown scheme {scheme}://")
         raise ValueError(f"malformed {_N_MGR[scheme].service_name!s} URL ({scheme}://)")
     plugin_cls = _N_MGR[results["schema"]]
-    if not issubclass(plugin_cls, _BuiltinPlugin):
+    if not issubclass(plugin_cls, BuiltinPlugin):
         # Bound every socket operation; an operator's cto=/rto= wins, and a
         # plugin whose own default is longer (email: 15 s) keeps it.
         results.setdefault("cto", max(DEFAULT_CTO, float(plugin_cls.socket_connect_timeout)))
@@ -616,7 +403,7 @@ def _instantiate(url: str, asset: AppriseAsset) -> NotifyBase:
     try:
         with _quiet_apprise():
             plugin = apprise.Apprise.instantiate(results, asset=asset, suppress_exceptions=False)
-    except _BuiltinUrlError as e:
+    except BuiltinUrlError as e:
         raise ValueError(str(e)) from None
     except Exception as e:  # noqa: BLE001 - any plugin may raise anything on a bad URL
         detail = _short(_scrub(str(e), _secret_tokens(url, None)))
@@ -701,7 +488,7 @@ def _report(result: AppriseResult) -> NotifyReport:
 
 def _parallel_sends(plugin: NotifyBase) -> int:
     """How many deliveries to this URL may run at once (see the module docstring)."""
-    if isinstance(plugin, _BuiltinPlugin):
+    if isinstance(plugin, BuiltinPlugin):
         return 1
     if not type(plugin).__module__.startswith("apprise.plugins."):
         return 1
@@ -863,7 +650,7 @@ class ChannelSender:
         """Send a test message to every URL; never raises for a delivery failure."""
         now = datetime.now(UTC).replace(microsecond=0)
         msg = OutgoingMessage(
-            key=f"test:{self.name}:{_rfc3339(now)}",
+            key=f"test:{self.name}:{rfc3339(now)}",
             kind="test",
             deadline=None,
             title=f"notifier: test message for channel {self.name}",
@@ -931,7 +718,7 @@ class ChannelSender:
             else:
                 # This thread's own context: the plugin runs right here (see
                 # _asset), so the built-in plugins find the message's metadata.
-                _CURRENT.set(msg)
+                CURRENT.set(msg)
                 report = notify_report(instance, msg.title, msg.body, msg.kind)
             url_result = self._url_result(target, report)
             if remember and url_result.ok:

@@ -19,7 +19,7 @@ import apprise
 import pytest
 from receivers import HttpReceiver, SmtpReceiver, dead_url
 
-from notifier import channels
+from notifier import channels, plugins
 from notifier.channels import (
     ChannelDeliveryError,
     ChannelSender,
@@ -578,8 +578,8 @@ def test_register_builtin_schemas_is_idempotent() -> None:
     register_builtin_schemas()
     register_builtin_schemas()
     manager = apprise.NotificationManager()  # type: ignore[no-untyped-call]  # apprise leaves it unannotated
-    assert manager["console"] is channels.NotifyConsole
-    assert manager["jsonl"] is channels.NotifyJsonl
+    assert manager["console"] is plugins.NotifyConsole
+    assert manager["jsonl"] is plugins.NotifyJsonl
 
 
 def test_load_plugin_paths_registers_a_custom_schema(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ NOT_FOR_CHECK = (
     "notifier.channels",
     "notifier.daemon",
     "notifier.ledger",
+    "notifier.plugins",
     "notifier.render",
     "notifier.tables",
     "notifier.views",
