@@ -83,11 +83,10 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from functools import lru_cache
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -96,6 +95,16 @@ from jinja2.exceptions import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from notifier.model import KINDS, Closure, Deadline, Notification, Schedule, Stage
+from notifier.wording import (
+    Fmt,
+    calendar_split,
+    days_text,
+    duration_text,
+    plural,
+    span_text,
+    zone_city,
+    zone_name,
+)
 
 Part = Literal["title", "body"]
 TEMPLATE_KINDS: tuple[str, ...] = (*KINDS, "summary", "test")
@@ -259,152 +268,7 @@ DEFAULT_TEMPLATES: Mapping[str, TemplateSource] = {
 # Formatting helpers
 # --------------------------------------------------------------------------
 
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
-           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _PURE_DAYS = re.compile(r"^\s*(?:(?:\d+[wd])+|P(?:\d+W)?(?:\d+D)?)\s*$", re.IGNORECASE)
-
-
-def zone_name(zone: tzinfo) -> str:
-    key = getattr(zone, "key", None)
-    return key if isinstance(key, str) and key else str(zone)
-
-
-@lru_cache(maxsize=512)
-def zone_city(zone: tzinfo) -> str:
-    """"Baku" for Asia/Baku, "Buenos Aires" for America/Argentina/Buenos_Aires, "UTC".
-
-    Cached: every message asks, and a schedule has a few zones.
-    """
-    name = zone_name(zone)
-    if name.startswith("Etc/"):
-        name = name[4:]
-    return name.rsplit("/", 1)[-1].replace("_", " ")
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
-def _days_text(days: int) -> str:
-    return _plural(days, "day")
-
-
-def _span_text(days: int, rest: timedelta, *, precise: bool = False) -> str:
-    """`days` calendar days plus an exact remainder: "2 days 4 h", "3 h 20 min", "45 s".
-
-    Coarse by default (the largest unit and the next if non-zero, seconds only
-    under a minute); `precise` lists every non-zero unit.
-    """
-    seconds = int(rest.total_seconds())
-    extra, seconds = divmod(seconds, 86400)
-    days += extra
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    values = (days, hours, minutes, seconds)
-    if precise:
-        shown = [i for i in range(4) if values[i]]
-    elif days or hours or minutes:
-        first = 0 if days else 1 if hours else 2
-        shown = [i for i in range(first, min(first + 2, 3)) if values[i]]
-    else:
-        shown = [3] if seconds else []
-    # Only the units shown are written out: this runs for most messages of a plan.
-    return " ".join(_UNITS[i](values[i]) for i in shown) if shown else "0 s"
-
-
-_UNITS: tuple[Callable[[int], str], ...] = (
-    _days_text, lambda n: f"{n} h", lambda n: f"{n} min", lambda n: f"{n} s")
-
-
-def duration_text(delta: timedelta, *, precise: bool = False) -> str:
-    """An exact duration for people: "3 h", "1 day 2 h" (1 day = 24 h here)."""
-    return _span_text(0, abs(delta), precise=precise)
-
-
-def _wall_add(local: datetime, days: int, zone: ZoneInfo) -> datetime:
-    """The same wall-clock time `days` calendar days later, as an aware instant."""
-    wall = local.replace(tzinfo=None) + timedelta(days=days)
-    return wall.replace(tzinfo=zone, fold=0)
-
-
-_NO_TIME = timedelta(0)
-
-
-def calendar_split(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[int, timedelta]:
-    """Whole calendar days from start to end in `zone`, then the exact rest (start <= end)."""
-    # Exact arithmetic below (most instants come in UTC already).
-    start = start if start.tzinfo is UTC else start.astimezone(UTC)
-    end = end if end.tzinfo is UTC else end.astimezone(UTC)
-    local = start.astimezone(zone)
-    end_local = end.astimezone(zone)
-    days = (end_local.date() - local.date()).days
-    if days > 0 and end_local.fold == 0 and end_local.time() == local.time():
-        # The same wall time `days` days on, as most reminders are ("7d" before a
-        # due): that is `end` itself, so there is nothing to search for below.
-        return days, _NO_TIME
-    while days > 0:
-        later = _wall_add(local, days, zone)
-        if later <= end:
-            return days, end - later.astimezone(UTC)
-        days -= 1
-    return 0, end - start
-
-
-class _Fmt:
-    """Dates and times in one zone, for people; the year only when it differs."""
-
-    def __init__(self, zone: ZoneInfo, ref: datetime) -> None:
-        self.zone = zone
-        self.ref_year = ref.astimezone(zone).year
-        self.city = zone_city(zone)
-        self._locals: dict[datetime, datetime] = {}
-
-    def local(self, t: datetime) -> datetime:
-        # A message's few instants (due, at, sent_at) are asked for a dozen times.
-        local = self._locals.get(t)
-        if local is None:
-            local = self._locals[t] = t.astimezone(self.zone)
-        return local
-
-    def day_short(self, d: date) -> str:
-        text = f"{d.day} {_MONTHS[d.month - 1]}"
-        return text if d.year == self.ref_year else f"{text} {d.year}"
-
-    def day_long(self, d: date) -> str:
-        return f"{_WEEKDAYS[d.weekday()]} {self.day_short(d)}"
-
-    @staticmethod
-    def clock(t: datetime) -> str:
-        # Not f"{t:%H:%M}": strftime costs several times more, on every render.
-        text = f"{t.hour:02d}:{t.minute:02d}"
-        return text if t.second == 0 else f"{text}:{t.second:02d}"
-
-    def instant(self, t: datetime) -> str:
-        """"Tue 24 Nov 09:00, Baku"."""
-        local = self.local(t)
-        return f"{self.day_long(local.date())} {self.clock(local)}, {self.city}"
-
-    def is_date(self, stage: Stage) -> bool:
-        """A date due meaning "by the end of the day" (not one with a due_time)."""
-        return stage.day is not None and self.local(stage.due).date() > stage.day
-
-    def stage_long(self, stage: Stage) -> str:
-        """"Wed 25 Nov" or "Wed 25 Nov 17:00" (no city)."""
-        if stage.day is not None and self.is_date(stage):
-            return self.day_long(stage.day)
-        local = self.local(stage.due)
-        return f"{self.day_long(local.date())} {self.clock(local)}"
-
-    def stage_short(self, stage: Stage) -> str:
-        """"25 Nov" or "25 Nov 17:00"."""
-        if stage.day is not None and self.is_date(stage):
-            return self.day_short(stage.day)
-        local = self.local(stage.due)
-        return f"{self.day_short(local.date())} {self.clock(local)}"
-
-    def stage_text(self, stage: Stage) -> str:
-        return f"{self.stage_long(stage)}, {self.city}"
 
 
 def _tidy_title(text: str) -> str:
@@ -437,7 +301,7 @@ def state_at(d: Deadline, t: datetime) -> str:
     return "overdue" if t > d.stages[d.stage_at(t)].due else "open"
 
 
-def _change(old: Stage, new: Stage, fmt: _Fmt) -> tuple[str, str, str]:
+def _change(old: Stage, new: Stage, fmt: Fmt) -> tuple[str, str, str]:
     """(verb, delta text, magnitude) of a move from `old` to `new`."""
     if new.due == old.due:
         return "rescheduled", "no change", "nothing"
@@ -451,11 +315,11 @@ def _change(old: Stage, new: Stage, fmt: _Fmt) -> tuple[str, str, str]:
         if lo.time() == ln.time():
             days = (ln.date() - lo.date()).days
     exact = new.due.astimezone(UTC) - old.due.astimezone(UTC)
-    magnitude = _days_text(abs(days)) if days else duration_text(exact, precise=True)
+    magnitude = days_text(abs(days)) if days else duration_text(exact, precise=True)
     return verb, f"{sign}{magnitude}", magnitude
 
 
-def _history(d: Deadline, upto: datetime, fmt: _Fmt) -> list[Context]:
+def _history(d: Deadline, upto: datetime, fmt: Fmt) -> list[Context]:
     """Each extension announced at or before `upto`, compared with the due before it."""
     out: list[Context] = []
     prev = d.stages[0]
@@ -492,14 +356,14 @@ def _history(d: Deadline, upto: datetime, fmt: _Fmt) -> list[Context]:
     return out
 
 
-def _timing(stage: Stage, ref: datetime, fmt: _Fmt, offset: str | None) -> Context:
+def _timing(stage: Stage, ref: datetime, fmt: Fmt, offset: str | None) -> Context:
     """time_left / due_today / overdue_by / status_text of `stage` as seen at `ref`."""
     zone = fmt.zone
     time_left: str | None = None
     overdue_by: str | None = None
     due_today = False
     if ref > stage.due:
-        overdue_by = _span_text(*calendar_split(stage.due, ref, zone))
+        overdue_by = span_text(*calendar_split(stage.due, ref, zone))
         when = f"overdue by {overdue_by}"
         status = when
     elif ref == stage.due:
@@ -511,15 +375,15 @@ def _timing(stage: Stage, ref: datetime, fmt: _Fmt, offset: str | None) -> Conte
             days = (stage.day - fmt.local(ref).date()).days
             due_today = days < 1
         # Counted in days before a date due's day (no exact split needed), else exactly.
-        time_left = _days_text(days) if days >= 1 \
-            else _span_text(*calendar_split(ref, stage.due, zone))
+        time_left = days_text(days) if days >= 1 \
+            else span_text(*calendar_split(ref, stage.due, zone))
         when = "today" if due_today else f"in {time_left}"
         status = f"due {when}"
     return {"time_left": time_left, "overdue_by": overdue_by, "due_today": due_today,
             "status_text": status, "when_text": when}
 
 
-def _due_facts(stage: Stage, fmt: _Fmt) -> Context:
+def _due_facts(stage: Stage, fmt: Fmt) -> Context:
     local_text = fmt.stage_long(stage)
     text = f"{local_text}, {fmt.city}"
     is_date = fmt.is_date(stage)
@@ -767,13 +631,13 @@ class Renderer:
         }
         if n.kind == "digest" or n.deadline is None:
             zone = schedule.digest.zone if schedule.digest is not None else schedule.zone
-            fmt = _Fmt(zone, n.at)
+            fmt = Fmt(zone, n.at)
             if not needs.isdisjoint(_OPEN_NAMES):
                 entries = _open_deadlines(schedule, n.at)
                 ctx.update(open_deadlines=entries, open_count=len(entries))
         else:
             d = _find(schedule, n.deadline) or _stand_in(n, schedule)
-            fmt = _Fmt(d.zone, ref)
+            fmt = Fmt(d.zone, ref)
             index = _stage_index(d, n)
             stage = d.stages[index]
             if not needs.isdisjoint(_FACT_NAMES):
@@ -812,15 +676,15 @@ class Renderer:
         now: datetime,
         cause: Literal["down", "behind"] = "down",
     ) -> Context:
-        fmt = _Fmt(schedule.zone, now)
+        fmt = Fmt(schedule.zone, now)
         skipped_items = [_summary_item(n, schedule, now) for n in skipped]
         late_items = [_summary_item(n, schedule, now) for n in sent_late]
         counts = []
         if skipped_items:
-            counts.append(f"{_plural(len(skipped_items), 'notification')} skipped")
+            counts.append(f"{plural(len(skipped_items), 'notification')} skipped")
         if late_items:
             late_count = (str(len(late_items)) if skipped_items
-                          else _plural(len(late_items), "notification"))
+                          else plural(len(late_items), "notification"))
             counts.append(f"{late_count} sent late")
         return {
             "kind": "summary",
@@ -920,7 +784,7 @@ def _open_deadlines(schedule: Schedule, t: datetime) -> list[Context]:
         state = state_at(d, t)
         if state not in ("open", "overdue"):
             continue
-        fmt = _Fmt(d.zone, t)
+        fmt = Fmt(d.zone, t)
         stage = d.stages[d.stage_at(t)]
         history = _history(d, t, fmt)
         entry: Context = {
@@ -941,7 +805,7 @@ def _summary_item(n: Notification, schedule: Schedule, now: datetime) -> Context
     zone = d.zone if d is not None else (
         schedule.digest.zone if n.kind == "digest" and schedule.digest is not None
         else schedule.zone)
-    fmt = _Fmt(zone, now)
+    fmt = Fmt(zone, now)
     title = d.title if d is not None else n.title
     if n.kind == "reminder" and n.offset:
         label = f"reminder {n.offset}"

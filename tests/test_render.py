@@ -19,12 +19,10 @@ from notifier.render import (
     Renderer,
     TemplateProblem,
     TemplateSource,
-    calendar_split,
-    duration_text,
     sample_notifications,
     state_at,
-    zone_city,
 )
+from notifier.wording import calendar_split, duration_text, zone_city
 
 BAKU = ZoneInfo("Asia/Baku")
 REASON = "Armenia requested more time citing damaged roads; granted as a humanitarian measure"
