@@ -1,7 +1,8 @@
 """Load a config file into a resolved `Config`, or raise `ConfigError` with located problems.
 
-Reading the file, validating it (settings.py) and resolving times (timing.py)
-happen here; nothing is applied anywhere until the whole file is good.
+Reading the file (tomlread.py), validating it (settings.py) and resolving
+times (timing.py) happen here; nothing is applied anywhere until the whole
+file is good.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import rtoml
 from pydantic import TypeAdapter, ValidationError
 
 from notifier import forkread, timing, tomlpos, tomlsplit
@@ -40,19 +40,11 @@ from notifier.model import (
     fill_announced,
 )
 from notifier.settings import DeadlineSettings, Settings, load_settings
+from notifier.tomlread import fast_read, parse_toml, read_text
 
 if TYPE_CHECKING:
-    from tomllib import TOMLDecodeError
+    pass
 
-MAX_FILE_BYTES = 128 << 20
-"""Larger files are refused unread: about a million deadlines fit (118 MB)."""
-MAX_KEY_PARTS = 32
-"""A dotted key or table name with more parts is refused before tomllib reads it:
-tomllib takes time and memory quadratic in the parts (30,000 parts: 17 s, 3 GiB).
-rtoml, which reads first, refuses such keys itself, in linear time."""
-_KEY_PART = r"""(?:[A-Za-z0-9_-]++|"[^"\n]*+"|'[^'\n]*+')"""
-_DOTTED = re.compile(r"""(?<![A-Za-z0-9_\-"'.])(?:""" + _KEY_PART + r"""[ \t]*+\.[ \t]*+)++""")
-"""Runs of `part.` (possessive, and never starting inside a part: linear time)."""
 BUILTIN_SCHEMES = ("console://", "jsonl://")
 
 
@@ -125,118 +117,6 @@ class _Collector:
         dotted = ".".join(str(p) for p in path)
         problem = Problem(file, line, col, dotted, message)
         (self.warnings if warning else self.problems).append(problem)
-
-
-def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
-    """The file's text and data, or a located ConfigError."""
-    text = read_text(path)
-    return text, parse_toml(str(path), text)
-
-
-def read_text(path: Path) -> str:
-    """The file's text (at most MAX_FILE_BYTES of UTF-8), or a located ConfigError."""
-    file = str(path)
-    try:
-        with path.open("rb") as f:
-            # read(n) allocates n bytes before reading: ask for what stat says is there
-            # (plus one, to notice growth), not the cap (128 MiB).
-            size = os.fstat(f.fileno()).st_size
-            raw = f.read(min(size, MAX_FILE_BYTES) + 1)
-            if len(raw) > size:  # not a regular file, or it grew meanwhile
-                raw += f.read(MAX_FILE_BYTES + 1 - len(raw))
-    except FileNotFoundError:
-        raise ConfigError([Problem(file, 0, 0, "", "config file not found")]) from None
-    except OSError as e:
-        raise ConfigError([Problem(file, 0, 0, "", f"cannot read: {e.strerror}")]) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError([Problem(file, 1, 1, "",
-                                   f"file is larger than {MAX_FILE_BYTES >> 20} MiB")])
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise ConfigError([Problem(file, line, 1, "", "not valid UTF-8")]) from None
-
-
-def parse_toml(file: str, text: str) -> dict[str, Any]:
-    """The data of `text`, or a located ConfigError."""
-    fast = fast_read(text)
-    if fast is not None:
-        return fast
-    for run in _DOTTED.finditer(text):
-        if run.group().count(".") >= MAX_KEY_PARTS:
-            line = text.count("\n", 0, run.start()) + 1
-            raise ConfigError([Problem(file, line, 1, "", "nested too deeply (a dotted key "
-                                       f"of more than {MAX_KEY_PARTS} parts)")])
-    import tomllib  # noqa: PLC0415 - only for what rtoml refuses: most runs never need it
-
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        problem = _syntax_problem(file, e)
-        later = _rtoml_problem(file, text)
-        if later is not None and (later.line, later.col) > (problem.line, problem.col):
-            # tomllib stopped at TOML 1.1 that rtoml reads (a time without seconds,
-            # say): the real mistake is where rtoml stopped.
-            problem = later
-        raise ConfigError([problem]) from None
-    except RecursionError:
-        raise ConfigError([Problem(file, 1, 1, "", "nested too deeply")]) from None
-    except (ValueError, MemoryError, OverflowError):
-        # tomllib raises plain ValueError for integers past Python's digit limit.
-        raise ConfigError([Problem(file, 1, 1, "", "a value is too large to read")]) from None
-
-
-def fast_read(text: str) -> dict[str, Any] | None:
-    """rtoml's reading of `text`, or None where tomllib must read it.
-
-    rtoml (Rust) reads a large schedule 7x faster than tomllib (100,000
-    deadlines: 0.8 s against 5.5 s), and reads TOML 1.1: times without
-    seconds, `\\e` and `\\x` escapes, inline tables over several lines. Whatever
-    it refuses, tomllib (TOML 1.0) reads again, for its located message; so a
-    file is refused only if both refuse it. A byte order mark, which only
-    rtoml takes, is left to tomllib (refused). The config fuzz test checks
-    that both read every value alike and that rtoml takes more only in TOML 1.1.
-    """
-    if text.startswith("\ufeff"):
-        return None
-    try:
-        data: dict[str, Any] = rtoml.loads(text)
-    except Exception:  # noqa: BLE001 - any refusal is tomllib's to explain
-        return None
-    return data
-
-
-_RTOML_AT = re.compile(r"^(.*) at line (\d+) column (\d+)$", re.DOTALL)
-
-
-def _rtoml_problem(file: str, text: str) -> Problem | None:
-    """rtoml's syntax error in `text`, located (its messages quote no values)."""
-    try:
-        rtoml.loads(text)
-    except Exception as e:  # noqa: BLE001 - rtoml's errors are not one type
-        m = _RTOML_AT.match(str(e).strip())
-        if m is not None:
-            return Problem(file, int(m.group(2)), int(m.group(3)), "",
-                           f"TOML syntax: {_one_line(m.group(1))}")
-    return None
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:200]
-
-
-def _syntax_problem(file: str, e: TOMLDecodeError) -> Problem:
-    message = str(e)
-    line, col = 1, 1
-    if "(at line " in message:
-        message, _, where = message.rpartition(" (at line ")
-        nums = where.rstrip(")").split(", column ")
-        with contextlib.suppress(ValueError, IndexError):
-            line, col = int(nums[0]), int(nums[1])
-    elif "(at end of document)" in message:
-        message = message.replace(" (at end of document)", "")
-    return Problem(file, line, col, "", f"TOML syntax: {message}")
 
 
 def load(

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Literal, Protocol
 
-from notifier import catchup, config, heap, planning
+from notifier import catchup, config, heap, planning, tomlread
 from notifier.channels import (
     ChannelSender,
     OutgoingMessage,
@@ -291,7 +291,7 @@ class Daemon:
         """
         try:
             with path.open("rb") as f:
-                data = f.read(config.MAX_FILE_BYTES + 1)
+                data = f.read(tomlread.MAX_FILE_BYTES + 1)
         except OSError:
             return None
         return hashlib.blake2b(data, digest_size=16).digest()

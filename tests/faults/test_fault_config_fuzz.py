@@ -37,7 +37,7 @@ from faultkit import report
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notifier import config
+from notifier import config, tomlread
 from notifier.errors import ConfigError
 
 pytestmark = pytest.mark.timeout(300)
@@ -312,7 +312,7 @@ def has_toml_1_1(text: str) -> bool:
 def check_parsers_agree(text: str) -> None:
     """notifier reads with rtoml and falls back to tomllib: both read every value
     alike, and rtoml accepts more only where the text has a TOML 1.1 construct."""
-    fast = config.fast_read(text)
+    fast = tomlread.fast_read(text)
     if fast is None:
         return
     STATS["both_parsers"] += 1
