@@ -21,9 +21,7 @@ Storage choices:
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import stat
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -36,6 +34,7 @@ from typing import NamedTuple, Protocol, Self
 
 from notifier import timing
 from notifier.errors import LedgerError, LedgerWriteError
+from notifier.ledgerfile import create_file, inspect_file, ledger_exists
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -62,8 +61,7 @@ _CHUNK = 500
 _SCAN_ABOVE = 5_000
 """More first-seen ids than this are read back by one scan of the table."""
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_HEADER_SIZE = 100
+
 
 
 class DeliveryState(StrEnum):
@@ -390,10 +388,6 @@ def _sqlite_reason(exc: sqlite3.Error) -> str:
     return f"{message} ({name})" if name else message
 
 
-def _os_reason(exc: OSError) -> str:
-    return _one_line(exc.strerror or type(exc).__name__).lower()
-
-
 def _chunks(items: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
@@ -425,80 +419,6 @@ def _insert_first_seen(conn: sqlite3.Connection, ids: list[str], at_us: int) -> 
     return conn.executemany(
         "INSERT OR IGNORE INTO first_seen (id, at) VALUES (?, ?)", ((i, at_us) for i in ids),
     ).rowcount
-
-
-def ledger_exists(path: str | Path) -> bool:
-    """Whether something exists at `path` (read-only commands open it only then)."""
-    return Path(path).exists()
-
-
-def _inspect_file(path: Path, *, must_exist: bool) -> bool:
-    """Check the file before SQLite touches it. Returns whether it exists.
-
-    Rejects (LedgerError) anything that is not a plausible SQLite database, so
-    a foreign or damaged file is never handed to SQLite in write mode.
-    """
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        if must_exist:
-            raise LedgerError(f"ledger {path}: does not exist") from None
-        return False
-    except OSError as exc:
-        raise LedgerError(f"ledger {path}: cannot access: {_os_reason(exc)}") from exc
-    if stat.S_ISDIR(st.st_mode):
-        raise LedgerError(f"ledger {path}: is a directory, not a ledger file")
-    if not stat.S_ISREG(st.st_mode):
-        raise LedgerError(f"ledger {path}: is not a regular file")
-    try:
-        with path.open("rb") as f:
-            header = f.read(_HEADER_SIZE)
-    except OSError as exc:
-        raise LedgerError(f"ledger {path}: cannot read: {_os_reason(exc)}") from exc
-    size = st.st_size
-    if size == 0:
-        # A ledger we created but had not initialised yet (or whose first
-        # transactions are still only in its -wal file): SQLite decides.
-        return True
-    if not header.startswith(_SQLITE_MAGIC) and not _SQLITE_MAGIC.startswith(header):
-        raise LedgerError(f"ledger {path}: is not a SQLite database")
-    if len(header) < _HEADER_SIZE:
-        raise LedgerError(f"ledger {path}: is truncated ({size} bytes)")
-    page_size = int.from_bytes(header[16:18], "big")
-    if page_size == 1:
-        page_size = 65536
-    if page_size < 512 or page_size & (page_size - 1):
-        raise LedgerError(f"ledger {path}: is corrupt (invalid page size in header)")
-    if size % page_size:
-        raise LedgerError(
-            f"ledger {path}: is truncated or damaged "
-            f"({size} bytes is not a whole number of {page_size}-byte pages)"
-        )
-    return True
-
-
-def _create_file(path: Path) -> None:
-    """Create the parent directory (0700) and an empty ledger file (0600)."""
-    parent = path.parent
-    try:
-        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LedgerError(
-            f"ledger {path}: cannot create directory {parent}: {_os_reason(exc)}"
-        ) from exc
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
-    try:
-        fd = os.open(path, flags, 0o600)
-    except FileExistsError:
-        return  # someone else created it meanwhile; it is inspected like any other
-    except OSError as exc:
-        raise LedgerError(f"ledger {path}: cannot create: {_os_reason(exc)}") from exc
-    try:
-        # The umask may have removed more than group/other bits; SQLite gives
-        # the -wal and -shm files the same mode as the database file.
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------- SQLite
@@ -540,10 +460,10 @@ class SqliteLedger:
     def _open(self, busy_timeout: float) -> sqlite3.Connection:
         path = self._path
         if self._readonly:
-            _inspect_file(path, must_exist=True)
-        elif not _inspect_file(path, must_exist=False):
-            _create_file(path)
-            _inspect_file(path, must_exist=True)
+            inspect_file(path, must_exist=True)
+        elif not inspect_file(path, must_exist=False):
+            create_file(path)
+            inspect_file(path, must_exist=True)
         mode = "ro" if self._readonly else "rw"  # never let SQLite create the file
         uri = f"{path.absolute().as_uri()}?mode={mode}"
         try:
