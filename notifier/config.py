@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import TypeAdapter, ValidationError
@@ -41,9 +41,6 @@ from notifier.model import (
 )
 from notifier.settings import DeadlineSettings, Settings, load_settings
 from notifier.tomlread import fast_read, parse_toml, read_text
-
-if TYPE_CHECKING:
-    pass
 
 BUILTIN_SCHEMES = ("console://", "jsonl://")
 

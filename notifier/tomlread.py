@@ -30,11 +30,6 @@ _KEY_PART = r"""(?:[A-Za-z0-9_-]++|"[^"\n]*+"|'[^'\n]*+')"""
 _DOTTED = re.compile(r"""(?<![A-Za-z0-9_\-"'.])(?:""" + _KEY_PART + r"""[ \t]*+\.[ \t]*+)++""")
 """Runs of `part.` (possessive, and never starting inside a part: linear time)."""
 
-def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
-    """The file's text and data, or a located ConfigError."""
-    text = read_text(path)
-    return text, parse_toml(str(path), text)
-
 
 def read_text(path: Path) -> str:
     """The file's text (at most MAX_FILE_BYTES of UTF-8), or a located ConfigError."""
