@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -11,12 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _local(text: str | None, zone: ZoneInfo) -> str:
     if not text:
         return ""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(zone).strftime(
-        "%a %d %b %Y %H:%M"
-    )
+    return _instant(text).astimezone(zone).strftime("%a %d %b %Y %H:%M")
 
 
 def _console() -> Console:
@@ -37,9 +40,27 @@ def plan_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
         _console().print("nothing planned in that interval")
 
 
+def _history(item: dict[str, Any], zone: ZoneInfo) -> str:
+    """Each move of the due known at the status's instant, with its reason."""
+    moves: list[str] = []
+    for before, stage in itertools.pairwise(item["history"]):
+        if not stage["known"]:
+            continue
+        later = _instant(stage["due"]) > _instant(before["due"])
+        text = "extended" if later else "brought forward"
+        if stage["announced"]:
+            text += f" on {_local(stage['announced'], zone)}"
+        text += f" to {_local(stage['due'], zone)}"
+        if stage["reason"]:
+            text += f": {stage['reason']}"
+        moves.append(text)
+    return "; ".join(moves)
+
+
 def status_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
     table = Table(title=f"status ({zone.key})")
-    for column in ("deadline", "state", "due", "original due", "left", "next", "last delivery"):
+    for column in ("deadline", "state", "due", "original due", "history", "left", "next",
+                   "last delivery"):
         table.add_column(column, overflow="fold")
     for item in items:
         nxt = item["next"]
@@ -47,7 +68,7 @@ def status_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
         table.add_row(
             item["deadline"], item["state"], _local(item["effective_due"], zone),
             _local(item["original_due"], zone) if item["original_due"] != item["effective_due"]
-            else "", item["time_left"] or "",
+            else "", _history(item, zone), item["time_left"] or "",
             f"{nxt['kind']} {_local(nxt['at'], zone)}" if nxt else "",
             f"{last['state']} {last['channel']} {_local(last['at'], zone)}" if last else "",
         )

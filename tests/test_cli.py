@@ -130,6 +130,14 @@ def test_status_table(isolated_state: Path) -> None:
     assert status == 0
     assert "kalbajar" in output
     assert "open" in output
+    # Kalbajar's history: the extension announced the evening before, and why.
+    assert "extended on Sun 15 Nov 2020" in output
+    assert "Armenia asked for" in output
+    # Before it was announced, the table knows of no extension.
+    status, output = run("status", "-c", str(EXAMPLE), "--at", "2020-11-12")
+    assert status == 0
+    assert "kalbajar" in output
+    assert "extended" not in output
 
 
 def test_check_summary_on_example(isolated_state: Path) -> None:
