@@ -100,6 +100,7 @@ from notifier.wording import (
     calendar_split,
     days_text,
     duration_text,
+    move_verb,
     plural,
     span_text,
     zone_city,
@@ -303,9 +304,9 @@ def state_at(d: Deadline, t: datetime) -> str:
 
 def _change(old: Stage, new: Stage, fmt: Fmt) -> tuple[str, str, str]:
     """(verb, delta text, magnitude) of a move from `old` to `new`."""
-    if new.due == old.due:
-        return "rescheduled", "no change", "nothing"
-    verb = "extended" if new.due > old.due else "brought forward"
+    verb = move_verb(old.due, new.due)
+    if verb == "rescheduled":
+        return verb, "no change", "nothing"
     sign = "+" if new.due > old.due else "-"
     days: int | None = None
     if old.day is not None and new.day is not None and fmt.is_date(old) and fmt.is_date(new):

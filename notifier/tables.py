@@ -10,6 +10,9 @@ from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from notifier.wording import move_verb
 
 
 def _instant(text: str) -> datetime:
@@ -22,6 +25,12 @@ def _local(text: str | None, zone: ZoneInfo) -> str:
     return _instant(text).astimezone(zone).strftime("%a %d %b %Y %H:%M")
 
 
+def _cells(*values: str) -> list[Text]:
+    """Cells shown as written: a title, reason or error with "[/]" or "[bold]" in it
+    is the user's text, not rich markup (which would drop it, or raise)."""
+    return [Text(v) for v in values]
+
+
 def _console() -> Console:
     return Console(soft_wrap=False, width=160 if not Console().is_terminal else None)
 
@@ -31,10 +40,10 @@ def plan_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
     for column in ("at", "deadline", "kind", "channels", "message"):
         table.add_column(column, overflow="fold")
     for item in items:
-        table.add_row(
+        table.add_row(*_cells(
             _local(item["at"], zone), item["deadline"] or "", item["kind"],
             ", ".join(item["channels"]), item["title"],
-        )
+        ))
     _console().print(table)
     if not items:
         _console().print("nothing planned in that interval")
@@ -46,8 +55,7 @@ def _history(item: dict[str, Any], zone: ZoneInfo) -> str:
     for before, stage in itertools.pairwise(item["history"]):
         if not stage["known"]:
             continue
-        later = _instant(stage["due"]) > _instant(before["due"])
-        text = "extended" if later else "brought forward"
+        text = move_verb(_instant(before["due"]), _instant(stage["due"]))
         if stage["announced"]:
             text += f" on {_local(stage['announced'], zone)}"
         text += f" to {_local(stage['due'], zone)}"
@@ -65,13 +73,13 @@ def status_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
     for item in items:
         nxt = item["next"]
         last = item["last_delivery"]
-        table.add_row(
+        table.add_row(*_cells(
             item["deadline"], item["state"], _local(item["effective_due"], zone),
             _local(item["original_due"], zone) if item["original_due"] != item["effective_due"]
             else "", _history(item, zone), item["time_left"] or "",
             f"{nxt['kind']} {_local(nxt['at'], zone)}" if nxt else "",
             f"{last['state']} {last['channel']} {_local(last['at'], zone)}" if last else "",
-        )
+        ))
     _console().print(table)
 
 
@@ -80,8 +88,8 @@ def history_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
     for column in ("updated", "key", "channel", "state", "attempts", "error"):
         table.add_column(column, overflow="fold")
     for item in items:
-        table.add_row(
+        table.add_row(*_cells(
             _local(item["updated_at"], zone), item["key"], item["channel"], item["state"],
             str(item["attempts"]), item["last_error"] or "",
-        )
+        ))
     _console().print(table)

@@ -72,6 +72,14 @@ _UNITS: tuple[Callable[[int], str], ...] = (
     days_text, lambda n: f"{n} h", lambda n: f"{n} min", lambda n: f"{n} s")
 
 
+def move_verb(old_due: datetime, new_due: datetime) -> str:
+    """How a message names a move of the due: "extended", "brought forward" or
+    "rescheduled" (to the same instant)."""
+    if new_due == old_due:
+        return "rescheduled"
+    return "extended" if new_due > old_due else "brought forward"
+
+
 def duration_text(delta: timedelta, *, precise: bool = False) -> str:
     """An exact duration for people: "3 h", "1 day 2 h" (1 day = 24 h here)."""
     return span_text(0, abs(delta), precise=precise)

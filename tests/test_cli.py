@@ -157,3 +157,22 @@ def test_python_dash_m_and_config_from_env(isolated_state: Path) -> None:
 def test_unknown_command_is_usage_error() -> None:
     status, _ = run("frobnicate")
     assert status == 2
+
+
+def test_tables_show_the_users_text_as_written(isolated_state: Path) -> None:
+    # Square brackets are rich's markup: "[/]" raised, "[bold]" vanished.
+    config = isolated_state / "brackets.toml"
+    config.write_text(
+        '[defaults]\ntimezone = "UTC"\nreminders = ["1d"]\n\n'
+        '[channels.out]\nurl = "console://"\n\n'
+        '[[deadlines]]\nid = "renewal"\ntitle = "[ACME] renewal [/] [bold]now"\n'
+        "due = 2030-01-10T12:00:00Z\n\n"
+        "[[deadlines.extensions]]\ndue = 2030-01-20T12:00:00Z\n"
+        'announced = 2030-01-05T12:00:00Z\nreason = "[red]ticket[/]"\n'
+    )
+    status, output = run("plan", "-c", str(config), "--from", "2030-01-01", "--until", "2030-02-01")
+    assert status == 0, output
+    assert "[ACME] renewal [/] [bold]now" in output
+    status, output = run("status", "-c", str(config), "--at", "2030-01-06")
+    assert status == 0, output
+    assert "[red]ticket[/]" in output  # the reason, in the history column
