@@ -71,7 +71,10 @@ def baseline_main(config_path: str) -> None:
     """
     from apscheduler.schedulers.background import BackgroundScheduler  # noqa: PLC0415
 
-    from notifier import config, ledger, paths, planning  # noqa: PLC0415 - in the child only
+    from notifier.config import loader as config  # noqa: PLC0415 - in the child only
+    from notifier.config import paths  # noqa: PLC0415
+    from notifier.delivery.ledger import sqlite as ledger  # noqa: PLC0415
+    from notifier.schedule import planning  # noqa: PLC0415
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -153,7 +156,7 @@ def write_schedule(path: Path, n: int, *, base: datetime, seed: int, state: Path
     a user would have to) and UTC datetimes. Deadline `EDITED` is due 30 h
     after `base`, so it always has notifications in the daemon's first window.
     """
-    from notifier import timing  # noqa: PLC0415 - the checks notifier itself makes
+    from notifier.schedule import timing  # noqa: PLC0415 - the checks notifier itself makes
 
     rng = random.Random(seed)
     zones = {name: ZoneInfo(name) for name in ZONES}
@@ -229,8 +232,8 @@ def write_remind_file(config: Path, path: Path, start: datetime) -> int:
     so remind only has to read dates and times: it does no zone, DST or
     extension arithmetic, which makes it a generous baseline.
     """
-    import notifier.config as cfgmod  # noqa: PLC0415
-    from notifier import planning  # noqa: PLC0415
+    import notifier.config.loader as cfgmod  # noqa: PLC0415
+    from notifier.schedule import planning  # noqa: PLC0415
 
     schedule = cfgmod.load(config).schedule
     forever = datetime(9999, 1, 1, tzinfo=UTC)
@@ -766,7 +769,7 @@ def lateness(delivery: Delivery, channel: str) -> list[float]:
 
 def apprise_burst(rx: Receiver, size: int) -> float:
     """Seconds from the start to the last arrival of `size` messages sent by apprise alone."""
-    from notifier.channels import PARALLEL_SENDS  # noqa: PLC0415 - the product's own limit
+    from notifier.delivery.channels import PARALLEL_SENDS  # noqa: PLC0415 - the product's own limit
 
     rx.arrivals.clear()
     start = time.time() + 3.0  # after the child's imports

@@ -12,23 +12,24 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from notifier import heap
+from notifier.daemon import heap
 
 # What the imports below allocate (click, pydantic, the config schema: some
 # 50,000 objects) lives as long as the process. The cyclic collector would
 # only scan it, over and over while importing and again at exit: a fifth of
 # the time of a `notifier check`. So it is off meanwhile, and then all of it
-# is frozen out of its sight (see notifier.heap); what the commands allocate
+# is frozen out of its sight (see notifier.daemon.heap); what the commands allocate
 # later is collected as usual.
 with heap.quiet():
     import click
 
-    from notifier import config as config_mod
-    from notifier import forkread, planning
+    from notifier.config import forkread
+    from notifier.config import loader as config_mod
     from notifier.errors import ConfigError, LedgerError
+    from notifier.schedule import planning
 
 if TYPE_CHECKING:
-    from notifier.model import Deadline
+    from notifier.schedule.model import Deadline
 
 EX_OK, EX_RUNTIME, EX_USAGE, EX_CONFIG = 0, 1, 2, 78
 EX_LEDGER = 74  # EX_IOERR: the ledger is unreadable or damaged; never sent blind
@@ -103,7 +104,8 @@ def now() -> datetime:
 @contextmanager
 def readonly_ledger(cfg: config_mod.Config) -> Iterator[Any]:
     """The ledger if it exists (for first-seen times and deliveries), else None."""
-    from notifier import ledger, paths  # noqa: PLC0415 - only commands that read state
+    from notifier.config import paths  # noqa: PLC0415
+    from notifier.delivery.ledger import sqlite as ledger  # noqa: PLC0415 - only commands that read state
 
     path = paths.ledger_path(cfg.state, os.environ)
     if not path.exists():
@@ -187,8 +189,8 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool, with_bod
     finish = to_instant(end, cfg, begin + timedelta(days=30))
     if finish < begin:
         _fail("Error: --until is before --from", EX_USAGE)
-    from notifier import views  # noqa: PLC0415 - not imported by `check`
-    from notifier.render import Renderer, TemplateSource  # noqa: PLC0415
+    from notifier.messages.render import Renderer, TemplateSource  # noqa: PLC0415
+    from notifier.output import views  # noqa: PLC0415 - not imported by `check`
 
     with readonly_ledger(cfg) as book:
         schedule = effective_schedule(cfg, book)
@@ -211,7 +213,7 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool, with_bod
     if as_json:
         click.echo(_json_array(out))
         return
-    from notifier.tables import plan_table  # noqa: PLC0415 - rich is slow to import
+    from notifier.output.tables import plan_table  # noqa: PLC0415 - rich is slow to import
 
     plan_table(out, schedule.zone)
 
@@ -222,7 +224,7 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool, with_bod
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 def status(config_path: Path | None, at: Any, as_json: bool) -> None:
     """Where each deadline stands."""
-    from notifier import views  # noqa: PLC0415 - not imported by `check`
+    from notifier.output import views  # noqa: PLC0415 - not imported by `check`
 
     heap.hold()  # a short-lived process: the collector would only re-scan the schedule
     cfg = load_config(config_path)
@@ -241,13 +243,14 @@ def status(config_path: Path | None, at: Any, as_json: bool) -> None:
     if as_json:
         click.echo(json_lines(items))
         return
-    from notifier.tables import status_table  # noqa: PLC0415 - rich is slow to import
+    from notifier.output.tables import status_table  # noqa: PLC0415 - rich is slow to import
 
     status_table(items, schedule.zone)
 
 
 def _open_ledger_or_exit(cfg: config_mod.Config, path: Path | None = None) -> Any:
-    from notifier import ledger, paths  # noqa: PLC0415
+    from notifier.config import paths  # noqa: PLC0415
+    from notifier.delivery.ledger import sqlite as ledger  # noqa: PLC0415
 
     where = path or paths.ledger_path(cfg.state, os.environ)
     try:
@@ -266,14 +269,14 @@ def _start_logging(cfg: config_mod.Config, level: str | None = None) -> None:
 @config_option
 def run(config_path: Path | None) -> None:
     """Run the daemon (under systemd: Type=notify)."""
-    heap.hold()  # until the daemon is ready (see notifier.heap)
+    heap.hold()  # until the daemon is ready (see notifier.daemon.heap)
     cfg = load_config(config_path, for_reload=True)
     _start_logging(cfg)
     for warning in cfg.warnings:
         click.echo(f"{warning.file}:{warning.line}:{warning.col}: {warning.path}: "
                    f"warning: {warning.message}", err=True)
     book = _open_ledger_or_exit(cfg)
-    from notifier.daemon import run_daemon  # noqa: PLC0415
+    from notifier.daemon.loop import run_daemon  # noqa: PLC0415
     from notifier.logs import setup_logging  # noqa: PLC0415
 
     secrets = set(cfg.secrets)
@@ -314,9 +317,9 @@ def replay(config_path: Path | None, start: Any, end: Any, speed: float,
     if finish <= begin:
         _fail("Error: --until must be after --from", EX_USAGE)
     _start_logging(cfg, "WARNING")
-    from notifier.channels import OutgoingMessage  # noqa: PLC0415
-    from notifier.daemon import Daemon, VirtualClock  # noqa: PLC0415
-    from notifier.sdnotify import SystemdNotifier  # noqa: PLC0415
+    from notifier.daemon.loop import Daemon, VirtualClock  # noqa: PLC0415
+    from notifier.daemon.sdnotify import SystemdNotifier  # noqa: PLC0415
+    from notifier.delivery.channels import OutgoingMessage  # noqa: PLC0415
 
     zone = cfg.schedule.zone
 
@@ -350,7 +353,7 @@ def send_test(config_path: Path | None, channel: str) -> None:
     if chan is None:
         names = ", ".join(sorted(cfg.schedule.channels)) or "none"
         _fail(f"Error: no channel {channel!r} in {cfg.path} (channels: {names})", EX_USAGE)
-    from notifier.channels import load_plugin_paths, send_test  # noqa: PLC0415
+    from notifier.delivery.channels import load_plugin_paths, send_test  # noqa: PLC0415
 
     load_plugin_paths(list(cfg.plugin_paths))
     results = send_test(chan, timeout=cfg.send_timeout.total_seconds())
@@ -368,7 +371,7 @@ def send_test(config_path: Path | None, channel: str) -> None:
 def history(config_path: Path | None, deadline: str | None, limit: int | None,
             as_json: bool) -> None:
     """The delivery ledger, newest first."""
-    from notifier import views  # noqa: PLC0415 - not imported by `check`
+    from notifier.output import views  # noqa: PLC0415 - not imported by `check`
 
     cfg = load_config(config_path)
     with readonly_ledger(cfg) as book:
@@ -377,6 +380,6 @@ def history(config_path: Path | None, deadline: str | None, limit: int | None,
     if as_json:
         click.echo(json_lines(items))
         return
-    from notifier.tables import history_table  # noqa: PLC0415 - rich is slow to import
+    from notifier.output.tables import history_table  # noqa: PLC0415 - rich is slow to import
 
     history_table(items, cfg.schedule.zone)

@@ -17,12 +17,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from notifier import config
-from notifier.channels import ChannelSender, OutgoingMessage
-from notifier.daemon import HEARTBEAT, Daemon
-from notifier.ledger import DeliveryRecord, SqliteLedger, open_ledger
-from notifier.model import Schedule
-from notifier.sdnotify import SystemdNotifier
+from notifier.config import loader as config
+from notifier.daemon.loop import HEARTBEAT, Daemon
+from notifier.daemon.sdnotify import SystemdNotifier
+from notifier.delivery.channels import ChannelSender, OutgoingMessage
+from notifier.delivery.ledger.sqlite import DeliveryRecord, SqliteLedger, open_ledger
+from notifier.schedule.model import Schedule
 
 TomlValue = str | int | bool | datetime | Sequence[str]
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from notifier.daemon import Daemon as InProcessDaemon
-    from notifier.ledger import Ledger
+    from notifier.daemon.loop import Daemon as InProcessDaemon
+    from notifier.delivery.ledger.sqlite import Ledger
 
 
 def utc_now() -> datetime:

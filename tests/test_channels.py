@@ -19,8 +19,8 @@ import apprise
 import pytest
 from receivers import HttpReceiver, SmtpReceiver, dead_url
 
-from notifier import channels, plugins
-from notifier.channels import (
+from notifier.delivery import channels, plugins
+from notifier.delivery.channels import (
     ChannelDeliveryError,
     ChannelSender,
     OutgoingMessage,
@@ -31,7 +31,7 @@ from notifier.channels import (
     validate_url,
 )
 from notifier.errors import DeliveryError
-from notifier.model import Channel
+from notifier.schedule.model import Channel
 
 PASSWORD = "Pl4ntedS3cret"
 DUE = datetime(2020, 11, 25, 20, 0, tzinfo=UTC)

@@ -36,13 +36,13 @@ NOT_FOR_CHECK = (
     "jinja2",                   # templates: only when the file overrides some
     "rich",                     # tables: plan, status and history only
     "sqlite3",                  # the ledger: check never reads it
-    "notifier.channels",
-    "notifier.daemon",
-    "notifier.ledger",
-    "notifier.plugins",
-    "notifier.render",
-    "notifier.tables",
-    "notifier.views",
+    "notifier.delivery.channels",
+    "notifier.daemon.loop",
+    "notifier.delivery.ledger.sqlite",
+    "notifier.delivery.plugins",
+    "notifier.messages.render",
+    "notifier.output.tables",
+    "notifier.output.views",
 )
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from harness import config_text, deadline, read_jsonl, running_in_thread, wait_until
 
-from notifier import config
-from notifier.daemon import Daemon
-from notifier.ledger import DeliveryState, open_ledger
-from notifier.sdnotify import SystemdNotifier
+from notifier.config import loader as config
+from notifier.daemon.loop import Daemon
+from notifier.daemon.sdnotify import SystemdNotifier
+from notifier.delivery.ledger.sqlite import DeliveryState, open_ledger
 
 pytestmark = pytest.mark.timeout(60)
 HEARTBEAT = 1.0

@@ -204,7 +204,7 @@ def test_env_override_and_credentials(tmp_path: Path, monkeypatch: pytest.Monkey
     creds.mkdir()
     (creds / "channels__hook__url").write_text("jsonl:///tmp/out.jsonl")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
-    from notifier import config  # noqa: PLC0415
+    from notifier.config import loader as config  # noqa: PLC0415
 
     assert config.load(path).schedule.channels["hook"].urls == ("jsonl:///tmp/out.jsonl",)
     monkeypatch.setenv("NOTIFIER_CHANNELS__HOOK__URL", "jsonl:///tmp/env.jsonl")

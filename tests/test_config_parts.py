@@ -1,6 +1,6 @@
 """A large schedule is read a batch of deadlines at a time; the result must be the same.
 
-`config._load_in_parts` cuts the file by lines (notifier.tomlsplit), reads and
+`config._load_in_parts` cuts the file by lines (notifier.config.tomlsplit), reads and
 validates the head and each batch of `[[deadlines]]` tables, and gives up
 (None) at the first problem or unusual shape, when `config.load` reads the
 whole file instead. These tests check the cut on plain values, and that any
@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notifier import config, tomlsplit
+from notifier.config import loader as config
+from notifier.config import tomlsplit
 from notifier.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

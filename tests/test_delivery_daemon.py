@@ -32,14 +32,14 @@ from daemon_util import (
 )
 from receivers import HttpReceiver, SmtpReceiver
 
-from notifier import config
-from notifier.catchup import catch_up
-from notifier.channels import PARALLEL_SENDS
 from notifier.cli import main
-from notifier.daemon import Daemon
-from notifier.ledger import DeliveryState, open_ledger
-from notifier.model import Kind, Notification
-from notifier.sdnotify import SystemdNotifier
+from notifier.config import loader as config
+from notifier.daemon.loop import Daemon
+from notifier.daemon.sdnotify import SystemdNotifier
+from notifier.delivery.channels import PARALLEL_SENDS
+from notifier.delivery.ledger.sqlite import DeliveryState, open_ledger
+from notifier.schedule.catchup import catch_up
+from notifier.schedule.model import Kind, Notification
 
 S = timedelta(seconds=1)
 MIN = timedelta(minutes=1)

@@ -17,11 +17,12 @@ import pytest
 from daemon_util import deadline, read_jsonl, senders, utc_now, write_config
 from receivers import HttpReceiver
 
-from notifier import config, planning
-from notifier.dispatch import FIRST_BACKOFF, MAX_BACKOFF, NOT_STARTED, Dispatcher, backoff
-from notifier.ledger import DeliveryRecord, DeliveryState, SqliteLedger, open_ledger
-from notifier.model import Notification, Schedule
-from notifier.render import Message, Renderer
+from notifier.config import loader as config
+from notifier.delivery.dispatch import FIRST_BACKOFF, MAX_BACKOFF, NOT_STARTED, Dispatcher, backoff
+from notifier.delivery.ledger.sqlite import DeliveryRecord, DeliveryState, SqliteLedger, open_ledger
+from notifier.messages.render import Message, Renderer
+from notifier.schedule import planning
+from notifier.schedule.model import Notification, Schedule
 
 S = timedelta(seconds=1)
 MIN = timedelta(minutes=1)

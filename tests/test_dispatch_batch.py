@@ -19,12 +19,13 @@ import pytest
 from daemon_util import deadline, read_jsonl, senders, utc_now, write_config
 from receivers import HttpReceiver
 
-from notifier import config, planning
-from notifier.channels import PARALLEL_SENDS
-from notifier.dispatch import Dispatcher
-from notifier.ledger import Claim, DeliveryState, SqliteLedger, open_ledger
-from notifier.model import Notification, Schedule
-from notifier.render import Message, Renderer
+from notifier.config import loader as config
+from notifier.delivery.channels import PARALLEL_SENDS
+from notifier.delivery.dispatch import Dispatcher
+from notifier.delivery.ledger.sqlite import Claim, DeliveryState, SqliteLedger, open_ledger
+from notifier.messages.render import Message, Renderer
+from notifier.schedule import planning
+from notifier.schedule.model import Notification, Schedule
 
 H = timedelta(hours=1)
 
@@ -166,11 +167,12 @@ def test_stop_gives_claimed_but_unsent_deliveries_back(burst: Burst) -> None:
 CHILD = textwrap.dedent("""
     import sys, time
     from datetime import UTC, datetime, timedelta
-    from notifier import config, planning
-    from notifier.channels import ChannelSender
-    from notifier.dispatch import Dispatcher
-    from notifier.ledger import open_ledger
-    from notifier.render import Renderer
+    from notifier.config import loader as config
+    from notifier.schedule import planning
+    from notifier.delivery.channels import ChannelSender
+    from notifier.delivery.dispatch import Dispatcher
+    from notifier.delivery.ledger.sqlite import open_ledger
+    from notifier.messages.render import Renderer
 
     from pathlib import Path
     cfg = config.load(Path(sys.argv[1]))

@@ -21,9 +21,11 @@ from typing import Any
 
 import pytest
 
-from notifier import config, forkread, planning
+from notifier.config import forkread
+from notifier.config import loader as config
 from notifier.errors import ConfigError
-from notifier.model import Deadline
+from notifier.schedule import planning
+from notifier.schedule.model import Deadline
 
 HEAD = """\
 [defaults]
@@ -126,7 +128,7 @@ def test_forking_needs_one_thread_and_two_cores() -> None:
     # A fresh interpreter: tests before this one may have left idle threads here.
     probe = (
         "import threading\n"
-        "from notifier import forkread\n"
+        "from notifier.config import forkread\n"
         "print(forkread.available())\n"
         "stop = threading.Event()\n"
         "threading.Thread(target=stop.wait).start()\n"

@@ -30,8 +30,7 @@ from hypothesis.stateful import (
 )
 
 import notifier
-from notifier.errors import LedgerError, LedgerWriteError
-from notifier.ledger import (
+from notifier.delivery.ledger.sqlite import (
     MAX_ERROR_CHARS,
     SCHEMA_VERSION,
     Claim,
@@ -44,6 +43,7 @@ from notifier.ledger import (
     ledger_exists,
     open_ledger,
 )
+from notifier.errors import LedgerError, LedgerWriteError
 
 T0 = datetime(2020, 11, 15, 14, 54, 0, 123456, tzinfo=UTC)
 """The Kalbajar extension was announced at 14:54 UTC on 15 November 2020."""
@@ -304,7 +304,7 @@ def test_recover_in_flight_after_reopen(db_path: Path) -> None:
 _CRASHING_CHILD = """
 import sys, time
 from datetime import datetime, UTC
-from notifier.ledger import open_ledger
+from notifier.delivery.ledger.sqlite import open_ledger
 led = open_ledger(sys.argv[1])
 t = datetime(2020, 11, 15, 14, 54, tzinfo=UTC)
 ok = led.claim("k", "ops", deadline="lachin", kind="due", planned_at=t, now=t)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from notifier.model import Closure, Deadline, Notification, Offset, Stage, quick_init
+from notifier.schedule.model import Closure, Deadline, Notification, Offset, Stage, quick_init
 
 DUE = datetime(2020, 11, 25, 8, 0, tzinfo=UTC)
 

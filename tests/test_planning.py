@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from notifier import planning, timing
-from notifier.model import Channel, Closure, Deadline, Digest, Schedule, Stage
-from notifier.planning import plan, state_at, utc_text
+from notifier.schedule import planning, timing
+from notifier.schedule.model import Channel, Closure, Deadline, Digest, Schedule, Stage
+from notifier.schedule.planning import plan, state_at, utc_text
 
 BAKU = ZoneInfo("Asia/Baku")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -373,7 +373,7 @@ WEEKDAYS = [
 
 @pytest.mark.parametrize(("field", "expected"), WEEKDAYS)
 def test_crontab_weekdays_follow_standard_cron(field: str, expected: str) -> None:
-    from notifier.planning import crontab_weekdays  # noqa: PLC0415
+    from notifier.schedule.planning import crontab_weekdays  # noqa: PLC0415
 
     assert crontab_weekdays(field) == expected
 

@@ -11,8 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from notifier.model import Closure, Deadline, Digest, Kind, Notification, Schedule, Stage
-from notifier.render import (
+from notifier.messages.render import (
     DEFAULT_TEMPLATES,
     TEMPLATE_KINDS,
     Message,
@@ -22,7 +21,8 @@ from notifier.render import (
     sample_notifications,
     state_at,
 )
-from notifier.wording import calendar_split, duration_text, zone_city
+from notifier.messages.wording import calendar_split, duration_text, zone_city
+from notifier.schedule.model import Closure, Deadline, Digest, Kind, Notification, Schedule, Stage
 
 BAKU = ZoneInfo("Asia/Baku")
 REASON = "Armenia requested more time citing damaged roads; granted as a humanitarian measure"

@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from notifier import config, planning, timing
-from notifier.model import Channel, Closure, Deadline, Schedule, Stage, fill_announced
+from notifier.config import loader as config
+from notifier.schedule import planning, timing
+from notifier.schedule.model import Channel, Closure, Deadline, Schedule, Stage, fill_announced
 
 ZONES = [ZoneInfo(z) for z in ("UTC", "Europe/Berlin", "America/New_York",
                                "Australia/Lord_Howe", "Pacific/Apia", "America/Santiago")]

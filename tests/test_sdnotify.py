@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.sdnotify import SystemdNotifier
+from notifier.daemon.sdnotify import SystemdNotifier
 
 # sun_path holds 108 bytes including the terminating NUL.
 _MAX_SUN_PATH = 107

@@ -26,10 +26,10 @@ from click.testing import CliRunner
 from daemon_util import deadline, rows, utc_now, wait_until, write_config
 from receivers import HttpReceiver
 
-from notifier.channels import ChannelDeliveryError, ChannelSender, OutgoingMessage
 from notifier.cli import main
-from notifier.ledger import DeliveryState
-from notifier.model import Channel
+from notifier.delivery.channels import ChannelDeliveryError, ChannelSender, OutgoingMessage
+from notifier.delivery.ledger.sqlite import DeliveryState
+from notifier.schedule.model import Channel
 
 TOML_SECRET = "T0mlPlantedPw-417"
 ENV_SECRET = "EnvPlantedPw-5309"

@@ -25,10 +25,15 @@ from daemon_util import rows, utc_now, wait_until
 from harness import NotifySocket, config_text, daemon_setup, deadline
 from receivers import HttpReceiver, dead_url
 
-from notifier import model
-from notifier.channels import ChannelDeliveryError, ChannelSender, OutgoingMessage, UrlResult
-from notifier.ledger import DeliveryState
-from notifier.sendpool import SendPool
+from notifier.delivery.channels import (
+    ChannelDeliveryError,
+    ChannelSender,
+    OutgoingMessage,
+    UrlResult,
+)
+from notifier.delivery.ledger.sqlite import DeliveryState
+from notifier.delivery.sendpool import SendPool
+from notifier.schedule import model
 
 
 @pytest.fixture
@@ -123,7 +128,7 @@ def test_a_killed_helper_costs_a_retry_not_a_message(
 def test_without_a_helper_the_daemon_sends_itself(
         command: list[str], http_receiver: HttpReceiver, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="notifier.sendpool")
+    caplog.set_level(logging.WARNING, logger="notifier.delivery.sendpool")
     pool = SendPool(2, command=command, respawn_gap=0.05)
     pool.start()
     try:
@@ -137,7 +142,7 @@ def test_without_a_helper_the_daemon_sends_itself(
     finally:
         pool.close()
     if command[-1] == "pass":  # it started, then ended without saying it was ready
-        said = [r.getMessage() for r in caplog.records if r.name == "notifier.sendpool"]
+        said = [r.getMessage() for r in caplog.records if r.name == "notifier.delivery.sendpool"]
         assert said, "nothing said of the helper that ended"
         assert all(m.endswith("before it was ready; sending in the daemon") for m in said), said
 
@@ -147,7 +152,7 @@ def helper_pids(daemon: int) -> set[int]:
     found: set[int] = set()
     for task in Path(f"/proc/{daemon}/task").iterdir():
         found.update(int(c) for c in (task / "children").read_text().split())
-    return {p for p in found if alive(p) and b"notifier.sendhelper"
+    return {p for p in found if alive(p) and b"notifier.delivery.sendhelper"
             in Path(f"/proc/{p}/cmdline").read_bytes()}
 
 
@@ -225,11 +230,11 @@ def test_sigterm_to_the_whole_service_lets_the_send_in_flight_finish(
 @pytest.mark.parametrize("args", [[], ["x"], ["99"], ["0"], ["3", "4"]],
                          ids=["none", "not-a-number", "closed", "not-a-socket", "two"])
 def test_a_helper_started_by_hand_says_how_in_one_line(args: list[str]) -> None:
-    done = subprocess.run([sys.executable, "-m", "notifier.sendhelper", *args],
+    done = subprocess.run([sys.executable, "-m", "notifier.delivery.sendhelper", *args],
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=30, check=False)
     assert done.returncode == 2
     assert done.stdout == ""
     (line,) = done.stderr.splitlines()
-    assert line.startswith("notifier.sendhelper: ")
-    assert "usage: python -m notifier.sendhelper FD" in line
+    assert line.startswith("notifier.delivery.sendhelper: ")
+    assert "usage: python -m notifier.delivery.sendhelper FD" in line

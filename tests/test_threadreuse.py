@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from notifier.threadreuse import ReusedThreads
+from notifier.delivery.threadreuse import ReusedThreads
 
 
 def test_a_finished_thread_takes_the_next_call() -> None:

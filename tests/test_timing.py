@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from notifier import timing
+from notifier.schedule import timing
 
 OFFSETS = [
     ("7d", 7, timedelta(0)),

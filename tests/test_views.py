@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.model import KINDS, Notification
-from notifier.views import plan_item, plan_json
+from notifier.output.views import plan_item, plan_json
+from notifier.schedule.model import KINDS, Notification
 
 AT = datetime(2020, 11, 15, 14, 54, 7, tzinfo=UTC)
 ANY_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=30)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from notifier.daemon import Daemon
+from notifier.daemon.loop import Daemon
 
 
 def unchanged(state: SimpleNamespace, path: Path) -> bool:

@@ -47,10 +47,10 @@ from faultkit import (
     write_config,
 )
 
-from notifier import config
-from notifier.daemon import Daemon
-from notifier.ledger import open_ledger
-from notifier.sdnotify import SystemdNotifier
+from notifier.config import loader as config
+from notifier.daemon.loop import Daemon
+from notifier.daemon.sdnotify import SystemdNotifier
+from notifier.delivery.ledger.sqlite import open_ledger
 
 pytestmark = pytest.mark.timeout(120)
 SEED = int(os.environ.get("NOTIFIER_FAULT_SEED", "20201115"))

@@ -48,10 +48,10 @@ from faultkit import (
 )
 from harness import running_in_thread
 
-from notifier import config
-from notifier.daemon import Daemon
-from notifier.ledger import DeliveryState, open_ledger
-from notifier.sdnotify import SystemdNotifier
+from notifier.config import loader as config
+from notifier.daemon.loop import Daemon
+from notifier.daemon.sdnotify import SystemdNotifier
+from notifier.delivery.ledger.sqlite import DeliveryState, open_ledger
 
 pytestmark = pytest.mark.timeout(120)
 HEARTBEAT = 1.0

@@ -37,7 +37,8 @@ from faultkit import report
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notifier import config, tomlread
+from notifier.config import loader as config
+from notifier.config import tomlread
 from notifier.errors import ConfigError
 
 pytestmark = pytest.mark.timeout(300)

@@ -53,8 +53,8 @@ from faultkit import (
     write_config,
 )
 
+from notifier.delivery.ledger.sqlite import DeliveryRecord, DeliveryState, open_ledger
 from notifier.errors import LedgerError
-from notifier.ledger import DeliveryRecord, DeliveryState, open_ledger
 
 SEED = int(os.environ.get("NOTIFIER_FAULT_SEED", "20201115"))
 START = datetime(2021, 1, 1, tzinfo=UTC)

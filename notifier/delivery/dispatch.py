@@ -34,11 +34,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
-from notifier.channels import OutgoingMessage
+from notifier.delivery.channels import OutgoingMessage
+from notifier.delivery.ledger.sqlite import Claim, Ledger, Sent
 from notifier.errors import DeliveryError, LedgerError, LedgerWriteError
-from notifier.ledger import Claim, Ledger, Sent
-from notifier.model import Notification, Schedule
-from notifier.render import Message
+from notifier.messages.render import Message
+from notifier.schedule.model import Notification, Schedule
 
 log = logging.getLogger("notifier.dispatch")
 _T = TypeVar("_T")

@@ -9,12 +9,12 @@ from json.encoder import encode_basestring
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from notifier import planning
-from notifier.model import Deadline, Notification, Schedule
-from notifier.planning import utc_text
+from notifier.schedule import planning
+from notifier.schedule.model import Deadline, Notification, Schedule
+from notifier.schedule.planning import utc_text
 
 if TYPE_CHECKING:
-    from notifier.render import Renderer
+    from notifier.messages.render import Renderer
 
 
 _Item = TypeVar("_Item")

@@ -1,4 +1,4 @@
-"""The daemon's side of the send helpers (see `notifier.sendhelper`).
+"""The daemon's side of the send helpers (see `notifier.delivery.sendhelper`).
 
 `SendPool` is a channel's `Offload`: `submit` hands one delivery to the
 helper with the fewest sends in flight and returns a wait for its report, or
@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from notifier.channels import NotifyReport, OffloadLost
-from notifier.sendhelper import decode_report
+from notifier.delivery.channels import NotifyReport, OffloadLost
+from notifier.delivery.sendhelper import decode_report
 
 __all__ = ["HELPERS_MAX", "RESPAWN_GAP", "SendPool", "default_size"]
 
@@ -34,7 +34,7 @@ HELPERS_MAX: Final = 2
 RESPAWN_GAP: Final = 10.0
 """Seconds between two starts of one helper slot, so a helper that cannot live is not a loop."""
 
-_COMMAND: Final = (sys.executable, "-m", "notifier.sendhelper")
+_COMMAND: Final = (sys.executable, "-m", "notifier.delivery.sendhelper")
 
 log = logging.getLogger(__name__)
 

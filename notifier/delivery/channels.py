@@ -1,7 +1,7 @@
 """Delivery through apprise: the built-in schemas, one sender per channel, URL checks.
 
 Every channel URL is an apprise URL. The project's own channels are apprise
-plugins (`notifier.plugins`) registered under their own schemas, so they are URLs
+plugins (`notifier.delivery.plugins`) registered under their own schemas, so they are URLs
 like any other:
 
 * ``console://`` prints one line per message to stdout (journald picks it up);
@@ -32,7 +32,7 @@ plugins (not known to be safe to run side by side), and throttled services
 defeat that).
 
 Other processes: a channel given an `Offload` (the daemon's send helpers,
-`notifier.sendpool`) hands it the sends of those parallel URLs, and turns the
+`notifier.delivery.sendpool`) hands it the sends of those parallel URLs, and turns the
 helper's `NotifyReport` into a `UrlResult` exactly as its own; every other
 URL, and every send while no helper is up, runs here.
 
@@ -89,9 +89,7 @@ from apprise import (
 from apprise.plugins import N_MGR as _APPRISE_N_MGR
 from apprise.plugins import url_to_dict as _apprise_url_to_dict
 
-from notifier import model
-from notifier.errors import DeliveryError
-from notifier.plugins import (
+from notifier.delivery.plugins import (
     BUILTINS,
     CURRENT,
     BuiltinPlugin,
@@ -99,7 +97,9 @@ from notifier.plugins import (
     one_line,
     rfc3339,
 )
-from notifier.threadreuse import ReusedThreads
+from notifier.delivery.threadreuse import ReusedThreads
+from notifier.errors import DeliveryError
+from notifier.schedule import model
 
 __all__ = [
     "DEFAULT_CTO",
@@ -218,7 +218,7 @@ class ChannelDeliveryError(DeliveryError):
 class NotifyReport:
     """What apprise said about one delivery to one URL, as plain values.
 
-    A send helper process (`notifier.sendhelper`) answers with one of these;
+    A send helper process (`notifier.delivery.sendhelper`) answers with one of these;
     the channel turns it into a `UrlResult` the same way whether the send ran
     here or there. Raw: its texts may hold secrets until the channel scrubs them.
     """
@@ -238,7 +238,7 @@ class OffloadLost(Exception):
 
 
 class Offload(Protocol):
-    """Runs sends in other processes (see `notifier.sendpool`)."""
+    """Runs sends in other processes (see `notifier.delivery.sendpool`)."""
 
     def submit(
         self, url: str, title: str, body: str, kind: str, /

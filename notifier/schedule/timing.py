@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from notifier.model import Offset
+from notifier.schedule.model import Offset
 
 _SIMPLE_PART = re.compile(r"(\d+)([wdhms])")
 _SIMPLE = re.compile(r"^(?:\d+[wdhms])+$")

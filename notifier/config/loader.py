@@ -27,9 +27,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import TypeAdapter, ValidationError
 
-from notifier import forkread, timing, tomlpos, tomlsplit
+from notifier.config import forkread, tomlpos, tomlsplit
+from notifier.config.schema import DeadlineSettings, Settings, load_settings
+from notifier.config.tomlread import fast_read, parse_toml, read_text
 from notifier.errors import ConfigError, Problem
-from notifier.model import (
+from notifier.schedule import timing
+from notifier.schedule.model import (
     Channel,
     Closure,
     Deadline,
@@ -39,8 +42,6 @@ from notifier.model import (
     Stage,
     fill_announced,
 )
-from notifier.settings import DeadlineSettings, Settings, load_settings
-from notifier.tomlread import fast_read, parse_toml, read_text
 
 BUILTIN_SCHEMES = ("console://", "jsonl://")
 
@@ -572,7 +573,7 @@ def _resolve_inherited(s: Settings, col: _Collector, *, check_urls: bool) -> _In
     due_time = _hhmm(s.defaults.due_time, col, ("defaults", "due_time"))
     if check_urls and s.notifier.plugin_paths:
         # Third-party schemas must be known before their URLs are checked.
-        from notifier.channels import load_plugin_paths  # noqa: PLC0415 - apprise is slow
+        from notifier.delivery.channels import load_plugin_paths  # noqa: PLC0415 - apprise is slow
 
         for i, path_text in enumerate(s.notifier.plugin_paths):
             for problem in load_plugin_paths([path_text]):
@@ -747,7 +748,7 @@ def _channels(s: Settings, col: _Collector, *, check_urls: bool) -> dict[str, Ch
 
 
 def tomlpos_id(name: str) -> bool:
-    from notifier.settings import _ID  # noqa: PLC0415 - shared pattern
+    from notifier.config.schema import _ID  # noqa: PLC0415 - shared pattern
 
     return bool(_ID.match(name))
 
@@ -760,7 +761,7 @@ def _url_problem(url: str) -> str | None:
         if url.startswith("jsonl://") and (not url.startswith("jsonl:///") or url.endswith("/")):
             return "jsonl:// needs an absolute file path: jsonl:///var/lib/notifier/out.jsonl"
         return None
-    from notifier.channels import validate_url  # noqa: PLC0415 - apprise is slow to import
+    from notifier.delivery.channels import validate_url  # noqa: PLC0415 - apprise is slow to import
 
     return validate_url(url)
 
@@ -790,8 +791,8 @@ def _deadline_channels(
 
 @lru_cache(maxsize=1)
 def _planning() -> ModuleType:
-    """notifier.planning, imported on first use (it imports this module)."""
-    return importlib.import_module("notifier.planning")
+    """notifier.schedule.planning, imported on first use (it imports this module)."""
+    return importlib.import_module("notifier.schedule.planning")
 
 
 def _warn_unplanned(deadline: Deadline, d: DeadlineSettings, i: int, col: _Collector) -> None:
@@ -818,7 +819,7 @@ def _digest(
     if len(expr.split()) != 5:
         col.add(("digest", "schedule"), "need a 5-field cron expression, e.g. '0 8 * * 1-5'")
         return None
-    from notifier.planning import cron_trigger  # noqa: PLC0415 - apscheduler is slow to import
+    from notifier.schedule.planning import cron_trigger  # noqa: PLC0415 - apscheduler is slow to import
 
     try:
         cron_trigger(expr, zone)
@@ -831,7 +832,7 @@ def _digest(
 def _check_templates(s: Settings, schedule: Schedule, col: _Collector) -> None:
     if not s.templates:
         return
-    from notifier.render import Renderer, TemplateProblem, TemplateSource  # noqa: PLC0415
+    from notifier.messages.render import Renderer, TemplateProblem, TemplateSource  # noqa: PLC0415
 
     overrides: dict[str, TemplateSource] = {
         k: TemplateSource(v.title, v.body) for k, v in s.templates.items()}
@@ -840,7 +841,7 @@ def _check_templates(s: Settings, schedule: Schedule, col: _Collector) -> None:
     except TemplateProblem as e:
         col.add(("templates", e.kind, e.part), e.message)
         return
-    from notifier.planning import plan  # noqa: PLC0415
+    from notifier.schedule.planning import plan  # noqa: PLC0415
 
     horizon_start = min((d.stages[0].due for d in schedule.deadlines),
                         default=datetime(2000, 1, 1, tzinfo=UTC)) - timedelta(days=400)

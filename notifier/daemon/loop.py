@@ -23,21 +23,24 @@ from pathlib import Path
 from types import FrameType
 from typing import Literal, Protocol
 
-from notifier import catchup, config, heap, planning, tomlread
-from notifier.channels import (
+from notifier.config import loader as config
+from notifier.config import tomlread
+from notifier.daemon import heap
+from notifier.daemon.sdnotify import SystemdNotifier
+from notifier.delivery.channels import (
     ChannelSender,
     OutgoingMessage,
     isolate_apprise_logging,
     load_plugin_paths,
     register_builtin_schemas,
 )
-from notifier.dispatch import Dispatcher
+from notifier.delivery.dispatch import Dispatcher
+from notifier.delivery.ledger.sqlite import DeliveryRecord, Ledger, Skip
+from notifier.delivery.sendpool import SendPool, default_size
 from notifier.errors import ConfigError, LedgerError, Problem
-from notifier.ledger import DeliveryRecord, Ledger, Skip
-from notifier.model import Deadline, Notification, Schedule
-from notifier.render import Message, Renderer, TemplateSource
-from notifier.sdnotify import SystemdNotifier
-from notifier.sendpool import SendPool, default_size
+from notifier.messages.render import Message, Renderer, TemplateSource
+from notifier.schedule import catchup, planning
+from notifier.schedule.model import Deadline, Notification, Schedule
 
 log = logging.getLogger("notifier.daemon")
 
@@ -213,7 +216,7 @@ class Daemon:
         """A replay's --from: it answers for every notification from there on."""
         self.sendpool = SendPool(send_helpers) if send_helpers > 0 else None
         """Processes that run the sends of apprise's own unthrottled services (one
-        interpreter delivers about 300 a second here; see notifier.sendhelper)."""
+        interpreter delivers about 300 a second here; see notifier.delivery.sendhelper)."""
         # Deadlines without `announced` are known from when the daemon first saw
         # them: for a replay that is where its virtual clock starts.
         self.loaded = self._prepare(cfg, self.origin or self.clock.now())
@@ -732,7 +735,7 @@ class Daemon:
         if nxt is None:
             return f"{n} deadlines, nothing planned in the next {WINDOW.days} days"
         left = nxt.at - now
-        from notifier.views import duration_text  # noqa: PLC0415
+        from notifier.output.views import duration_text  # noqa: PLC0415
 
         return f"{n} deadlines, next: {nxt.deadline or nxt.kind} {nxt.kind} in " \
                f"{duration_text(left)}"

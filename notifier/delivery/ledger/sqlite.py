@@ -32,9 +32,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple, Protocol, Self
 
-from notifier import timing
+from notifier.delivery.ledger.file import create_file, inspect_file, ledger_exists
 from notifier.errors import LedgerError, LedgerWriteError
-from notifier.ledgerfile import create_file, inspect_file, ledger_exists
+from notifier.schedule import timing
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from notifier.model import Notification
+from notifier.schedule.model import Notification
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from notifier import timing
-from notifier.model import Channel, Deadline, Digest, Kind, Notification, Schedule
+from notifier.schedule import timing
+from notifier.schedule.model import Channel, Deadline, Digest, Kind, Notification, Schedule
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger

@@ -3,7 +3,7 @@
 apprise and requests are pure Python, so one interpreter delivers about 300
 webhook messages a second here whatever its thread count: one thread at a
 time holds the interpreter lock. The daemon hands the sends of apprise's own
-unthrottled services (json://, form://, ...) to helpers (`notifier.sendpool`),
+unthrottled services (json://, form://, ...) to helpers (`notifier.delivery.sendpool`),
 which run on the other cores; everything else about a send (claim, render,
 ledger, retries, timeouts) stays in the daemon.
 
@@ -34,13 +34,13 @@ from typing import IO, Any, Final
 
 from apprise import Apprise
 
-from notifier.channels import (
+from notifier.delivery.channels import (
     NotifyReport,
     isolate_apprise_logging,
     load_instance,
     notify_report,
 )
-from notifier.threadreuse import ReusedThreads
+from notifier.delivery.threadreuse import ReusedThreads
 
 __all__ = ["decode_report", "encode_report", "main"]
 
@@ -110,7 +110,7 @@ def _writer(out: IO[bytes]) -> Callable[[bytes], None]:
     return reply
 
 
-_USAGE: Final = ("usage: python -m notifier.sendhelper FD, where FD is a connected Unix "
+_USAGE: Final = ("usage: python -m notifier.delivery.sendhelper FD, where FD is a connected Unix "
                  "stream socket; `notifier run` starts helpers itself")
 
 
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sock = _socket(sys.argv[1:] if argv is None else argv)
     except ValueError as e:
-        print(f"notifier.sendhelper: {e}", file=sys.stderr)
+        print(f"notifier.delivery.sendhelper: {e}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -94,8 +94,7 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
 from jinja2.exceptions import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from notifier.model import KINDS, Closure, Deadline, Notification, Schedule, Stage
-from notifier.wording import (
+from notifier.messages.wording import (
     Fmt,
     calendar_split,
     days_text,
@@ -106,6 +105,7 @@ from notifier.wording import (
     zone_city,
     zone_name,
 )
+from notifier.schedule.model import KINDS, Closure, Deadline, Notification, Schedule, Stage
 
 Part = Literal["title", "body"]
 TEMPLATE_KINDS: tuple[str, ...] = (*KINDS, "summary", "test")

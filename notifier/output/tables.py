@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from notifier.wording import move_verb
+from notifier.messages.wording import move_verb
 
 
 def _instant(text: str) -> datetime:

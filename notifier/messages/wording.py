@@ -2,7 +2,7 @@
 
 English whatever the locale ("Wed 25 Nov 17:00, Baku"); the year only when it
 differs from the message's; durations in calendar days of the zone, then the
-exact rest ("2 days 4 h"). `notifier.render` puts these texts in a message's
+exact rest ("2 days 4 h"). `notifier.messages.render` puts these texts in a message's
 context (its docstring lists them).
 """
 
@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from notifier.model import Stage
+from notifier.schedule.model import Stage
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",

@@ -29,8 +29,8 @@ from datetime import UTC, date, time, timedelta
 from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
-from notifier import timing
-from notifier.model import Closure, Deadline, Offset, Stage
+from notifier.schedule import timing
+from notifier.schedule.model import Closure, Deadline, Offset, Stage
 
 _EPOCH, _MICROSECOND = timing.EPOCH, timing.MICROSECOND
 _T = TypeVar("_T")

@@ -1,10 +1,10 @@
 """notifier's own apprise plugins: ``console://`` and ``jsonl://``.
 
-They are apprise plugins like any other (`notifier.channels` registers them
+They are apprise plugins like any other (`notifier.delivery.channels` registers them
 under their schemas), so a channel URL is an apprise URL whatever its
 service. A plugin's ``send()`` gets only title, body and type from apprise;
 the message's key, due and times come through `CURRENT`, which the channel
-sets in the thread that sends (see `notifier.channels`).
+sets in the thread that sends (see `notifier.delivery.channels`).
 
 This module imports apprise at the top: `check` imports it only for a file
 with a URL of another schema.
@@ -26,7 +26,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 from apprise import NotifyBase, NotifyFormat, NotifyType, PersistentStoreMode
 
 if TYPE_CHECKING:
-    from notifier.channels import OutgoingMessage
+    from notifier.delivery.channels import OutgoingMessage
 
 __all__ = [
     "BUILTINS",
