@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from notifier.daemon import heap
+from notifier.text import rfc3339
 
 # What the imports below allocate (click, pydantic, the config schema: some
 # 50,000 objects) lives as long as the process. The cyclic collector would
@@ -167,7 +168,7 @@ def check(config_path: Path | None, strict: bool) -> None:
         click.echo("next notification: none planned")
     else:
         what = f"{nxt.deadline} ({nxt.title})" if nxt.deadline else nxt.kind
-        click.echo(f"next notification: {planning.utc_text(nxt.at)} {nxt.kind}: {what}")
+        click.echo(f"next notification: {rfc3339(nxt.at)} {nxt.kind}: {what}")
     if strict and cfg.warnings:
         sys.exit(EX_CONFIG)
 
@@ -329,7 +330,7 @@ def replay(config_path: Path | None, start: Any, end: Any, speed: float,
 
     with tempfile.TemporaryDirectory(prefix="notifier-replay-") as tmp:
         book = _open_ledger_or_exit(cfg, ledger_file or Path(tmp) / "replay.db")
-        click.echo(f"replay {planning.utc_text(begin)} -> {planning.utc_text(finish)} "
+        click.echo(f"replay {rfc3339(begin)} -> {rfc3339(finish)} "
                    f"at {speed:g}x ({zone.key})")
         try:
             daemon = Daemon(cfg, book, clock=VirtualClock(begin, speed, epoch),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from notifier.redact import Redactor
+
 
 class Problem(NamedTuple):
     """One located complaint about a config file.
@@ -25,11 +27,9 @@ class Problem(NamedTuple):
 
     def scrubbed(self, secrets: tuple[str, ...]) -> Problem:
         """The same problem with any known secret replaced by `***`."""
-        path, message = self.path, self.message
-        for secret in secrets:
-            path = path.replace(secret, "***")
-            message = message.replace(secret, "***")
-        return Problem(self.file, self.line, self.col, path, message)
+        redactor = Redactor(secrets)
+        return Problem(self.file, self.line, self.col, redactor.redact(self.path),
+                       redactor.redact(self.message))
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}"

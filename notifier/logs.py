@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import time
 from collections.abc import Iterable, Mapping
 from typing import TextIO
-from urllib.parse import quote, quote_plus
 
-__all__ = ["MIN_SECRET_LENGTH", "OneLineFormatter", "SecretRedactor", "setup_logging"]
+from notifier.redact import Redactor
+from notifier.text import escaped
 
-#: Shorter strings are not redacted: replacing every "abc" would shred the log.
-MIN_SECRET_LENGTH = 4
+__all__ = ["OneLineFormatter", "SecretRedactor", "setup_logging"]
 
 _LEVELS = {
     "DEBUG": logging.DEBUG,
@@ -37,8 +35,6 @@ _LEVELS = {
     "ERROR": logging.ERROR,
     "CRITICAL": logging.CRITICAL,
 }
-
-_LINE_BREAKS = re.compile(r"\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 #: Loggers of libraries that are chatty (and may echo URLs) below WARNING.
 _QUIET_LOGGERS = ("apprise",)
@@ -57,11 +53,6 @@ def _priority(levelno: int) -> int:
     return 7
 
 
-def _one_line(text: str) -> str:
-    """Every kind of line break written as a visible ``\\n``."""
-    return _LINE_BREAKS.sub(r"\\n", text.rstrip("\r\n"))
-
-
 # Renders tracebacks for SecretRedactor, which runs before any formatter does.
 _EXCEPTION_FORMATTER = logging.Formatter()
 
@@ -69,37 +60,25 @@ _EXCEPTION_FORMATTER = logging.Formatter()
 class SecretRedactor(logging.Filter):
     """Replaces known secrets with ``***`` in each record's message and traceback.
 
-    Secrets shorter than `MIN_SECRET_LENGTH` are ignored. The URL-encoded forms of
-    each secret are redacted too, since secrets often travel inside URLs. Never
-    drops a record and never raises.
+    A logging filter around `notifier.redact.Redactor` (which says what is
+    replaced). Never drops a record and never raises.
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self._secrets: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
-        self.add(secrets)
+        self._redactor = Redactor(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Learn more secrets (e.g. after a config reload)."""
-        for secret in secrets:
-            if len(secret) < MIN_SECRET_LENGTH:
-                continue
-            self._secrets.update({secret, quote(secret, safe=""), quote_plus(secret, safe="")})
-        if self._secrets:
-            # Longest first, so a secret containing another is replaced whole.
-            ordered = sorted(self._secrets, key=lambda s: (-len(s), s))
-            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+        self._redactor.add(secrets)
 
     def redact(self, text: str) -> str:
         """`text` with every known secret replaced by ``***``."""
-        if self._pattern is None:
-            return text
-        return self._pattern.sub("***", text)
+        return self._redactor.redact(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Merge the message with its arguments and redact it, plus any traceback."""
-        if self._pattern is None:
+        if not self._redactor:
             return True
         try:
             message = record.getMessage()
@@ -156,7 +135,7 @@ class OneLineFormatter(logging.Formatter):
             line = f"{self.formatTime(record)} {record.levelname} {record.name}: {text}"
         if self.redactor is not None:
             line = self.redactor.redact(line)
-        return _one_line(line)
+        return escaped(line.rstrip("\r\n"))
 
 
 def _is_journal_stream(stream: TextIO, environ: Mapping[str, str]) -> bool:

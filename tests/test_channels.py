@@ -82,7 +82,7 @@ def test_console_prints_one_line_per_message(capsys: pytest.CaptureFixture[str])
     s.send(message(key="k2", kind="due", title="Aghdam handover", body=""))
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
-        "[reminder] Kalbajar handover — line one\\nline two\\r\\nand a\\u0007bell",
+        "[reminder] Kalbajar handover — line one\\nline two\\nand a\\u0007bell",
         "[due] Aghdam handover",
     ]
 

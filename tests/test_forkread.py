@@ -26,6 +26,7 @@ from notifier.config import loader as config
 from notifier.errors import ConfigError
 from notifier.schedule import planning
 from notifier.schedule.model import Deadline
+from notifier.text import rfc3339
 
 HEAD = """\
 [defaults]
@@ -325,7 +326,7 @@ def test_a_long_plan_is_the_same_rendered_by_two_processes(
                                 datetime(2030, 5, 31, 20, tzinfo=UTC))
         shown = json.loads(both.output)
         assert [(i["key"], i["at"]) for i in shown] == \
-            [(n.key, planning.utc_text(n.at)) for n in planned]
+            [(n.key, rfc3339(n.at)) for n in planned]
         assert sum(i["kind"] == "digest" for i in shown) >= 20
 
 

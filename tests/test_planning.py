@@ -7,9 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from notifier.schedule import planning, timing
+from notifier import text
+from notifier.schedule import timing
 from notifier.schedule.model import Channel, Closure, Deadline, Digest, Schedule, Stage
-from notifier.schedule.planning import plan, state_at, utc_text
+from notifier.schedule.planning import plan, state_at
+from notifier.text import rfc3339
 
 BAKU = ZoneInfo("Asia/Baku")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -395,7 +397,7 @@ def test_weekly_digest_fires_on_monday() -> None:
 ])
 def test_utc_text_is_rfc3339_utc_to_the_second(instant: datetime, text: str) -> None:
     # Keys in existing ledgers hold this text: it must never change.
-    assert utc_text(instant) == text
+    assert rfc3339(instant) == text
 
 
 @pytest.mark.parametrize("fold_first", [0, 1])
@@ -406,14 +408,14 @@ def test_utc_text_tells_the_two_readings_of_a_repeated_hour_apart(fold_first: in
     second = first.replace(fold=1 - fold_first)
     texts = {0: "2026-10-25T00:30:00Z", 1: "2026-10-25T01:30:00Z"}
     for _ in range(2):
-        assert utc_text(first) == texts[fold_first]
-        assert utc_text(second) == texts[1 - fold_first]
-        assert utc_text(first.astimezone(UTC)) == texts[fold_first]
+        assert rfc3339(first) == texts[fold_first]
+        assert rfc3339(second) == texts[1 - fold_first]
+        assert rfc3339(first.astimezone(UTC)) == texts[fold_first]
 
 
 def test_utc_text_remembers_a_bounded_number_of_instants() -> None:
     start = datetime(2030, 1, 1, tzinfo=UTC)
-    for i in range(planning._UTC_TEXTS_MAX + 10):
+    for i in range(text._SECONDS_MAX + 10):
         instant = start + timedelta(seconds=i)
-        assert utc_text(instant) == instant.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert len(planning._UTC_TEXTS) <= planning._UTC_TEXTS_MAX
+        assert rfc3339(instant) == instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert len(text._SECONDS) <= text._SECONDS_MAX

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import rtoml
 
 from notifier.errors import ConfigError, Problem
+from notifier.text import one_line
 
 if TYPE_CHECKING:
     from tomllib import TOMLDecodeError
@@ -116,12 +117,8 @@ def _rtoml_problem(file: str, text: str) -> Problem | None:
         m = _RTOML_AT.match(str(e).strip())
         if m is not None:
             return Problem(file, int(m.group(2)), int(m.group(3)), "",
-                           f"TOML syntax: {_one_line(m.group(1))}")
+                           f"TOML syntax: {one_line(m.group(1), 200)}")
     return None
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:200]
 
 
 def _syntax_problem(file: str, e: TOMLDecodeError) -> Problem:

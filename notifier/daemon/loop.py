@@ -41,6 +41,7 @@ from notifier.errors import ConfigError, LedgerError, Problem
 from notifier.messages.render import Message, Renderer, TemplateSource
 from notifier.schedule import catchup, planning
 from notifier.schedule.model import Deadline, Notification, Schedule
+from notifier.text import rfc3339
 
 log = logging.getLogger("notifier.daemon")
 
@@ -655,7 +656,7 @@ class Daemon:
             summary = Notification(
                 at=now, kind="summary", deadline=None, due=None, offset=None, seq=None,
                 channels=(channel,), title=message.title,
-                key=f"summary/{planning.utc_text(now)}",
+                key=f"summary/{rfc3339(now)}",
             )
             if len(self._summaries) >= 100:
                 self._summaries.pop(next(iter(self._summaries)))

@@ -20,6 +20,8 @@ import threading
 import time
 from collections.abc import Mapping
 
+from notifier.text import one_line
+
 __all__ = ["SystemdNotifier"]
 
 log = logging.getLogger(__name__)
@@ -60,11 +62,6 @@ def _parse_watchdog(environ: Mapping[str, str]) -> int | None:
             log.debug("ignoring WATCHDOG_PID that is not an integer")
             return None
     return usec
-
-
-def _one_line(text: str) -> str:
-    """A value that cannot break out of its ``KEY=VALUE`` line."""
-    return " ".join(text.splitlines())
 
 
 class SystemdNotifier:
@@ -128,7 +125,7 @@ class SystemdNotifier:
         """``READY=1``: start-up or a reload is complete (with an optional status line)."""
         if status is None:
             return self.notify("READY=1")
-        return self.notify("READY=1", f"STATUS={_one_line(status)}")
+        return self.notify("READY=1", f"STATUS={one_line(status)}")
 
     def reloading(self) -> bool:
         """``RELOADING=1`` with the ``MONOTONIC_USEC`` timestamp systemd requires."""
@@ -145,7 +142,7 @@ class SystemdNotifier:
 
     def status(self, text: str) -> bool:
         """``STATUS=...``: a one-line status shown by ``systemctl status``."""
-        return self.notify(f"STATUS={_one_line(text)}")
+        return self.notify(f"STATUS={one_line(text)}")
 
     def extend_timeout(self, seconds: float) -> bool:
         """``EXTEND_TIMEOUT_USEC``: ask for more time to start, reload or stop."""

@@ -94,12 +94,12 @@ from notifier.delivery.plugins import (
     CURRENT,
     BuiltinPlugin,
     BuiltinUrlError,
-    one_line,
-    rfc3339,
 )
 from notifier.delivery.threadreuse import ReusedThreads
 from notifier.errors import DeliveryError
+from notifier.redact import redact
 from notifier.schedule import model
+from notifier.text import one_line, rfc3339
 
 __all__ = [
     "DEFAULT_CTO",
@@ -165,6 +165,8 @@ _QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar(
 _SCHEME_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]{0,31})://")
 _HTTP_STATUS_RE = re.compile(r"\berror=(\d{3})\b")
 _ERROR_MAX = 300
+_TOKEN_MIN = 3
+"""URL pieces this long or longer that its privacy form hides are treated as secrets."""
 
 
 # --------------------------------------------------------------------------- messages
@@ -264,20 +266,14 @@ def _secret_tokens(raw_url: str, private_url: str | None) -> list[str]:
     tokens: set[str] = set()
     for text in (raw_url, unquote(raw_url)):
         for token in re.split(r"[/:@?&=#,;+\s]+", text):
-            if len(token) >= 3 and token.lower() not in safe and token not in shown:
+            if len(token) >= _TOKEN_MIN and token.lower() not in safe and token not in shown:
                 tokens.add(token)
     return sorted(tokens, key=len, reverse=True)
 
 
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
-
-
-def _short(text: str) -> str:
-    text = one_line(text.strip())
-    return text if len(text) <= _ERROR_MAX else text[: _ERROR_MAX - 1] + "…"
+def _short(text: str, secrets: Iterable[str]) -> str:
+    """A failure's reason for the ledger and logs: one line, capped, no secret."""
+    return one_line(redact(text, secrets, min_length=_TOKEN_MIN), _ERROR_MAX)
 
 
 class _QuietFilter(logging.Filter):
@@ -406,7 +402,7 @@ def _instantiate(url: str, asset: AppriseAsset) -> NotifyBase:
     except BuiltinUrlError as e:
         raise ValueError(str(e)) from None
     except Exception as e:  # noqa: BLE001 - any plugin may raise anything on a bad URL
-        detail = _short(_scrub(str(e), _secret_tokens(url, None)))
+        detail = _short(str(e), _secret_tokens(url, None))
         name = str(plugin_cls.service_name)
         reason = f"{name} rejected the URL: {detail}" if detail else f"bad {name} URL"
         raise ValueError(reason) from None
@@ -650,7 +646,7 @@ class ChannelSender:
         """Send a test message to every URL; never raises for a delivery failure."""
         now = datetime.now(UTC).replace(microsecond=0)
         msg = OutgoingMessage(
-            key=f"test:{self.name}:{rfc3339(now)}",
+            key=f"test:{self.name}:{rfc3339(now, fraction=True)}",
             kind="test",
             deadline=None,
             title=f"notifier: test message for channel {self.name}",
@@ -772,7 +768,7 @@ class ChannelSender:
         if report.services != 1:
             # Nothing was dispatched (a bad call): say what apprise said.
             why = report.said or report.status.lower()
-            return UrlResult(target.private, ok=False, error=_short(_scrub(why, target.secrets)))
+            return UrlResult(target.private, ok=False, error=_short(why, target.secrets))
         if report.status == AppriseResultStatus.SUCCESS.name:
             return UrlResult(target.private, ok=True)
         if report.status == AppriseResultStatus.TIMEOUT.name:
@@ -780,7 +776,7 @@ class ChannelSender:
                 target.private, ok=False, error=f"no answer within {self.timeout:g} s"
             )
         statuses = {int(m) for text in report.warnings for m in _HTTP_STATUS_RE.findall(text)}
-        error = _short(_scrub("; ".join(report.warnings), target.secrets)) or "delivery failed"
+        error = _short("; ".join(report.warnings), target.secrets) or "delivery failed"
         permanent = bool(statuses) and statuses <= PERMANENT_HTTP_STATUSES
         return UrlResult(target.private, ok=False, error=error, permanent=permanent)
 

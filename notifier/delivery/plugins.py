@@ -25,6 +25,8 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from apprise import NotifyBase, NotifyFormat, NotifyType, PersistentStoreMode
 
+from notifier.text import escaped, rfc3339
+
 if TYPE_CHECKING:
     from notifier.delivery.channels import OutgoingMessage
 
@@ -35,37 +37,12 @@ __all__ = [
     "BuiltinUrlError",
     "NotifyConsole",
     "NotifyJsonl",
-    "one_line",
-    "rfc3339",
 ]
 
 CURRENT: contextvars.ContextVar[OutgoingMessage | None] = contextvars.ContextVar(
     "notifier_outgoing_message", default=None
 )
 """The message being sent from this thread (set by `ChannelSender`), else None."""
-
-
-def rfc3339(value: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z``; fractional seconds only when there are any."""
-    utc = value.astimezone(UTC)
-    spec = "seconds" if utc.microsecond == 0 else "microseconds"
-    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
-
-
-_LINE_ESCAPES: Final = {"\n": "\\n", "\r": "\\r"}
-
-
-def one_line(text: str) -> str:
-    """Escape line breaks and other control characters so `text` stays on one line."""
-    out: list[str] = []
-    for ch in text:
-        if ch in _LINE_ESCAPES:
-            out.append(_LINE_ESCAPES[ch])
-        elif ch != "\t" and (ord(ch) < 0x20 or ord(ch) == 0x7F or ch in "\x85\u2028\u2029"):
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 class BuiltinUrlError(ValueError):
@@ -122,9 +99,9 @@ class NotifyConsole(BuiltinPlugin):
             kind, title, body = msg.kind, msg.title, msg.body
         else:
             kind = notify_type.value
-        line = f"[{one_line(kind)}] {one_line(title)}"
+        line = f"[{escaped(kind)}] {escaped(title)}"
         if body:
-            line += f" — {one_line(body)}"
+            line += f" — {escaped(body)}"
         try:
             with _CONSOLE_LOCK:
                 stream = sys.stdout
@@ -196,9 +173,9 @@ class NotifyJsonl(BuiltinPlugin):
             "deadline": msg.deadline,
             "title": msg.title,
             "body": msg.body,
-            "due": rfc3339(msg.due) if msg.due is not None else None,
-            "planned_at": rfc3339(msg.planned_at),
-            "sent_at": rfc3339(msg.sent_at or datetime.now(UTC)),
+            "due": rfc3339(msg.due, fraction=True) if msg.due is not None else None,
+            "planned_at": rfc3339(msg.planned_at, fraction=True),
+            "sent_at": rfc3339(msg.sent_at or datetime.now(UTC), fraction=True),
             "late": msg.late,
         }
         text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from notifier.schedule import planning
 from notifier.schedule.model import Deadline, Notification, Schedule
-from notifier.schedule.planning import utc_text
+from notifier.text import rfc3339
 
 if TYPE_CHECKING:
     from notifier.messages.render import Renderer
@@ -22,10 +22,10 @@ _Item = TypeVar("_Item")
 
 def plan_item(n: Notification, title: str, body: str | None = None) -> dict[str, Any]:
     item: dict[str, Any] = {
-        "at": utc_text(n.at),
+        "at": rfc3339(n.at),
         "deadline": n.deadline,
         "kind": n.kind,
-        "due": utc_text(n.due) if n.due is not None else None,
+        "due": rfc3339(n.due) if n.due is not None else None,
         "offset": n.offset,
         "channels": list(n.channels),
         "title": title,
@@ -48,9 +48,9 @@ def plan_json(n: Notification, title: str, body: str | None = None) -> str:
     `encode_basestring`, the function `json.dumps` itself uses for them, so
     the text is the same byte for byte (tests/test_views.py holds it to that).
     """
-    due = "null" if n.due is None else f'"{utc_text(n.due)}"'
+    due = "null" if n.due is None else f'"{rfc3339(n.due)}"'
     channels = ", ".join([encode_basestring(c) for c in n.channels])
-    text = (f'{{"at": "{utc_text(n.at)}", "deadline": {_json_text(n.deadline)}, '
+    text = (f'{{"at": "{rfc3339(n.at)}", "deadline": {_json_text(n.deadline)}, '
             f'"kind": {encode_basestring(n.kind)}, "due": {due}, '
             f'"offset": {_json_text(n.offset)}, "channels": [{channels}], '
             f'"title": {encode_basestring(title)}, "key": {encode_basestring(n.key)}')
@@ -124,17 +124,17 @@ def status_item(
         "deadline": d.id,
         "title": d.title,
         "state": state.state,
-        "effective_due": utc_text(state.effective_due),
-        "original_due": utc_text(state.original_due),
+        "effective_due": rfc3339(state.effective_due),
+        "original_due": rfc3339(state.original_due),
         "time_left_seconds": int(left.total_seconds()),
         "time_left": ("overdue by " if left.total_seconds() < 0 else "") + duration_text(left)
         if state.state in ("open", "overdue") else None,
         "zone": d.zone.key,
         "history": [
             {
-                "due": utc_text(s.due),
+                "due": rfc3339(s.due),
                 "day": s.day.isoformat() if s.day else None,
-                "announced": utc_text(s.announced) if s.announced else None,
+                "announced": rfc3339(s.announced) if s.announced else None,
                 "known": s.announced is None or s.announced <= at,
                 "reason": s.reason,
                 "source": s.source,
@@ -144,7 +144,7 @@ def status_item(
         "next": None if nxt is None else plan_item(nxt, nxt.title),
         "last_delivery": None if last is None else {
             "key": last.key, "channel": last.channel, "state": last.state,
-            "at": utc_text(last.at), "error": last.error,
+            "at": rfc3339(last.at), "error": last.error,
         },
     }
 
@@ -156,12 +156,12 @@ def history_item(rec: Any) -> dict[str, Any]:
         "channel": rec.channel,
         "deadline": rec.deadline,
         "kind": rec.kind,
-        "planned_at": utc_text(rec.planned_at),
+        "planned_at": rfc3339(rec.planned_at),
         "state": str(rec.state),
         "attempts": rec.attempts,
-        "next_attempt": utc_text(rec.next_attempt) if rec.next_attempt else None,
+        "next_attempt": rfc3339(rec.next_attempt) if rec.next_attempt else None,
         "last_error": rec.last_error,
         "late": rec.late,
-        "created_at": utc_text(rec.created_at),
-        "updated_at": utc_text(rec.updated_at),
+        "created_at": rfc3339(rec.created_at),
+        "updated_at": rfc3339(rec.updated_at),
     }

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from notifier.schedule import timing
 from notifier.schedule.model import Channel, Deadline, Digest, Kind, Notification, Schedule
+from notifier.text import rfc3339
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
@@ -25,38 +26,8 @@ _KIND_ORDER = {
 }
 
 
-def utc_text(instant: datetime) -> str:
-    """RFC 3339 in UTC with a `Z`, the form used in keys and JSON."""
-    if instant.tzinfo is not UTC:
-        return _utc_text(instant.astimezone(UTC))
-    # A plan asks three times per item, mostly for instants it asked before (a
-    # deadline's due, for each of its reminders): remembered, at 1/30 of the cost.
-    # Only UTC instants: two local times a fold apart compare (and hash) equal.
-    text = _UTC_TEXTS.get(instant)
-    if text is None:
-        if len(_UTC_TEXTS) >= _UTC_TEXTS_MAX:
-            _UTC_TEXTS.clear()
-        text = _UTC_TEXTS[instant] = _utc_text(instant)
-    return text
-
-
-def _utc_text(utc: datetime) -> str:
-    if utc.year < 1000:
-        # Keys in ledgers written so far came from strftime, which does not pad such years.
-        return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-    # isoformat is several times cheaper than strftime.
-    return utc.isoformat(timespec="seconds")[:-6] + "Z"  # less its "+00:00"
-
-
-_UTC_TEXTS: dict[datetime, str] = {}
-"""`utc_text` of UTC instants asked for lately (at most `_UTC_TEXTS_MAX`)."""
-_UTC_TEXTS_MAX = 4096
-"""About 0.6 MiB, held by the daemon for good (65,536 were 9.8 MiB); a plan's
-part (see `forkread.in_two`) asks for fewer distinct instants than this."""
-
-
 def notification_key(deadline: str, kind: str, due: datetime, tail: str = "") -> str:
-    return f"{deadline}/{kind}/{utc_text(due)}/{tail}"
+    return f"{deadline}/{kind}/{rfc3339(due)}/{tail}"
 
 
 def plan(schedule: Schedule, start: datetime, end: datetime) -> list[Notification]:

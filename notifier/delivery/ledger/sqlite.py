@@ -35,6 +35,7 @@ from typing import NamedTuple, Protocol, Self
 from notifier.delivery.ledger.file import create_file, inspect_file, ledger_exists
 from notifier.errors import LedgerError, LedgerWriteError
 from notifier.schedule import timing
+from notifier.text import one_line
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -371,20 +372,10 @@ def _from_us(value: object, what: str) -> datetime:
         raise LedgerError(f"{what} is out of range") from exc
 
 
-def _cap(text: str) -> str:
-    if len(text) <= MAX_ERROR_CHARS:
-        return text
-    return text[: MAX_ERROR_CHARS - 1] + "\u2026"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _sqlite_reason(exc: sqlite3.Error) -> str:
     """SQLite's own message (never contains bound values) on one line."""
     name = getattr(exc, "sqlite_errorname", None)
-    message = _one_line(str(exc)) or type(exc).__name__
+    message = one_line(str(exc)) or type(exc).__name__
     return f"{message} ({name})" if name else message
 
 
@@ -543,7 +534,7 @@ class SqliteLedger:
         }
         problems = [str(r[0]) for r in conn.execute("PRAGMA quick_check")]
         if problems != ["ok"]:
-            first = _one_line(problems[0])[:200] if problems else "no result"
+            first = one_line(problems[0], 200) if problems else "no result"
             raise LedgerError(f"ledger {path}: is corrupt (integrity check: {first})")
         if version > SCHEMA_VERSION:
             raise LedgerError(
@@ -790,7 +781,7 @@ class SqliteLedger:
             what="mark a delivery for retry",
             allowed=frozenset({DeliveryState.CLAIMED, DeliveryState.RETRYING}),
             sql=_SQL_MARK_RETRY,
-            values=(_to_us(next_attempt), _cap(error), _to_us(now)),
+            values=(_to_us(next_attempt), one_line(error, MAX_ERROR_CHARS), _to_us(now)),
         )
 
     def mark_failed(self, key: str, channel: str, *, now: datetime, error: str) -> None:
@@ -800,7 +791,7 @@ class SqliteLedger:
             what="mark a delivery failed",
             allowed=frozenset({DeliveryState.CLAIMED, DeliveryState.RETRYING}),
             sql=_SQL_MARK_FAILED,
-            values=(_cap(error), _to_us(now)),
+            values=(one_line(error, MAX_ERROR_CHARS), _to_us(now)),
         )
 
     def mark_skipped(
@@ -826,7 +817,7 @@ class SqliteLedger:
         self, skips: Iterable[Skip], *, now: datetime, reason: str
     ) -> None:
         # One commit (one fsync) for a catch-up that skips thousands.
-        now_us, why = _to_us(now), _cap(reason)
+        now_us, why = _to_us(now), one_line(reason, MAX_ERROR_CHARS)
         rows = [(s.key, s.channel, s.deadline, s.kind, _to_us(s.planned_at), why, now_us, now_us)
                 for s in skips]
         if not rows:

@@ -1,0 +1,52 @@
+"""Known secrets replaced by ``***`` in any text: errors, log lines, delivery reasons.
+
+The one scrubber. What counts as a secret is found where the secrets are
+known (the config's channel URLs, a URL's parts not shown in its privacy
+form); replacing them, in their plain and URL-encoded forms, longest first,
+happens here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
+
+#: Shorter strings are not redacted: replacing every "abc" would shred the text.
+MIN_SECRET_LENGTH = 4
+MASK = "***"
+
+
+class Redactor:
+    """Replaces every secret it knows (and its URL-encoded forms) with ``***``."""
+
+    def __init__(self, secrets: Iterable[str] = (), *, min_length: int = MIN_SECRET_LENGTH) -> None:
+        self._min_length = min_length
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Learn more secrets (e.g. after a config reload)."""
+        for secret in secrets:
+            if len(secret) < self._min_length:
+                continue
+            self._secrets.update({secret, quote(secret, safe=""), quote_plus(secret, safe="")})
+        if self._secrets:
+            # Longest first, so a secret containing another is replaced whole.
+            ordered = sorted(self._secrets, key=lambda s: (-len(s), s))
+            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+    def __bool__(self) -> bool:
+        return self._pattern is not None
+
+    def redact(self, text: str) -> str:
+        """`text` with every known secret replaced by ``***``."""
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(MASK, text)
+
+
+def redact(text: str, secrets: Iterable[str], *, min_length: int = MIN_SECRET_LENGTH) -> str:
+    """`text` with each of `secrets` replaced by ``***`` (see `Redactor`)."""
+    return Redactor(secrets, min_length=min_length).redact(text)

@@ -1,0 +1,54 @@
+"""The shared text forms (one line, escaped breaks, RFC 3339) and the one redactor, as tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from notifier.errors import Problem
+from notifier.redact import Redactor, redact
+from notifier.text import escaped, one_line, rfc3339
+
+
+@pytest.mark.parametrize(("text", "limit", "expected"), [
+    ("disk  full\n(SQLITE_FULL)\r\n", None, "disk full (SQLITE_FULL)"),
+    ("a\u2028b\tc", None, "a b c"),
+    ("x" * 10, 10, "x" * 10),
+    ("x" * 11, 10, "x" * 9 + "\u2026"),
+    ("", 5, ""),
+])
+def test_one_line_folds_white_space_and_caps(text: str, limit: int | None, expected: str) -> None:
+    assert one_line(text, limit) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("one\ntwo", "one\\ntwo"),
+    ("one\r\ntwo\rthree", "one\\ntwo\\nthree"),
+    ("a\u2028b\x85c", "a\\nb\\nc"),
+    ("bell\x07 esc\x1b[31m tab\t", "bell\\u0007 esc\\u001b[31m tab\t"),
+])
+def test_escaped_keeps_everything_visible_on_one_line(text: str, expected: str) -> None:
+    assert escaped(text) == expected
+    assert "\n" not in escaped(text)
+
+
+@pytest.mark.parametrize(("instant", "fraction", "expected"), [
+    (datetime(2020, 11, 15, 14, 54, tzinfo=UTC), False, "2020-11-15T14:54:00Z"),
+    (datetime(2020, 11, 15, 18, 54, 0, 250, tzinfo=timezone(timedelta(hours=4))), False,
+     "2020-11-15T14:54:00Z"),
+    (datetime(2020, 11, 15, 18, 54, 0, 250, tzinfo=timezone(timedelta(hours=4))), True,
+     "2020-11-15T14:54:00.000250Z"),
+    (datetime(2020, 11, 15, 14, 54, tzinfo=UTC), True, "2020-11-15T14:54:00Z"),
+])
+def test_rfc3339_is_utc_with_z(instant: datetime, fraction: bool, expected: str) -> None:
+    assert rfc3339(instant, fraction=fraction) == expected
+
+
+def test_one_redactor_for_errors_and_logs() -> None:
+    secret = "s3cr/et+pass"
+    problem = Problem("c.toml", 3, 7, "channels.ops.url", f"bad URL near {secret} and s3cr%2Fet%2Bpass")
+    assert "s3cr" not in str(problem.scrubbed((secret,)))
+    assert Redactor([secret]).redact(f"x {secret} y") == "x *** y"
+    assert redact("abc abcd", ["abc", "abcd"]) == "abc ***"  # shorter than 4: left alone
+    assert redact("abc", ["abc"], min_length=3) == "***"
