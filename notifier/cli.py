@@ -190,7 +190,8 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool, with_bod
     finish = to_instant(end, cfg, begin + timedelta(days=30))
     if finish < begin:
         _fail("Error: --until is before --from", EX_USAGE)
-    from notifier.messages.render import Renderer, TemplateSource  # noqa: PLC0415
+    from notifier.messages.render import Renderer  # noqa: PLC0415
+    from notifier.messages.templates import TemplateSource  # noqa: PLC0415
     from notifier.output import views  # noqa: PLC0415 - not imported by `check`
 
     with readonly_ledger(cfg) as book:

@@ -40,7 +40,10 @@ NOT_FOR_CHECK = (
     "notifier.daemon.loop",
     "notifier.delivery.ledger.sqlite",
     "notifier.delivery.plugins",
+    "notifier.messages.checks",
+    "notifier.messages.context",
     "notifier.messages.render",
+    "notifier.messages.templates",
     "notifier.output.tables",
     "notifier.output.views",
 )

@@ -11,16 +11,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from notifier.messages.render import (
-    DEFAULT_TEMPLATES,
-    TEMPLATE_KINDS,
-    Message,
-    Renderer,
-    TemplateProblem,
-    TemplateSource,
-    sample_notifications,
-    state_at,
-)
+from notifier.messages.checks import sample_notifications, template_problems
+from notifier.messages.context import notification_context, state_at
+from notifier.messages.render import Message, Renderer, TemplateProblem
+from notifier.messages.templates import DEFAULT_TEMPLATES, TEMPLATE_KINDS, TemplateSource
 from notifier.messages.wording import calendar_split, duration_text, zone_city
 from notifier.schedule.model import Closure, Deadline, Digest, Kind, Notification, Schedule, Stage
 
@@ -151,7 +145,7 @@ def test_late_by_is_shown_when_more_than_a_minute_late() -> None:
     n = note(utc("2020-11-24T05:00"), "reminder", due=EXTENSION.due, offset="1d")
     m = Renderer().render(n, SCHEDULE, sent_at=n.at + timedelta(hours=3, seconds=20))
     assert m.body.endswith("Sent late by 3 h (planned for Tue 24 Nov 09:00, Baku).")
-    ctx = Renderer().context(n, SCHEDULE, sent_at=n.at + timedelta(hours=3))
+    ctx = notification_context(n, SCHEDULE, sent_at=n.at + timedelta(hours=3))
     assert ctx["late_by"] == "3 h"
 
 
@@ -159,7 +153,7 @@ def test_a_few_seconds_late_is_not_late() -> None:
     n = note(utc("2020-11-24T05:00"), "reminder", due=EXTENSION.due, offset="1d")
     m = Renderer().render(n, SCHEDULE, sent_at=n.at + timedelta(seconds=60))
     assert "late" not in m.body
-    assert Renderer().context(n, SCHEDULE, sent_at=n.at + timedelta(seconds=59))["late_by"] is None
+    assert notification_context(n, SCHEDULE, sent_at=n.at + timedelta(seconds=59))["late_by"] is None
 
 
 def test_late_due_message_says_was_due() -> None:
@@ -181,7 +175,7 @@ def test_rescheduled_extension_reads_from_to_and_days() -> None:
         "Now due by the end of Wed 25 Nov, Baku (in 10 days); "
         "originally due Sun 15 Nov, Baku."
     )
-    ctx = Renderer().context(
+    ctx = notification_context(
         note(utc("2020-11-15T14:54"), "rescheduled", due=EXTENSION.due, seq=1),
         SCHEDULE, sent_at=utc("2020-11-15T14:54"))
     assert ctx["extension"]["summary"] == "extended by 10 days, from 15 Nov to 25 Nov"
@@ -230,7 +224,7 @@ def test_change_across_dst_counts_calendar_days() -> None:
 def test_history_without_reason_source_or_announcement_is_still_a_clean_line() -> None:
     bare = Stage(due=EXTENSION.due, day=EXTENSION.day, announced=None)
     d = replace(KALBAJAR, stages=(ORIGINAL, bare))
-    ctx = Renderer().context(note(utc("2020-11-24T05:00"), "reminder", d, bare.due, offset="1d"),
+    ctx = notification_context(note(utc("2020-11-24T05:00"), "reminder", d, bare.due, offset="1d"),
                              Schedule(deadlines=(d,)), sent_at=utc("2020-11-24T05:00"))
     assert ctx["history_text"] == "extended from 15 Nov to 25 Nov (+10 days)"
 
@@ -393,20 +387,20 @@ def test_the_same_instant_in_two_zones_reads_alike() -> None:
     # came in: the planned time in UTC and the send time in Baku must not differ.
     at = utc("2020-11-25T20:00")
     n = note(at, "due", due=EXTENSION.due)
-    in_baku = Renderer().context(n, SCHEDULE, sent_at=at.astimezone(BAKU) + timedelta(hours=2))
+    in_baku = notification_context(n, SCHEDULE, sent_at=at.astimezone(BAKU) + timedelta(hours=2))
     assert in_baku["at_text"] == "Thu 26 Nov 00:00, Baku"
     assert in_baku["sent_at_text"] == "Thu 26 Nov 02:00, Baku"
-    assert Renderer().context(n, SCHEDULE, sent_at=at.astimezone(BAKU))["sent_at_text"] \
+    assert notification_context(n, SCHEDULE, sent_at=at.astimezone(BAKU))["sent_at_text"] \
         == "Thu 26 Nov 00:00, Baku"
     # The same wall-clock reading in another zone is another instant.
     same_wall = at.replace(tzinfo=BAKU)
-    assert Renderer().context(n, SCHEDULE, sent_at=same_wall)["sent_at_text"] \
+    assert notification_context(n, SCHEDULE, sent_at=same_wall)["sent_at_text"] \
         == "Wed 25 Nov 20:00, Baku"
 
 
 def test_typo_in_variable_is_found_by_check() -> None:
     r = Renderer({"overdue": TemplateSource(title="{{ deadline.titel }} is late", body=None)})
-    problems = r.check(SCHEDULE, [], now=utc("2020-11-10T00:00"))
+    problems = template_problems(r, SCHEDULE, [], now=utc("2020-11-10T00:00"))
     assert [(p.kind, p.part, p.lineno) for p in problems] == [("overdue", "title", 1)]
     assert "titel" in problems[0].message
     assert str(problems[0]).startswith("templates.overdue.title: line 1: ")
@@ -438,7 +432,7 @@ def test_sandbox_blocks_dunder_access() -> None:
     assert info.value.kind == "test"
     assert info.value.part == "title"
     assert "unsafe" in info.value.message
-    problems = r.check(SCHEDULE, [], now=utc("2020-11-25T08:00"))
+    problems = template_problems(r, SCHEDULE, [], now=utc("2020-11-25T08:00"))
     assert [(p.kind, p.part) for p in problems] == [("test", "title")]
 
 
@@ -452,13 +446,13 @@ def test_check_finds_data_dependent_errors_in_given_notifications() -> None:
     # Works on the built-in samples (which have history) but not on a deadline without one.
     r = Renderer({"reminder": TemplateSource(title="{{ history[0].reason }}", body=None)})
     n = note(utc("2020-11-19T05:00"), "reminder", AGHDAM, AGHDAM.stages[0].due, offset="1d")
-    problems = r.check(SCHEDULE, [n], now=utc("2020-11-10T00:00"))
+    problems = template_problems(r, SCHEDULE, [n], now=utc("2020-11-10T00:00"))
     assert [(p.kind, p.part) for p in problems] == [("reminder", "title")]
 
 
 def test_check_flags_an_empty_title() -> None:
     r = Renderer({"due": TemplateSource(title="{% if false %}x{% endif %}", body=None)})
-    problems = r.check(SCHEDULE, [], now=utc("2020-11-10T00:00"))
+    problems = template_problems(r, SCHEDULE, [], now=utc("2020-11-10T00:00"))
     assert [(p.kind, p.part, p.message) for p in problems] == [
         ("due", "title", "renders to an empty title")]
 
@@ -466,8 +460,8 @@ def test_check_flags_an_empty_title() -> None:
 def test_defaults_pass_check_on_every_sample() -> None:
     schedule, samples = sample_notifications()
     assert {n.kind for n in samples} == set(TEMPLATE_KINDS) - {"summary", "test"}
-    assert Renderer().check(schedule, samples, now=utc("2020-11-20T00:00")) == []
-    assert Renderer().check(SCHEDULE, [], now=utc("2020-11-20T00:00")) == []
+    assert template_problems(Renderer(), schedule, samples, now=utc("2020-11-20T00:00")) == []
+    assert template_problems(Renderer(), SCHEDULE, [], now=utc("2020-11-20T00:00")) == []
     assert set(DEFAULT_TEMPLATES) == set(TEMPLATE_KINDS)
 
 
@@ -486,12 +480,11 @@ def test_every_default_title_is_one_line_and_body_non_empty() -> None:
 def test_each_variable_alone_is_what_the_whole_context_has() -> None:
     # A plan renders titles from a context holding only what they read (`needs`).
     schedule, samples = sample_notifications()
-    r = Renderer()
     for n in samples:
         for sent_at in (n.at, n.at + timedelta(hours=5)):
-            whole = r.context(n, schedule, sent_at=sent_at)
+            whole = notification_context(n, schedule, sent_at=sent_at)
             for name, value in whole.items():
-                alone = r.context(n, schedule, sent_at=sent_at, needs=frozenset({name}))
+                alone = notification_context(n, schedule, sent_at=sent_at, needs=frozenset({name}))
                 assert alone[name] == value, (n.key, name)
 
 
@@ -605,5 +598,5 @@ def test_times_of_day_have_two_digit_fields_and_seconds_only_when_set(
     stage = Stage(due=utc(due), day=None, announced=utc("2020-11-09T21:00"))
     d = replace(KALBAJAR, stages=(stage,))
     n = note(utc(due), "due", d, stage.due)
-    assert Renderer().context(n, replace(SCHEDULE, deadlines=(d,)),
+    assert notification_context(n, replace(SCHEDULE, deadlines=(d,)),
                               sent_at=n.at)["due_text"] == text

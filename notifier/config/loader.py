@@ -832,7 +832,9 @@ def _digest(
 def _check_templates(s: Settings, schedule: Schedule, col: _Collector) -> None:
     if not s.templates:
         return
-    from notifier.messages.render import Renderer, TemplateProblem, TemplateSource  # noqa: PLC0415
+    from notifier.messages.checks import template_problems  # noqa: PLC0415
+    from notifier.messages.render import Renderer, TemplateProblem  # noqa: PLC0415
+    from notifier.messages.templates import TemplateSource  # noqa: PLC0415
 
     overrides: dict[str, TemplateSource] = {
         k: TemplateSource(v.title, v.body) for k, v in s.templates.items()}
@@ -846,7 +848,7 @@ def _check_templates(s: Settings, schedule: Schedule, col: _Collector) -> None:
     horizon_start = min((d.stages[0].due for d in schedule.deadlines),
                         default=datetime(2000, 1, 1, tzinfo=UTC)) - timedelta(days=400)
     samples = plan(schedule, horizon_start, horizon_start + timedelta(days=1200))
-    for problem in renderer.check(schedule, samples, now=horizon_start):
+    for problem in template_problems(renderer, schedule, samples, now=horizon_start):
         col.add(("templates", problem.kind, problem.part), problem.message)
 
 

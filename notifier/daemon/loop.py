@@ -38,7 +38,8 @@ from notifier.delivery.dispatch import Dispatcher
 from notifier.delivery.ledger.sqlite import DeliveryRecord, Ledger, Skip
 from notifier.delivery.sendpool import SendPool, default_size
 from notifier.errors import ConfigError, LedgerError, Problem
-from notifier.messages.render import Message, Renderer, TemplateSource
+from notifier.messages.render import Message, Renderer
+from notifier.messages.templates import TemplateSource
 from notifier.schedule import catchup, planning
 from notifier.schedule.model import Deadline, Notification, Schedule
 from notifier.text import rfc3339
