@@ -125,6 +125,17 @@ def test_status_at_an_instant(isolated_state: Path) -> None:
     assert {i["deadline"]: i["state"] for i in json.loads(output)}["aghdam"] == "overdue"
 
 
+def test_status_at_the_due_instant_says_overdue(isolated_state: Path) -> None:
+    # Kalbajar's extended due, the end of 25 Nov in Baku: due from that instant on.
+    def state(at: str) -> object:
+        status, output = run("status", "-c", str(EXAMPLE), "--at", at, "--json")
+        assert status == 0, output
+        return {i["deadline"]: i["state"] for i in json.loads(output)}["kalbajar"]
+
+    assert state("2020-11-25T20:00:00Z") == "overdue"
+    assert state("2020-11-25T19:59:59Z") == "open"
+
+
 def test_status_table(isolated_state: Path) -> None:
     status, output = run("status", "-c", str(EXAMPLE), "--at", "2020-11-16")
     assert status == 0

@@ -10,7 +10,8 @@ import pytest
 from notifier import text
 from notifier.schedule import timing
 from notifier.schedule.model import Channel, Closure, Deadline, Digest, Schedule, Stage
-from notifier.schedule.planning import plan, state_at
+from notifier.schedule.planning import plan
+from notifier.schedule.standing import standing_at
 from notifier.text import rfc3339
 
 BAKU = ZoneInfo("Asia/Baku")
@@ -358,7 +359,7 @@ def test_channel_kinds_filter_routes() -> None:
 def test_state_at() -> None:
     d = deadline(day_stage("2020-11-15", BAKU, announced="2020-11-10T00:00+04:00"),
                  day_stage("2020-11-25", BAKU, announced="2020-11-15T18:54+04:00"))
-    rows = [(t, state_at(d, utc(t))) for t in (
+    rows = [(t, standing_at(d, utc(t))) for t in (
         "2020-11-09T00:00+04:00", "2020-11-12T00:00+04:00", "2020-11-16T00:00+04:00",
         "2020-11-27T00:00+04:00")]
     assert [(s.state, s.stage) for _, s in rows] == [

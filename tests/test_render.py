@@ -12,11 +12,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from notifier.messages.checks import sample_notifications, template_problems
-from notifier.messages.context import notification_context, state_at
+from notifier.messages.context import notification_context
 from notifier.messages.render import Message, Renderer, TemplateProblem
 from notifier.messages.templates import DEFAULT_TEMPLATES, TEMPLATE_KINDS, TemplateSource
 from notifier.messages.wording import calendar_split, duration_text, zone_city
 from notifier.schedule.model import Closure, Deadline, Digest, Kind, Notification, Schedule, Stage
+from notifier.schedule.standing import state_at
 
 BAKU = ZoneInfo("Asia/Baku")
 REASON = "Armenia requested more time citing damaged roads; granted as a humanitarian measure"
@@ -293,7 +294,7 @@ def test_digest_singular_and_empty() -> None:
 
 
 def test_state_at() -> None:
-    assert state_at(KALBAJAR, utc("2020-11-01T00:00")) == "not yet announced"
+    assert state_at(KALBAJAR, utc("2020-11-01T00:00")) == "not-announced"
     assert state_at(KALBAJAR, utc("2020-11-15T10:00")) == "open"
     # Between the original due and the extension's announcement it was overdue.
     assert state_at(replace(KALBAJAR, stages=(ORIGINAL, replace(
@@ -301,6 +302,21 @@ def test_state_at() -> None:
     assert state_at(KALBAJAR, utc("2020-11-16T00:00")) == "open"
     closed = replace(KALBAJAR, closure=Closure(kind="cancelled", at=utc("2020-11-20T00:00")))
     assert state_at(closed, utc("2020-11-21T00:00")) == "cancelled"
+
+
+def test_at_the_due_instant_a_message_says_overdue_as_status_does() -> None:
+    # The due instant is when the deadline falls due (README, "Choices where the
+    # spec is silent"): its `due` message, sent at it, sees it overdue, not open.
+    due = EXTENSION.due
+    r = Renderer({"due": TemplateSource(title="{{ deadline.state }}", body="{{ status_text }}")})
+    m = on_time(note(due, "due", due=due), renderer=r)
+    assert (m.title, m.body) == ("overdue", "due now")
+    before = due - timedelta(seconds=1)
+    assert on_time(note(before, "due", due=due), renderer=r).title == "open"
+    digest = on_time(note(due, "digest", None))
+    assert "- Kalbajar withdrawal: overdue, due Wed 25 Nov, Baku (now)" in digest.body.splitlines()
+    assert state_at(KALBAJAR, due) == "overdue"
+    assert state_at(KALBAJAR, before) == "open"
 
 
 # --- summary and test messages ---------------------------------------------------

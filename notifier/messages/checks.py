@@ -18,12 +18,12 @@ from notifier.messages.context import (
     Context,
     counts_days,
     notification_context,
-    state_at,
     summary_context,
     test_context,
 )
 from notifier.messages.render import Renderer, TemplateProblem
 from notifier.schedule.model import Closure, Deadline, Notification, Schedule, Stage
+from notifier.schedule.standing import state_at
 
 _EMPTY_TITLE = "renders to an empty title"
 

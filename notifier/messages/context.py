@@ -86,6 +86,7 @@ from notifier.messages.wording import (
     zone_name,
 )
 from notifier.schedule.model import Closure, Deadline, Notification, Schedule, Stage
+from notifier.schedule.standing import state_at
 
 Context = dict[str, Any]
 LATE_AFTER = timedelta(seconds=60)
@@ -99,13 +100,10 @@ def counts_days(offset: str | None) -> bool:
     return offset is None or _PURE_DAYS.match(offset) is not None
 
 
-def state_at(d: Deadline, t: datetime) -> str:
-    """"open", "overdue", "completed", "cancelled" or "not yet announced" at t."""
-    if d.closure is not None and d.closed_at(t):
-        return d.closure.kind
-    if d.announced is not None and d.announced > t:
-        return "not yet announced"
-    return "overdue" if t > d.stages[d.stage_at(t)].due else "open"
+def _state_text(d: Deadline, t: datetime) -> str:
+    """The deadline's state at t as messages name it ("not yet announced", not "not-announced")."""
+    state = state_at(d, t)
+    return "not yet announced" if state == "not-announced" else state
 
 
 def _change(old: Stage, new: Stage, fmt: Fmt) -> tuple[str, str, str]:
@@ -352,7 +350,7 @@ def _deadline_dict(d: Deadline, t: datetime) -> Context:
     return {
         "id": d.id, "title": d.title, "notes": d.notes, "url": d.url, "tags": list(d.tags),
         "zone": zone_name(d.zone), "city": zone_city(d.zone), "channels": list(d.channels),
-        "state": state_at(d, t),
+        "state": _state_text(d, t),
     }
 
 
@@ -360,7 +358,7 @@ def _open_deadlines(schedule: Schedule, t: datetime) -> list[Context]:
     """Every deadline open (or overdue) at t, soonest effective due first."""
     rows: list[tuple[datetime, str, Context]] = []
     for d in schedule.deadlines:
-        state = state_at(d, t)
+        state = _state_text(d, t)
         if state not in ("open", "overdue"):
             continue
         fmt = Fmt(d.zone, t)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from notifier.schedule import planning
 from notifier.schedule.model import Deadline, Notification, Schedule
+from notifier.schedule.standing import standing_at
 from notifier.text import rfc3339
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class LastDelivery:
 def status_item(
     d: Deadline, schedule: Schedule, at: datetime, last: LastDelivery | None
 ) -> dict[str, Any]:
-    state = planning.state_at(d, at)
+    state = standing_at(d, at)
     nxt = planning.next_for_deadline(d, schedule.channels, at)
     left = state.effective_due - at
     return {

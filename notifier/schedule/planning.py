@@ -7,7 +7,6 @@ ledger, no channels. The daemon, `plan`, `status` and `replay` all use it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -250,27 +249,3 @@ def next_for_deadline(
     items = plan_deadline(d, channels, now, datetime.max.replace(tzinfo=UTC))
     return min(items, key=order_key) if items else None
 
-
-@dataclass(frozen=True)
-class DeadlineState:
-    """Where a deadline stands at an instant, for `status`."""
-
-    state: str  # not-announced | open | overdue | completed | cancelled
-    stage: int
-    effective_due: datetime
-    original_due: datetime
-
-
-def state_at(d: Deadline, t: datetime) -> DeadlineState:
-    k = d.stage_at(t)
-    due = d.stages[k].due
-    state: str
-    if d.closure is not None and d.closure.at <= t:
-        state = d.closure.kind
-    elif not _known(d, t):
-        state = "not-announced"
-    elif t >= due:
-        state = "overdue"
-    else:
-        state = "open"
-    return DeadlineState(state=state, stage=k, effective_due=due, original_due=d.stages[0].due)
