@@ -321,7 +321,7 @@ def replay(config_path: Path | None, start: Any, end: Any, speed: float,
     _start_logging(cfg, "WARNING")
     from notifier.daemon.loop import Daemon, VirtualClock  # noqa: PLC0415
     from notifier.daemon.sdnotify import SystemdNotifier  # noqa: PLC0415
-    from notifier.delivery.channels import OutgoingMessage  # noqa: PLC0415
+    from notifier.delivery.outcomes import OutgoingMessage  # noqa: PLC0415
 
     zone = cfg.schedule.zone
 
@@ -355,7 +355,8 @@ def send_test(config_path: Path | None, channel: str) -> None:
     if chan is None:
         names = ", ".join(sorted(cfg.schedule.channels)) or "none"
         _fail(f"Error: no channel {channel!r} in {cfg.path} (channels: {names})", EX_USAGE)
-    from notifier.delivery.channels import load_plugin_paths, send_test  # noqa: PLC0415
+    from notifier.delivery.appriseset import load_plugin_paths  # noqa: PLC0415
+    from notifier.delivery.channels import send_test  # noqa: PLC0415
 
     load_plugin_paths(list(cfg.plugin_paths))
     results = send_test(chan, timeout=cfg.send_timeout.total_seconds())

@@ -20,8 +20,9 @@ from typing import Any
 from notifier.config import loader as config
 from notifier.daemon.loop import HEARTBEAT, Daemon
 from notifier.daemon.sdnotify import SystemdNotifier
-from notifier.delivery.channels import ChannelSender, OutgoingMessage
+from notifier.delivery.channels import ChannelSender
 from notifier.delivery.ledger.sqlite import DeliveryRecord, SqliteLedger, open_ledger
+from notifier.delivery.outcomes import OutgoingMessage
 from notifier.schedule.model import Schedule
 
 TomlValue = str | int | bool | datetime | Sequence[str]

@@ -19,17 +19,11 @@ import apprise
 import pytest
 from receivers import HttpReceiver, SmtpReceiver, dead_url
 
-from notifier.delivery import channels, plugins
-from notifier.delivery.channels import (
-    ChannelDeliveryError,
-    ChannelSender,
-    OutgoingMessage,
-    UrlResult,
-    load_plugin_paths,
-    register_builtin_schemas,
-    send_test,
-    validate_url,
-)
+from notifier.delivery import appriseset, channels, plugins
+from notifier.delivery.appriseset import load_plugin_paths, register_builtin_schemas
+from notifier.delivery.channels import ChannelSender, send_test
+from notifier.delivery.outcomes import ChannelDeliveryError, OutgoingMessage, UrlResult
+from notifier.delivery.urls import validate_url
 from notifier.errors import DeliveryError
 from notifier.schedule.model import Channel
 
@@ -514,8 +508,8 @@ def test_isolated_apprise_logging_still_explains_failures(http_receiver: HttpRec
     logger = logging.getLogger(apprise.LOGGER_NAME)
     saved = (logger.propagate, logger.level, list(logger.handlers))
     try:
-        channels.isolate_apprise_logging()
-        channels.isolate_apprise_logging()
+        appriseset.isolate_apprise_logging()
+        appriseset.isolate_apprise_logging()
         assert logger.propagate is False
         assert sum(isinstance(h, logging.NullHandler) for h in logger.handlers) == 1
         http_receiver.set_status(500)

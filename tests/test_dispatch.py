@@ -18,7 +18,8 @@ from daemon_util import deadline, read_jsonl, senders, utc_now, write_config
 from receivers import HttpReceiver
 
 from notifier.config import loader as config
-from notifier.delivery.dispatch import FIRST_BACKOFF, MAX_BACKOFF, NOT_STARTED, Dispatcher, backoff
+from notifier.delivery.backoff import FIRST_BACKOFF, MAX_BACKOFF, backoff
+from notifier.delivery.dispatch import NOT_STARTED, Dispatcher
 from notifier.delivery.ledger.sqlite import DeliveryRecord, DeliveryState, SqliteLedger, open_ledger
 from notifier.messages.render import Message, Renderer
 from notifier.schedule import planning

@@ -27,8 +27,9 @@ from daemon_util import deadline, rows, utc_now, wait_until, write_config
 from receivers import HttpReceiver
 
 from notifier.cli import main
-from notifier.delivery.channels import ChannelDeliveryError, ChannelSender, OutgoingMessage
+from notifier.delivery.channels import ChannelSender
 from notifier.delivery.ledger.sqlite import DeliveryState
+from notifier.delivery.outcomes import ChannelDeliveryError, OutgoingMessage
 from notifier.schedule.model import Channel
 
 TOML_SECRET = "T0mlPlantedPw-417"

@@ -573,7 +573,7 @@ def _resolve_inherited(s: Settings, col: _Collector, *, check_urls: bool) -> _In
     due_time = _hhmm(s.defaults.due_time, col, ("defaults", "due_time"))
     if check_urls and s.notifier.plugin_paths:
         # Third-party schemas must be known before their URLs are checked.
-        from notifier.delivery.channels import load_plugin_paths  # noqa: PLC0415 - apprise is slow
+        from notifier.delivery.appriseset import load_plugin_paths  # noqa: PLC0415 - apprise is slow
 
         for i, path_text in enumerate(s.notifier.plugin_paths):
             for problem in load_plugin_paths([path_text]):
@@ -761,7 +761,7 @@ def _url_problem(url: str) -> str | None:
         if url.startswith("jsonl://") and (not url.startswith("jsonl:///") or url.endswith("/")):
             return "jsonl:// needs an absolute file path: jsonl:///var/lib/notifier/out.jsonl"
         return None
-    from notifier.delivery.channels import validate_url  # noqa: PLC0415 - apprise is slow to import
+    from notifier.delivery.urls import validate_url  # noqa: PLC0415 - apprise is slow to import
 
     return validate_url(url)
 

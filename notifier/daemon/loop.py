@@ -27,15 +27,15 @@ from notifier.config import loader as config
 from notifier.config import tomlread
 from notifier.daemon import heap
 from notifier.daemon.sdnotify import SystemdNotifier
-from notifier.delivery.channels import (
-    ChannelSender,
-    OutgoingMessage,
+from notifier.delivery.appriseset import (
     isolate_apprise_logging,
     load_plugin_paths,
     register_builtin_schemas,
 )
+from notifier.delivery.channels import ChannelSender
 from notifier.delivery.dispatch import Dispatcher
 from notifier.delivery.ledger.sqlite import DeliveryRecord, Ledger, Skip
+from notifier.delivery.outcomes import OutgoingMessage
 from notifier.delivery.sendpool import SendPool, default_size
 from notifier.errors import ConfigError, LedgerError, Problem
 from notifier.messages.render import Message, Renderer

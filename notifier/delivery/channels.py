@@ -1,4 +1,4 @@
-"""Delivery through apprise: the built-in schemas, one sender per channel, URL checks.
+"""The per-channel sender: every URL of a channel, each send bounded by its timeout.
 
 Every channel URL is an apprise URL. The project's own channels are apprise
 plugins (`notifier.delivery.plugins`) registered under their own schemas, so they are URLs
@@ -13,13 +13,13 @@ keyword arguments are dropped by ``NotifyBase._build_send_calls``. So each URL
 is delivered from a thread of our own (reused once its last send returned)
 that first puts the ``OutgoingMessage`` in a ``ContextVar``, and apprise is
 configured (no service deadline, no async mode, one service per ``Apprise``
-object) so that ``notify()`` runs the plugin in that same thread. Even if
-apprise did hand the call to its worker pool, it copies the caller's context
-into the worker (``submit_with_context``; its own per-service log capture
-depends on that), so the value would still arrive, and concurrent sends never
-see each other's message. If the value is missing
-(the schema used outside ``ChannelSender``), ``jsonl://`` fails the delivery
-loudly instead of writing a line without its key.
+object; `notifier.delivery.appriseset.new_asset`) so that ``notify()`` runs the
+plugin in that same thread. Even if apprise did hand the call to its worker
+pool, it copies the caller's context into the worker (``submit_with_context``;
+its own per-service log capture depends on that), so the value would still
+arrive, and concurrent sends never see each other's message. If the value is
+missing (the schema used outside ``ChannelSender``), ``jsonl://`` fails the
+delivery loudly instead of writing a line without its key.
 
 Parallel sends: a channel whose every URL is a service apprise ships and does
 not throttle (``request_rate_per_sec == 0``: json://, xml://, form://, ...) takes
@@ -36,96 +36,50 @@ Other processes: a channel given an `Offload` (the daemon's send helpers,
 helper's `NotifyReport` into a `UrlResult` exactly as its own; every other
 URL, and every send while no helper is up, runs here.
 
-Bounds: a URL without ``cto=``/``rto=`` gets ``DEFAULT_CTO``/``DEFAULT_RTO``
-(or the plugin's own default when that is longer, e.g. 15 s for email), so
-each socket operation is bounded; and ``ChannelSender.send`` returns or raises
-within its ``timeout`` whatever a plugin does (see ``ChannelSender``).
-
-Permanence: apprise reports only success/failure per service, plus the
-warnings the plugin logged (captured per attempt in ``NotifyResult``). Nearly
-every HTTP-based apprise plugin logs a failed request as "..., error=NNN."; a
-failure whose logged statuses are all in ``PERMANENT_HTTP_STATUSES`` is
-permanent, as is a URL that cannot be loaded at all. Everything else
-(connection refused, 5xx, timeouts, disk errors) is transient.
-
 Deduplication: apprise has no per-message field a service could deduplicate on
 (``json://`` headers and payload extras are fixed per URL), so only
 ``jsonl://`` carries the key. Within a process, a retry of a key skips the
 URLs of the channel that already took it.
-
-Only ``validate_url`` is needed by config checking; this module imports apprise
-at the top, so other modules import it lazily.
 """
 
 from __future__ import annotations
 
-import contextvars
 import functools
-import logging
-import os
-import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol, cast
-from urllib.parse import unquote, urlsplit
+from typing import Final, Protocol
 
 import apprise
-from apprise import (
-    Apprise,
-    AppriseAsset,
-    AppriseResult,
-    AppriseResultStatus,
-    NotifyBase,
-    NotifyFormat,
-    NotifyResult,
-    NotifyType,
-    PersistentStoreMode,
-)
-from apprise.plugins import N_MGR as _APPRISE_N_MGR
-from apprise.plugins import url_to_dict as _apprise_url_to_dict
+from apprise import Apprise, NotifyBase
 
-from notifier.delivery.plugins import (
-    BUILTINS,
-    CURRENT,
-    BuiltinPlugin,
-    BuiltinUrlError,
+from notifier.delivery.appriseset import new_asset, register_builtin_schemas
+from notifier.delivery.outcomes import (
+    ChannelDeliveryError,
+    NotifyReport,
+    OutgoingMessage,
+    UrlResult,
+    notify_report,
+    url_result,
 )
+from notifier.delivery.plugins import CURRENT, BuiltinPlugin
 from notifier.delivery.threadreuse import ReusedThreads
-from notifier.errors import DeliveryError
-from notifier.redact import redact
+from notifier.delivery.urls import instantiate, privacy_url, scheme_of, secret_tokens
 from notifier.schedule import model
-from notifier.text import one_line, rfc3339
+from notifier.text import rfc3339
 
 __all__ = [
-    "DEFAULT_CTO",
-    "DEFAULT_RTO",
     "DEFAULT_TIMEOUT",
     "PARALLEL_SENDS",
-    "ChannelDeliveryError",
     "ChannelSender",
-    "NotifyReport",
     "Offload",
     "OffloadLost",
-    "OutgoingMessage",
-    "UrlResult",
-    "isolate_apprise_logging",
-    "load_instance",
-    "load_plugin_paths",
-    "notify_report",
-    "register_builtin_schemas",
     "send_test",
-    "validate_url",
 ]
 
-DEFAULT_CTO: Final = 4.0
-"""Socket connect timeout (s) applied when a URL has no ``cto=`` (never below the plugin's own)."""
-DEFAULT_RTO: Final = 10.0
-"""Socket read timeout (s) applied when a URL has no ``rto=`` (never below the plugin's own)."""
 DEFAULT_TIMEOUT: Final = 30.0
 """Longest one ``ChannelSender.send`` may block its caller, in seconds."""
 
@@ -135,104 +89,8 @@ PARALLEL_SENDS: Final = 4
 Four round trips in flight keep a local webhook receiver busy on two cores;
 more only adds threads contending for the interpreter lock."""
 
-PERMANENT_HTTP_STATUSES: Final = frozenset({401, 403, 404, 410})
-"""HTTP answers that mean "this URL will not work until the operator fixes it"."""
-
-_log = logging.getLogger(__name__)
-
 _SEND_THREADS = ReusedThreads("notifier-send")
 """Every URL's send runs on one of these (see `ChannelSender`)."""
-
-# apprise's url_to_dict and plugin manager carry no annotations; these typed
-# views are all of them that this module uses.
-_url_to_dict: Callable[..., dict[str, Any] | None] = _apprise_url_to_dict
-
-
-class _PluginRegistry(Protocol):
-    def __contains__(self, schema: object, /) -> bool: ...
-    def __getitem__(self, schema: str, /) -> type[NotifyBase]: ...
-    def add(
-        self, plugin: type[NotifyBase], schemas: list[str] | None = None, *, force: bool = False
-    ) -> bool: ...
-
-
-_N_MGR = cast(_PluginRegistry, _APPRISE_N_MGR)
-
-_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "notifier_quiet_apprise", default=False
-)
-
-_SCHEME_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]{0,31})://")
-_HTTP_STATUS_RE = re.compile(r"\berror=(\d{3})\b")
-_ERROR_MAX = 300
-_TOKEN_MIN = 3
-"""URL pieces this long or longer that its privacy form hides are treated as secrets."""
-
-
-# --------------------------------------------------------------------------- messages
-
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    """One rendered message on its way to one channel."""
-
-    key: str
-    kind: str
-    deadline: str | None
-    title: str
-    body: str
-    due: datetime | None
-    planned_at: datetime
-    late: bool = False
-    sent_at: datetime | None = None
-    """When the send starts, on the daemon's clock (virtual under ``replay``); None: now."""
-
-    def __post_init__(self) -> None:
-        for name in ("due", "planned_at", "sent_at"):
-            value = getattr(self, name)
-            if value is not None and value.utcoffset() is None:
-                raise ValueError(f"OutgoingMessage.{name} must be timezone-aware")
-
-
-@dataclass(frozen=True)
-class UrlResult:
-    """The outcome of one delivery to one URL of a channel. Never holds a secret."""
-
-    url_private: str
-    """The URL in apprise's privacy form (passwords and tokens masked)."""
-    ok: bool
-    error: str | None = None
-    permanent: bool = False
-    """True when retrying soon is pointless (HTTP 401/403/404/410, unloadable URL)."""
-
-
-class ChannelDeliveryError(DeliveryError):
-    """A ``DeliveryError`` that also carries the per-URL results of the send."""
-
-    def __init__(
-        self, message: str, *, permanent: bool, results: Sequence[UrlResult]
-    ) -> None:
-        super().__init__(message, permanent=permanent)
-        self.results: tuple[UrlResult, ...] = tuple(results)
-
-
-@dataclass(frozen=True)
-class NotifyReport:
-    """What apprise said about one delivery to one URL, as plain values.
-
-    A send helper process (`notifier.delivery.sendhelper`) answers with one of these;
-    the channel turns it into a `UrlResult` the same way whether the send ran
-    here or there. Raw: its texts may hold secrets until the channel scrubs them.
-    """
-
-    services: int
-    """Services apprise dispatched to: 1, or 0 for a call that went nowhere."""
-    status: str
-    """An ``AppriseResultStatus`` name: the service's, or the whole call's."""
-    warnings: tuple[str, ...] = ()
-    """The last attempt's WARNING and worse messages, each once, in order."""
-    said: str = ""
-    """apprise's own account of a call that dispatched nothing."""
 
 
 class OffloadLost(Exception):
@@ -247,239 +105,6 @@ class Offload(Protocol):
     ) -> Callable[[], NotifyReport] | None:
         """Start delivering to `url` elsewhere: a wait for its report (which raises
         `OffloadLost` if the process goes away), or None: send it here instead."""
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _secret_tokens(raw_url: str, private_url: str | None) -> list[str]:
-    """Pieces of `raw_url` that may be secret: everything not shown in its privacy form.
-
-    Query keys and the scheme are never secret. Without a privacy form (a URL
-    that failed to load) every other piece of three or more characters counts.
-    """
-    scheme_match = _SCHEME_RE.match(raw_url)
-    safe = {scheme_match.group(1).lower()} if scheme_match else set()
-    query = urlsplit(raw_url).query if "://" in raw_url else ""
-    safe.update(part.split("=", 1)[0] for part in query.split("&") if part)
-    shown = private_url or ""
-    tokens: set[str] = set()
-    for text in (raw_url, unquote(raw_url)):
-        for token in re.split(r"[/:@?&=#,;+\s]+", text):
-            if len(token) >= _TOKEN_MIN and token.lower() not in safe and token not in shown:
-                tokens.add(token)
-    return sorted(tokens, key=len, reverse=True)
-
-
-def _short(text: str, secrets: Iterable[str]) -> str:
-    """A failure's reason for the ledger and logs: one line, capped, no secret."""
-    return one_line(redact(text, secrets, min_length=_TOKEN_MIN), _ERROR_MAX)
-
-
-class _QuietFilter(logging.Filter):
-    """Drops apprise records while `_QUIET` is set: URL parsing can echo tokens."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not _QUIET.get()
-
-
-_QUIET_FILTER = _QuietFilter()
-
-
-@contextmanager
-def _quiet_apprise() -> Iterator[None]:
-    token = _QUIET.set(True)
-    try:
-        yield
-    finally:
-        _QUIET.reset(token)
-
-
-def isolate_apprise_logging(level: int = logging.WARNING) -> None:
-    """Keep apprise's own log records out of the application's log handlers.
-
-    apprise plugins may put a token into a warning (e.g. "invalid bot token
-    (...)"). After this call nothing apprise logs reaches the root logger; its
-    warnings are still captured per delivery (they feed `UrlResult.error`, after
-    scrubbing) because that capture hangs off the ``apprise`` logger itself.
-    Idempotent.
-    """
-    logger = logging.getLogger(apprise.LOGGER_NAME)
-    logger.propagate = False
-    logger.setLevel(level)
-    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
-        logger.addHandler(logging.NullHandler())
-
-
-# --------------------------------------------------------------------------- registration
-
-
-_REGISTER_LOCK = threading.Lock()
-
-
-def register_builtin_schemas() -> None:
-    """Register ``console://`` and ``jsonl://`` with apprise. Idempotent and thread-safe.
-
-    Call it before `load_plugin_paths` so a third-party plugin cannot take
-    these schemas. Re-registering a reloaded copy of this module replaces the
-    old classes; a schema held by anything else is left alone and reported.
-    Also attaches the filter that silences apprise while URLs are parsed here.
-    """
-    with _REGISTER_LOCK:
-        apprise_logger = logging.getLogger(apprise.LOGGER_NAME)
-        if not any(isinstance(f, _QuietFilter) for f in apprise_logger.filters):
-            apprise_logger.addFilter(_QUIET_FILTER)
-        for cls in BUILTINS:
-            schema = str(cls.protocol)
-            existing: type[NotifyBase] | None = None
-            if schema in _N_MGR:
-                existing = _N_MGR[schema]
-            if existing is cls:
-                continue
-            ours = existing is not None and (
-                getattr(existing, "__module__", None) == cls.__module__
-                and getattr(existing, "__qualname__", None) == cls.__qualname__
-            )
-            if existing is not None and not ours:
-                _log.warning("apprise schema %s:// is taken by another plugin", schema)
-                continue
-            if not _N_MGR.add(cls, schemas=[schema], force=ours):
-                _log.warning("could not register apprise schema %s://", schema)
-
-
-def load_plugin_paths(paths: Sequence[str]) -> list[str]:
-    """Load apprise custom plugins (``@notify`` modules) from files or directories.
-
-    Returns one secret-free problem per path that does not exist; apprise
-    itself logs (and skips) modules that fail to import. Loading is cached by
-    apprise: a path already scanned is not scanned again.
-    """
-    register_builtin_schemas()
-    problems: list[str] = []
-    existing: list[str] = []
-    for path in paths:
-        if not os.path.exists(path):
-            problems.append(f"plugin path does not exist: {path}")
-        else:
-            existing.append(path)
-    if existing:
-        # AppriseAsset(plugin_paths=...) is apprise's public door to module_detection.
-        AppriseAsset(plugin_paths=existing)
-    return problems
-
-
-# --------------------------------------------------------------------------- URLs
-
-
-def _scheme_of(url: str) -> str | None:
-    m = _SCHEME_RE.match(url)
-    return m.group(1).lower() if m else None
-
-
-def _instantiate(url: str, asset: AppriseAsset) -> NotifyBase:
-    """Load one URL as a plugin, applying our timeout defaults. Raises ValueError.
-
-    The ValueError's text is secret-free.
-    """
-    scheme = _scheme_of(url)
-    if scheme is None:
-        raise ValueError("not an apprise URL: expected SCHEME://...")
-    with _quiet_apprise():
-        results = _url_to_dict(url, secure_logging=True)
-    if results is None:
-        if scheme not in _N_MGR:
-            raise ValueError(f"unknown scheme {scheme}://")
-        raise ValueError(f"malformed {_N_MGR[scheme].service_name!s} URL ({scheme}://)")
-    plugin_cls = _N_MGR[results["schema"]]
-    if not issubclass(plugin_cls, BuiltinPlugin):
-        # Bound every socket operation; an operator's cto=/rto= wins, and a
-        # plugin whose own default is longer (email: 15 s) keeps it.
-        results.setdefault("cto", max(DEFAULT_CTO, float(plugin_cls.socket_connect_timeout)))
-        results.setdefault("rto", max(DEFAULT_RTO, float(plugin_cls.socket_read_timeout)))
-    try:
-        with _quiet_apprise():
-            plugin = apprise.Apprise.instantiate(results, asset=asset, suppress_exceptions=False)
-    except BuiltinUrlError as e:
-        raise ValueError(str(e)) from None
-    except Exception as e:  # noqa: BLE001 - any plugin may raise anything on a bad URL
-        detail = _short(str(e), _secret_tokens(url, None))
-        name = str(plugin_cls.service_name)
-        reason = f"{name} rejected the URL: {detail}" if detail else f"bad {name} URL"
-        raise ValueError(reason) from None
-    if plugin is None:
-        raise ValueError(f"{scheme}:// is not available on this system")
-    return plugin
-
-
-_CUSTOM_ARG = re.compile(r"([?&](?:[+:-]|%2[Bb]|%3[Aa])[^=&]*=)[^&]*")
-
-
-def _privacy_url(plugin: NotifyBase) -> str:
-    url: Callable[..., object] = plugin.url  # unannotated in apprise
-    # apprise's privacy form keeps custom headers (+X-Api-Key=...), payload
-    # (:field=...) and GET parameters (-param=...) of json/xml/form in clear;
-    # they often hold API keys, so their values are masked too.
-    return _CUSTOM_ARG.sub(r"\1***", str(url(privacy=True)))
-
-
-def _asset() -> AppriseAsset:
-    return AppriseAsset(
-        storage_mode=PersistentStoreMode.MEMORY,  # nothing written to disk by apprise
-        result_log_disk_size=0,  # captured logs stay in memory
-        # No apprise deadline and no apprise thread pool: with one service per
-        # Apprise object, notify() then runs the plugin in the calling thread,
-        # which is one of ours (see ChannelSender._notify).
-        service_timeout=0,
-        async_mode=False,
-    )
-
-
-def validate_url(url: str) -> str | None:
-    """A secret-free reason why `url` cannot be used, or None. No network I/O."""
-    if not isinstance(url, str) or not url.strip():
-        return "empty URL"
-    register_builtin_schemas()
-    try:
-        _instantiate(url.strip(), _asset())
-    except ValueError as e:
-        return str(e)
-    return None
-
-
-def load_instance(url: str) -> Apprise:
-    """`url` loaded as the channel loads it, in an ``Apprise`` of its own. Raises
-    ValueError (secret-free) if it cannot be loaded."""
-    asset = _asset()
-    return Apprise(_instantiate(url, asset), asset=asset)
-
-
-def notify_report(instance: Apprise, title: str, body: str, kind: str) -> NotifyReport:
-    """Deliver one message through `instance` (one service) in this thread."""
-    # A plugin refuses an empty body; a title-only message goes as the body.
-    body, title = (body, title) if body else (title, "")
-    with instance.notify(
-        body=body,
-        title=title,
-        notify_type=_NOTIFY_TYPE.get(kind, NotifyType.INFO),
-        body_format=NotifyFormat.TEXT,
-    ) as result:
-        return _report(result)
-
-
-def _report(result: AppriseResult) -> NotifyReport:
-    services: list[NotifyResult] = list(result)
-    if len(services) != 1:
-        return NotifyReport(len(services), result.status.name,
-                            said=" ".join(e.message for e in result.call_logs()))
-    res = services[0]
-    messages: list[str] = []
-    for entry in res.attempts[-1].logs if res.attempts else ():
-        if entry.level in ("WARNING", "ERROR", "CRITICAL") and entry.message not in messages:
-            messages.append(entry.message)
-    return NotifyReport(1, res.status.name, tuple(messages))
-
-
-# --------------------------------------------------------------------------- sending
 
 
 def _parallel_sends(plugin: NotifyBase) -> int:
@@ -529,13 +154,6 @@ class _Target:
 class _Outcome:
     result: UrlResult | None = None
 
-
-_NOTIFY_TYPE: Final = {
-    "due": NotifyType.WARNING,
-    "overdue": NotifyType.FAILURE,
-    "completed": NotifyType.SUCCESS,
-}
-
 # (message key, URL) pairs already delivered while another URL of the same
 # channel failed: a retry of that key skips them. Bounded; process-wide so a
 # config reload (new senders) does not forget them.
@@ -577,17 +195,17 @@ class ChannelSender:
         self.name = channel.name
         self.timeout = float(timeout)
         self._offload = offload
-        asset = _asset()
+        asset = new_asset()
         self._asset = asset
         self._targets: list[_Target] = []
         for raw in channel.urls:
             try:
-                plugin = _instantiate(raw, asset)
+                plugin = instantiate(raw, asset)
             except ValueError as e:
-                scheme = _scheme_of(raw) or "?"
+                scheme = scheme_of(raw) or "?"
                 self._targets.append(_Target(raw, f"{scheme}://…", None, str(e)))
                 continue
-            private = _privacy_url(plugin)
+            private = privacy_url(plugin)
             limit = _parallel_sends(plugin)
             self._targets.append(
                 _Target(
@@ -595,7 +213,7 @@ class ChannelSender:
                     private,
                     apprise.Apprise(plugin, asset=asset),
                     None,
-                    _secret_tokens(raw, private),
+                    secret_tokens(raw, private),
                     limit=limit,
                     offload=offload is not None and limit > 1,
                 )
@@ -713,13 +331,14 @@ class ChannelSender:
                 report = waiter()
             else:
                 # This thread's own context: the plugin runs right here (see
-                # _asset), so the built-in plugins find the message's metadata.
+                # new_asset), so the built-in plugins find the message's metadata.
                 CURRENT.set(msg)
                 report = notify_report(instance, msg.title, msg.body, msg.kind)
-            url_result = self._url_result(target, report)
-            if remember and url_result.ok:
+            result = url_result(target.private, target.secrets, report,
+                                f"no answer within {self.timeout:g} s")
+            if remember and result.ok:
                 _remember(msg.key, target.raw)
-            outcome.result = url_result
+            outcome.result = result
         except OffloadLost as e:
             outcome.result = UrlResult(target.private, ok=False, error=str(e))
         except Exception as e:  # noqa: BLE001 - report any plugin crash as this URL's failure
@@ -751,7 +370,7 @@ class ChannelSender:
                 return target.free.pop()
             target.made += 1
         try:
-            plugin = _instantiate(target.raw, self._asset)
+            plugin = instantiate(target.raw, self._asset)
         except ValueError:
             # It loaded when the sender was made: whatever changed, the other
             # instances still serve, so give up the extra slot for good.
@@ -763,22 +382,6 @@ class ChannelSender:
             return None
         made: Apprise = Apprise(plugin, asset=self._asset)
         return made
-
-    def _url_result(self, target: _Target, report: NotifyReport) -> UrlResult:
-        if report.services != 1:
-            # Nothing was dispatched (a bad call): say what apprise said.
-            why = report.said or report.status.lower()
-            return UrlResult(target.private, ok=False, error=_short(why, target.secrets))
-        if report.status == AppriseResultStatus.SUCCESS.name:
-            return UrlResult(target.private, ok=True)
-        if report.status == AppriseResultStatus.TIMEOUT.name:
-            return UrlResult(
-                target.private, ok=False, error=f"no answer within {self.timeout:g} s"
-            )
-        statuses = {int(m) for text in report.warnings for m in _HTTP_STATUS_RE.findall(text)}
-        error = _short("; ".join(report.warnings), target.secrets) or "delivery failed"
-        permanent = bool(statuses) and statuses <= PERMANENT_HTTP_STATUSES
-        return UrlResult(target.private, ok=False, error=error, permanent=permanent)
 
 
 def send_test(channel: model.Channel, *, timeout: float = DEFAULT_TIMEOUT) -> list[UrlResult]:

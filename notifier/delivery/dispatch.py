@@ -8,7 +8,7 @@ written does not happen (the claim is retried until the disk recovers).
 Throughput: deliveries waiting on a channel are claimed together, up to
 `CLAIM_BATCH` in one transaction (one fsync). A channel whose services allow it
 (`ChannelSender.parallel`) has that many sends in flight; the "sent" marks of
-sends that finish together are committed together (`_SentMarks`), each send
+sends that finish together are committed together (`notifier.delivery.sentmarks`), each send
 waiting until its own mark is durable. So after a crash, rows left claimed
 are either sends that were in flight (sent again: at most `parallel`
 duplicates per channel) or claimed but never started (sent once, as
@@ -28,14 +28,16 @@ import logging
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
-from notifier.delivery.channels import OutgoingMessage
+from notifier.delivery.backoff import FIRST_BACKOFF, MAX_BACKOFF, backoff
+from notifier.delivery.lanes import Job, Lane, Render, Sender, parallel_of
 from notifier.delivery.ledger.sqlite import Claim, Ledger, Sent
+from notifier.delivery.outcomes import OutgoingMessage
+from notifier.delivery.sentmarks import SentMarks
 from notifier.errors import DeliveryError, LedgerError, LedgerWriteError
 from notifier.messages.render import Message
 from notifier.schedule.model import Notification, Schedule
@@ -43,8 +45,6 @@ from notifier.schedule.model import Notification, Schedule
 log = logging.getLogger("notifier.dispatch")
 _T = TypeVar("_T")
 
-FIRST_BACKOFF = timedelta(seconds=30)
-MAX_BACKOFF = timedelta(hours=1)
 LATE_AFTER = timedelta(seconds=60)
 NOT_STARTED = "interrupted: the daemon stopped before this delivery was sent"
 CLAIM_BATCH = 64
@@ -53,153 +53,6 @@ CLAIM_BATCH = 64
 Enough that a burst costs a handful of fsyncs; small enough that a claim
 transaction stays a few milliseconds, and that a stop has few claimed but
 unsent rows to give back."""
-
-
-class Sender(Protocol):
-    """What the dispatcher needs of a channel (channels.ChannelSender is one).
-
-    A sender may also have an int attribute `parallel`: how many sends it
-    takes at once (1 if absent).
-    """
-
-    def send(self, msg: OutgoingMessage, /) -> object: ...
-
-
-def _parallel(sender: Sender | None) -> int:
-    value: object = getattr(sender, "parallel", 1)
-    return value if isinstance(value, int) and value > 0 else 1
-
-
-Render = Callable[[Notification, Schedule, datetime], Message]
-
-
-def backoff(
-    attempts: int,
-    rng: random.Random,
-    *,
-    first: timedelta = FIRST_BACKOFF,
-    maximum: timedelta = MAX_BACKOFF,
-) -> timedelta:
-    """The wait after `attempts` failed attempts: `first` doubling up to `maximum`, jittered.
-
-    The un-jittered wait is first, 2 x first, 4 x first, ... capped at `maximum`
-    (30 s, 1 min, 2 min, ... 32 min, then 1 h). The jitter spreads the retries
-    of many messages that failed together: the wait is drawn uniformly from
-    -25 % .. +25 % of that value, but never beyond `maximum`, so at the cap it
-    lies between 45 min and 1 h.
-    """
-    if first <= timedelta(0) or maximum < first:
-        raise ValueError("backoff needs 0 < first <= maximum")
-    base = first
-    # Doubling stops at the cap, so a delivery retried for weeks never overflows.
-    for _ in range(max(0, attempts - 1)):
-        if base >= maximum:
-            break
-        base *= 2
-    base = min(base, maximum)
-    low = base * 0.75
-    high = min(base * 1.25, maximum)
-    seconds = rng.uniform(low.total_seconds(), high.total_seconds())
-    return timedelta(seconds=seconds)
-
-
-@dataclass(frozen=True)
-class Job:
-    notification: Notification
-    channel: str
-    attempt: int = 1
-    fixed: Message | None = None
-    """A pre-rendered message (catch-up summaries)."""
-    claimed: bool = False
-    """Claimed in the ledger: when it was handed over (retries), or in a batch since."""
-    late: bool = False
-    """Marked late whatever its delay (a catch-up after downtime); once claimed,
-    whether the claim recorded it as late."""
-
-
-@dataclass(eq=False)
-class _Lane:
-    """One channel's jobs and workers; everything below is guarded by `cond`."""
-
-    channel: str
-    limit: int = 1
-    """Sends in flight at most: the channel sender's `parallel`."""
-    inbox: deque[Job] = field(default_factory=deque)
-    """Handed over, in order; not claimed yet unless `Job.claimed`."""
-    ready: deque[Job] = field(default_factory=deque)
-    """Claimed by a batch, not started yet."""
-    busy: int = 0
-    """Workers claiming or sending."""
-    claiming: bool = False
-    stopped: bool = False
-    threads: list[threading.Thread] = field(default_factory=list)
-    cond: threading.Condition = field(default_factory=threading.Condition)
-
-
-@dataclass(eq=False)
-class _Mark:
-    sent: Sent
-    done: bool = False
-    error: BaseException | None = None
-
-
-class _SentMarks:
-    """Group commit of "sent" marks.
-
-    A worker whose send succeeded calls `mark` and returns once its mark is
-    committed. While one commit runs, the marks of the sends that finish
-    meanwhile gather, and the next commit takes them all: one fsync for
-    several, yet no mark waits for more than the commit before its own.
-    """
-
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-        self._cond = threading.Condition()
-        self._waiting: list[_Mark] = []
-        self._committing = False
-
-    def mark(self, sent: Sent) -> None:
-        mine = _Mark(sent)
-        with self._cond:
-            self._waiting.append(mine)
-            while self._committing and not mine.done:
-                self._cond.wait()
-            if not mine.done:
-                # Nobody is committing and ours is still waiting: commit everything waiting.
-                group, self._waiting = self._waiting, []
-                self._committing = True
-        if not mine.done:
-            try:
-                self._commit(group)
-            finally:
-                with self._cond:
-                    self._committing = False
-                    self._cond.notify_all()
-        if mine.error is not None:
-            raise mine.error
-
-    def _commit(self, group: list[_Mark]) -> None:
-        try:
-            self._ledger.mark_sent_many([m.sent for m in group])
-        except LedgerWriteError as e:
-            # The disk: every waiter retries its own mark (see Dispatcher._retrying).
-            for m in group:
-                m.error = LedgerWriteError(str(e))
-        except LedgerError:
-            # One bad row must not cost the others their marks: one at a time.
-            for m in group:
-                try:
-                    self._ledger.mark_sent(m.sent.key, m.sent.channel, now=m.sent.at)
-                except LedgerError as e:
-                    m.error = e
-        except BaseException as e:
-            for m in group:
-                m.error = e
-            raise
-        finally:
-            with self._cond:
-                for m in group:
-                    m.done = True
 
 
 class Dispatcher:
@@ -239,7 +92,7 @@ class Dispatcher:
         self._on_sent = on_sent
         self.on_retry = on_retry
         self._ledger = ledger
-        self._marks = _SentMarks(ledger)
+        self._marks = SentMarks(ledger)
         self._clock = clock
         self._render = render
         self.give_up_after = give_up_after
@@ -254,7 +107,7 @@ class Dispatcher:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._senders: dict[str, Sender] = {}
         self._schedule = Schedule(deadlines=())
-        self._lanes: dict[str, _Lane] = {}
+        self._lanes: dict[str, Lane] = {}
         self._first_attempt: dict[tuple[str, str], datetime] = {}
         """When each delivery still being retried by this process was first attempted."""
         self._queued: set[tuple[str, str]] = set()
@@ -331,20 +184,20 @@ class Dispatcher:
         """Jobs queued or in flight, over all channels."""
         return self._outstanding
 
-    def _lane(self, channel: str) -> _Lane:
+    def _lane(self, channel: str) -> Lane:
         with self._lock:
             lane = self._lanes.get(channel)
             if lane is None:
-                lane = self._lanes[channel] = _Lane(channel)
+                lane = self._lanes[channel] = Lane(channel)
             else:
                 return lane
         self._fit(lane)
         return lane
 
-    def _fit(self, lane: _Lane) -> None:
+    def _fit(self, lane: Lane) -> None:
         """Give `lane` its sender's limit, and a worker per send it may have in flight."""
         with self._lock:
-            limit = _parallel(self._senders.get(lane.channel))
+            limit = parallel_of(self._senders.get(lane.channel))
         with lane.cond:
             lane.limit = limit
             while len(lane.threads) < limit and not lane.stopped:
@@ -356,7 +209,7 @@ class Dispatcher:
                 t.start()
             lane.cond.notify_all()
 
-    def _work(self, lane: _Lane) -> None:
+    def _work(self, lane: Lane) -> None:
         while True:
             batch: list[Job] = []
             job: Job | None = None
@@ -385,7 +238,7 @@ class Dispatcher:
                     lane.busy -= 1
                     lane.cond.notify_all()
 
-    def _claim_batch(self, lane: _Lane, batch: list[Job]) -> Job | None:
+    def _claim_batch(self, lane: Lane, batch: list[Job]) -> Job | None:
         """Claim the unclaimed jobs of `batch` in one transaction.
 
         The claimed ones join the lane's ready queue, in order, but for the

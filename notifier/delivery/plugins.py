@@ -1,6 +1,6 @@
 """notifier's own apprise plugins: ``console://`` and ``jsonl://``.
 
-They are apprise plugins like any other (`notifier.delivery.channels` registers them
+They are apprise plugins like any other (`notifier.delivery.appriseset` registers them
 under their schemas), so a channel URL is an apprise URL whatever its
 service. A plugin's ``send()`` gets only title, body and type from apprise;
 the message's key, due and times come through `CURRENT`, which the channel
@@ -28,7 +28,7 @@ from apprise import NotifyBase, NotifyFormat, NotifyType, PersistentStoreMode
 from notifier.text import escaped, rfc3339
 
 if TYPE_CHECKING:
-    from notifier.delivery.channels import OutgoingMessage
+    from notifier.delivery.outcomes import OutgoingMessage
 
 __all__ = [
     "BUILTINS",

@@ -34,13 +34,10 @@ from typing import IO, Any, Final
 
 from apprise import Apprise
 
-from notifier.delivery.channels import (
-    NotifyReport,
-    isolate_apprise_logging,
-    load_instance,
-    notify_report,
-)
+from notifier.delivery.appriseset import isolate_apprise_logging
+from notifier.delivery.outcomes import NotifyReport, notify_report
 from notifier.delivery.threadreuse import ReusedThreads
+from notifier.delivery.urls import load_instance
 
 __all__ = ["decode_report", "encode_report", "main"]
 

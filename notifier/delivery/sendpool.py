@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from notifier.delivery.channels import NotifyReport, OffloadLost
+from notifier.delivery.channels import OffloadLost
+from notifier.delivery.outcomes import NotifyReport
 from notifier.delivery.sendhelper import decode_report
 
 __all__ = ["HELPERS_MAX", "RESPAWN_GAP", "SendPool", "default_size"]

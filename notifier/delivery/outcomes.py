@@ -1,0 +1,157 @@
+"""What a send carries and what it yields: the outgoing message, apprise's report, per-URL results.
+
+Permanence: apprise reports only success/failure per service, plus the
+warnings the plugin logged (captured per attempt in ``NotifyResult``). Nearly
+every HTTP-based apprise plugin logs a failed request as "..., error=NNN."; a
+failure whose logged statuses are all in ``PERMANENT_HTTP_STATUSES`` is
+permanent, as is a URL that cannot be loaded at all. Everything else
+(connection refused, 5xx, timeouts, disk errors) is transient.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from apprise import (
+    Apprise,
+    AppriseResult,
+    AppriseResultStatus,
+    NotifyFormat,
+    NotifyResult,
+    NotifyType,
+)
+
+from notifier.delivery.urls import short
+from notifier.errors import DeliveryError
+
+__all__ = [
+    "PERMANENT_HTTP_STATUSES",
+    "ChannelDeliveryError",
+    "NotifyReport",
+    "OutgoingMessage",
+    "UrlResult",
+    "notify_report",
+    "url_result",
+]
+
+PERMANENT_HTTP_STATUSES: Final = frozenset({401, 403, 404, 410})
+"""HTTP answers that mean "this URL will not work until the operator fixes it"."""
+
+_HTTP_STATUS_RE = re.compile(r"\berror=(\d{3})\b")
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One rendered message on its way to one channel."""
+
+    key: str
+    kind: str
+    deadline: str | None
+    title: str
+    body: str
+    due: datetime | None
+    planned_at: datetime
+    late: bool = False
+    sent_at: datetime | None = None
+    """When the send starts, on the daemon's clock (virtual under ``replay``); None: now."""
+
+    def __post_init__(self) -> None:
+        for name in ("due", "planned_at", "sent_at"):
+            value = getattr(self, name)
+            if value is not None and value.utcoffset() is None:
+                raise ValueError(f"OutgoingMessage.{name} must be timezone-aware")
+
+
+@dataclass(frozen=True)
+class UrlResult:
+    """The outcome of one delivery to one URL of a channel. Never holds a secret."""
+
+    url_private: str
+    """The URL in apprise's privacy form (passwords and tokens masked)."""
+    ok: bool
+    error: str | None = None
+    permanent: bool = False
+    """True when retrying soon is pointless (HTTP 401/403/404/410, unloadable URL)."""
+
+
+class ChannelDeliveryError(DeliveryError):
+    """A ``DeliveryError`` that also carries the per-URL results of the send."""
+
+    def __init__(
+        self, message: str, *, permanent: bool, results: Sequence[UrlResult]
+    ) -> None:
+        super().__init__(message, permanent=permanent)
+        self.results: tuple[UrlResult, ...] = tuple(results)
+
+
+@dataclass(frozen=True)
+class NotifyReport:
+    """What apprise said about one delivery to one URL, as plain values.
+
+    A send helper process (`notifier.delivery.sendhelper`) answers with one of these;
+    the channel turns it into a `UrlResult` the same way whether the send ran
+    here or there. Raw: its texts may hold secrets until the channel scrubs them.
+    """
+
+    services: int
+    """Services apprise dispatched to: 1, or 0 for a call that went nowhere."""
+    status: str
+    """An ``AppriseResultStatus`` name: the service's, or the whole call's."""
+    warnings: tuple[str, ...] = ()
+    """The last attempt's WARNING and worse messages, each once, in order."""
+    said: str = ""
+    """apprise's own account of a call that dispatched nothing."""
+
+
+_NOTIFY_TYPE: Final = {
+    "due": NotifyType.WARNING,
+    "overdue": NotifyType.FAILURE,
+    "completed": NotifyType.SUCCESS,
+}
+
+
+def notify_report(instance: Apprise, title: str, body: str, kind: str) -> NotifyReport:
+    """Deliver one message through `instance` (one service) in this thread."""
+    # A plugin refuses an empty body; a title-only message goes as the body.
+    body, title = (body, title) if body else (title, "")
+    with instance.notify(
+        body=body,
+        title=title,
+        notify_type=_NOTIFY_TYPE.get(kind, NotifyType.INFO),
+        body_format=NotifyFormat.TEXT,
+    ) as result:
+        return _report(result)
+
+
+def _report(result: AppriseResult) -> NotifyReport:
+    services: list[NotifyResult] = list(result)
+    if len(services) != 1:
+        return NotifyReport(len(services), result.status.name,
+                            said=" ".join(e.message for e in result.call_logs()))
+    res = services[0]
+    messages: list[str] = []
+    for entry in res.attempts[-1].logs if res.attempts else ():
+        if entry.level in ("WARNING", "ERROR", "CRITICAL") and entry.message not in messages:
+            messages.append(entry.message)
+    return NotifyReport(1, res.status.name, tuple(messages))
+
+
+def url_result(private: str, secrets: Sequence[str], report: NotifyReport,
+               no_answer: str) -> UrlResult:
+    """The secret-free outcome of `report` for the URL shown as `private`."""
+    if report.services != 1:
+        # Nothing was dispatched (a bad call): say what apprise said.
+        why = report.said or report.status.lower()
+        return UrlResult(private, ok=False, error=short(why, secrets))
+    if report.status == AppriseResultStatus.SUCCESS.name:
+        return UrlResult(private, ok=True)
+    if report.status == AppriseResultStatus.TIMEOUT.name:
+        return UrlResult(private, ok=False, error=no_answer)
+    statuses = {int(m) for text in report.warnings for m in _HTTP_STATUS_RE.findall(text)}
+    error = short("; ".join(report.warnings), secrets) or "delivery failed"
+    permanent = bool(statuses) and statuses <= PERMANENT_HTTP_STATUSES
+    return UrlResult(private, ok=False, error=error, permanent=permanent)

@@ -1,0 +1,144 @@
+"""Channel URLs: loading one as an apprise plugin, checking it, its privacy form and secrets.
+
+Loading bounds every socket operation: a URL without ``cto=``/``rto=`` gets
+``DEFAULT_CTO``/``DEFAULT_RTO`` (or the plugin's own default when that is
+longer, e.g. 15 s for email). Every text this module returns is secret-free.
+Only `validate_url` is needed by config checking; it imports apprise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Final
+from urllib.parse import unquote, urlsplit
+
+from apprise import Apprise, AppriseAsset, NotifyBase
+
+from notifier.delivery.appriseset import (
+    N_MGR,
+    new_asset,
+    quiet_apprise,
+    register_builtin_schemas,
+    url_to_dict,
+)
+from notifier.delivery.plugins import BuiltinPlugin, BuiltinUrlError
+from notifier.redact import redact
+from notifier.text import one_line
+
+__all__ = [
+    "DEFAULT_CTO",
+    "DEFAULT_RTO",
+    "instantiate",
+    "load_instance",
+    "privacy_url",
+    "scheme_of",
+    "secret_tokens",
+    "short",
+    "validate_url",
+]
+
+DEFAULT_CTO: Final = 4.0
+"""Socket connect timeout (s) applied when a URL has no ``cto=`` (never below the plugin's own)."""
+DEFAULT_RTO: Final = 10.0
+"""Socket read timeout (s) applied when a URL has no ``rto=`` (never below the plugin's own)."""
+
+_SCHEME_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]{0,31})://")
+_ERROR_MAX = 300
+_TOKEN_MIN = 3
+"""URL pieces this long or longer that its privacy form hides are treated as secrets."""
+
+
+def secret_tokens(raw_url: str, private_url: str | None) -> list[str]:
+    """Pieces of `raw_url` that may be secret: everything not shown in its privacy form.
+
+    Query keys and the scheme are never secret. Without a privacy form (a URL
+    that failed to load) every other piece of three or more characters counts.
+    """
+    scheme_match = _SCHEME_RE.match(raw_url)
+    safe = {scheme_match.group(1).lower()} if scheme_match else set()
+    query = urlsplit(raw_url).query if "://" in raw_url else ""
+    safe.update(part.split("=", 1)[0] for part in query.split("&") if part)
+    shown = private_url or ""
+    tokens: set[str] = set()
+    for text in (raw_url, unquote(raw_url)):
+        for token in re.split(r"[/:@?&=#,;+\s]+", text):
+            if len(token) >= _TOKEN_MIN and token.lower() not in safe and token not in shown:
+                tokens.add(token)
+    return sorted(tokens, key=len, reverse=True)
+
+
+def short(text: str, secrets: Iterable[str]) -> str:
+    """A failure's reason for the ledger and logs: one line, capped, no secret."""
+    return one_line(redact(text, secrets, min_length=_TOKEN_MIN), _ERROR_MAX)
+
+
+def scheme_of(url: str) -> str | None:
+    m = _SCHEME_RE.match(url)
+    return m.group(1).lower() if m else None
+
+
+def instantiate(url: str, asset: AppriseAsset) -> NotifyBase:
+    """Load one URL as a plugin, applying our timeout defaults. Raises ValueError.
+
+    The ValueError's text is secret-free.
+    """
+    scheme = scheme_of(url)
+    if scheme is None:
+        raise ValueError("not an apprise URL: expected SCHEME://...")
+    with quiet_apprise():
+        results = url_to_dict(url, secure_logging=True)
+    if results is None:
+        if scheme not in N_MGR:
+            raise ValueError(f"unknown scheme {scheme}://")
+        raise ValueError(f"malformed {N_MGR[scheme].service_name!s} URL ({scheme}://)")
+    plugin_cls = N_MGR[results["schema"]]
+    if not issubclass(plugin_cls, BuiltinPlugin):
+        # Bound every socket operation; an operator's cto=/rto= wins, and a
+        # plugin whose own default is longer (email: 15 s) keeps it.
+        results.setdefault("cto", max(DEFAULT_CTO, float(plugin_cls.socket_connect_timeout)))
+        results.setdefault("rto", max(DEFAULT_RTO, float(plugin_cls.socket_read_timeout)))
+    try:
+        with quiet_apprise():
+            plugin = Apprise.instantiate(results, asset=asset, suppress_exceptions=False)
+    except BuiltinUrlError as e:
+        raise ValueError(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - any plugin may raise anything on a bad URL
+        detail = short(str(e), secret_tokens(url, None))
+        name = str(plugin_cls.service_name)
+        reason = f"{name} rejected the URL: {detail}" if detail else f"bad {name} URL"
+        raise ValueError(reason) from None
+    if plugin is None:
+        raise ValueError(f"{scheme}:// is not available on this system")
+    return plugin
+
+
+_CUSTOM_ARG = re.compile(r"([?&](?:[+:-]|%2[Bb]|%3[Aa])[^=&]*=)[^&]*")
+
+
+def privacy_url(plugin: NotifyBase) -> str:
+    """The plugin's URL with passwords, tokens and custom arguments masked."""
+    url: Callable[..., object] = plugin.url  # unannotated in apprise
+    # apprise's privacy form keeps custom headers (+X-Api-Key=...), payload
+    # (:field=...) and GET parameters (-param=...) of json/xml/form in clear;
+    # they often hold API keys, so their values are masked too.
+    return _CUSTOM_ARG.sub(r"\1***", str(url(privacy=True)))
+
+
+def validate_url(url: str) -> str | None:
+    """A secret-free reason why `url` cannot be used, or None. No network I/O."""
+    if not isinstance(url, str) or not url.strip():
+        return "empty URL"
+    register_builtin_schemas()
+    try:
+        instantiate(url.strip(), new_asset())
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def load_instance(url: str) -> Apprise:
+    """`url` loaded as the channel loads it, in an ``Apprise`` of its own. Raises
+    ValueError (secret-free) if it cannot be loaded."""
+    asset = new_asset()
+    return Apprise(instantiate(url, asset), asset=asset)
