@@ -671,7 +671,7 @@ class Daemon:
         self.sd.reloading()
         path = self.loaded.cfg.path
         self._tried_print = self._fingerprint(path)
-        with heap.quiet():
+        with heap.renewing():
             self._reload(path)
 
     def _reload(self, path: Path) -> None:
