@@ -41,6 +41,7 @@ from notifier.errors import ConfigError, LedgerError, Problem
 from notifier.messages.render import Message, Renderer
 from notifier.messages.templates import TemplateSource
 from notifier.schedule import catchup, planning
+from notifier.schedule.lateness import LATE_AFTER
 from notifier.schedule.model import Deadline, Notification, Schedule
 from notifier.text import rfc3339
 
@@ -224,7 +225,7 @@ class Daemon:
         self.loaded = self._prepare(cfg, self.origin or self.clock.now())
         self.dispatcher = Dispatcher(
             ledger, clock=self.clock.now, render=self._render,
-            give_up_after=cfg.give_up_after, late_after=timedelta(seconds=60) * self.clock.scale,
+            give_up_after=cfg.give_up_after, late_after=LATE_AFTER * self.clock.scale,
             on_sent=on_sent, on_retry=self._on_retry, lead=self._lead,
             scale=self.clock.scale,
         )

@@ -40,12 +40,12 @@ from notifier.delivery.outcomes import OutgoingMessage
 from notifier.delivery.sentmarks import SentMarks
 from notifier.errors import DeliveryError, LedgerError, LedgerWriteError
 from notifier.messages.render import Message
+from notifier.schedule.lateness import LATE_AFTER, is_late
 from notifier.schedule.model import Notification, Schedule
 
 log = logging.getLogger("notifier.dispatch")
 _T = TypeVar("_T")
 
-LATE_AFTER = timedelta(seconds=60)
 NOT_STARTED = "interrupted: the daemon stopped before this delivery was sent"
 CLAIM_BATCH = 64
 """Deliveries claimed in one ledger transaction at most.
@@ -173,7 +173,7 @@ class Dispatcher:
                 lane.cond.notify()
 
     def _is_late(self, n: Notification, now: datetime, *, forced: bool) -> bool:
-        return forced or now - n.at > self.late_after
+        return forced or is_late(n.at, now, after=self.late_after)
 
     def _done(self, ident: tuple[str, str]) -> None:
         with self._lock:

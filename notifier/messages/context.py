@@ -71,7 +71,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from typing import Any, Literal
 
 from notifier.messages.wording import (
@@ -85,12 +85,11 @@ from notifier.messages.wording import (
     zone_city,
     zone_name,
 )
+from notifier.schedule.lateness import delay, is_late
 from notifier.schedule.model import Closure, Deadline, Notification, Schedule, Stage
 from notifier.schedule.standing import state_at
 
 Context = dict[str, Any]
-LATE_AFTER = timedelta(seconds=60)
-"""A message sent more than this after its planned time says it is late."""
 
 _PURE_DAYS = re.compile(r"^\s*(?:(?:\d+[wd])+|P(?:\d+W)?(?:\d+D)?)\s*$", re.IGNORECASE)
 
@@ -248,9 +247,8 @@ def notification_context(n: Notification, schedule: Schedule, *, sent_at: dateti
     variables outside it are left empty: a plan renders 40,000 titles, and
     a built-in title reads one to three of the twenty-eight.
     """
-    late = sent_at.astimezone(UTC) - n.at.astimezone(UTC)
-    is_late = late > LATE_AFTER
-    ref = sent_at if is_late else n.at
+    late = is_late(n.at, sent_at)
+    ref = sent_at if late else n.at
     if needs is None:
         needs = _ALL_NAMES
     ctx: Context = {
@@ -261,7 +259,7 @@ def notification_context(n: Notification, schedule: Schedule, *, sent_at: dateti
         "original_due": None, "original_due_text": None,
         "history": [], "history_text": "", "extension": None, "closure": None,
         "open_deadlines": None, "open_count": None,
-        "late_by": duration_text(late) if is_late else None,
+        "late_by": duration_text(delay(n.at, sent_at)) if late else None,
         "at": None, "at_text": None, "sent_at": None, "sent_at_text": None,
     }
     if n.kind == "digest" or n.deadline is None:
