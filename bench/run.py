@@ -73,13 +73,13 @@ def baseline_main(config_path: str) -> None:
 
     from notifier.config import loader as config  # noqa: PLC0415 - in the child only
     from notifier.config import paths  # noqa: PLC0415
-    from notifier.delivery.ledger import sqlite as ledger  # noqa: PLC0415
+    from notifier.delivery.ledger import open_ledger  # noqa: PLC0415
     from notifier.schedule import planning  # noqa: PLC0415
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     cfg = config.load(Path(config_path))
-    book = ledger.open_ledger(paths.ledger_path(cfg.state, os.environ))
+    book = open_ledger(paths.ledger_path(cfg.state, os.environ))
     now = datetime.now(UTC)
     seen = book.record_first_seen(config.first_seen_ids(cfg.schedule.deadlines), now)
     config.fill_first_seen(cfg.schedule.deadlines, seen)

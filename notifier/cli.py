@@ -106,14 +106,14 @@ def now() -> datetime:
 def readonly_ledger(cfg: config_mod.Config) -> Iterator[Any]:
     """The ledger if it exists (for first-seen times and deliveries), else None."""
     from notifier.config import paths  # noqa: PLC0415
-    from notifier.delivery.ledger import sqlite as ledger  # noqa: PLC0415 - only commands that read state
+    from notifier.delivery.ledger import open_ledger  # noqa: PLC0415 - only commands that read state
 
     path = paths.ledger_path(cfg.state, os.environ)
     if not path.exists():
         yield None
         return
     try:
-        book = ledger.open_ledger(path, readonly=True)
+        book = open_ledger(path, readonly=True)
     except LedgerError as e:
         _fail(str(e), EX_LEDGER)
     try:
@@ -252,11 +252,11 @@ def status(config_path: Path | None, at: Any, as_json: bool) -> None:
 
 def _open_ledger_or_exit(cfg: config_mod.Config, path: Path | None = None) -> Any:
     from notifier.config import paths  # noqa: PLC0415
-    from notifier.delivery.ledger import sqlite as ledger  # noqa: PLC0415
+    from notifier.delivery.ledger import open_ledger  # noqa: PLC0415
 
     where = path or paths.ledger_path(cfg.state, os.environ)
     try:
-        return ledger.open_ledger(where)
+        return open_ledger(where)
     except LedgerError as e:
         _fail(str(e), EX_LEDGER)
 

@@ -21,7 +21,7 @@ from notifier.config import loader as config
 from notifier.daemon.loop import HEARTBEAT, Daemon
 from notifier.daemon.sdnotify import SystemdNotifier
 from notifier.delivery.channels import ChannelSender
-from notifier.delivery.ledger.sqlite import DeliveryRecord, SqliteLedger, open_ledger
+from notifier.delivery.ledger import DeliveryRecord, Ledger, open_ledger
 from notifier.delivery.outcomes import OutgoingMessage
 from notifier.schedule.model import Schedule
 
@@ -182,7 +182,7 @@ class Sent:
 @dataclass
 class RunningDaemon:
     daemon: Daemon
-    ledger: SqliteLedger
+    ledger: Ledger
     sent: Sent
     thread: threading.Thread
     result: list[int]
@@ -224,7 +224,7 @@ def running_daemon(
 
 
 @contextmanager
-def _run(daemon: Daemon, ledger: SqliteLedger, sent: Sent, first_backoff: timedelta | None,
+def _run(daemon: Daemon, ledger: Ledger, sent: Sent, first_backoff: timedelta | None,
          max_backoff: timedelta | None) -> Iterator[RunningDaemon]:
     if first_backoff is not None:
         daemon.dispatcher.first_backoff = first_backoff

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from notifier.daemon.loop import Daemon as InProcessDaemon
-    from notifier.delivery.ledger.sqlite import Ledger
+    from notifier.delivery.ledger import Ledger
 
 
 def utc_now() -> datetime:

@@ -14,7 +14,7 @@ from harness import config_text, deadline, read_jsonl, running_in_thread, wait_u
 from notifier.config import loader as config
 from notifier.daemon.loop import Daemon
 from notifier.daemon.sdnotify import SystemdNotifier
-from notifier.delivery.ledger.sqlite import DeliveryState, open_ledger
+from notifier.delivery.ledger import DeliveryState, open_ledger
 
 pytestmark = pytest.mark.timeout(60)
 HEARTBEAT = 1.0

@@ -21,7 +21,7 @@ from harness import (
 )
 from receivers import HttpReceiver
 
-from notifier.delivery.ledger.sqlite import DeliveryState, open_ledger
+from notifier.delivery.ledger import DeliveryState, open_ledger
 
 pytestmark = pytest.mark.timeout(120)
 

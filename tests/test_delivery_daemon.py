@@ -37,7 +37,7 @@ from notifier.config import loader as config
 from notifier.daemon.loop import Daemon
 from notifier.daemon.sdnotify import SystemdNotifier
 from notifier.delivery.channels import PARALLEL_SENDS
-from notifier.delivery.ledger.sqlite import DeliveryState, open_ledger
+from notifier.delivery.ledger import DeliveryState, open_ledger
 from notifier.schedule.catchup import catch_up
 from notifier.schedule.model import Kind, Notification
 

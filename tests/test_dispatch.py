@@ -20,7 +20,7 @@ from receivers import HttpReceiver
 from notifier.config import loader as config
 from notifier.delivery.backoff import FIRST_BACKOFF, MAX_BACKOFF, backoff
 from notifier.delivery.dispatch import NOT_STARTED, Dispatcher
-from notifier.delivery.ledger.sqlite import DeliveryRecord, DeliveryState, SqliteLedger, open_ledger
+from notifier.delivery.ledger import DeliveryRecord, DeliveryState, Ledger, open_ledger
 from notifier.messages.render import Message, Renderer
 from notifier.schedule import planning
 from notifier.schedule.model import Notification, Schedule
@@ -137,7 +137,7 @@ class World:
         assert [n.kind for n in self.items] == ["due"] * 3
         self.renderer = Renderer()
         self.clock = Clock()
-        self.ledgers: list[SqliteLedger] = []
+        self.ledgers: list[Ledger] = []
 
     def render(self, n: Notification, schedule: Schedule, at: datetime) -> Message:
         return self.renderer.render(n, schedule, sent_at=at)

@@ -22,7 +22,8 @@ from receivers import HttpReceiver
 from notifier.config import loader as config
 from notifier.delivery.channels import PARALLEL_SENDS
 from notifier.delivery.dispatch import Dispatcher
-from notifier.delivery.ledger.sqlite import Claim, DeliveryState, SqliteLedger, open_ledger
+from notifier.delivery.ledger import Claim, DeliveryState, open_ledger
+from notifier.delivery.ledger.sqlite import SqliteLedger
 from notifier.messages.render import Message, Renderer
 from notifier.schedule import planning
 from notifier.schedule.model import Notification, Schedule
@@ -171,7 +172,7 @@ CHILD = textwrap.dedent("""
     from notifier.schedule import planning
     from notifier.delivery.channels import ChannelSender
     from notifier.delivery.dispatch import Dispatcher
-    from notifier.delivery.ledger.sqlite import open_ledger
+    from notifier.delivery.ledger import open_ledger
     from notifier.messages.render import Renderer
 
     from pathlib import Path

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 from daemon_util import deadline, read_jsonl, rows, utc_now, write_config
 
-from notifier.delivery.ledger.sqlite import DeliveryState, open_ledger
+from notifier.delivery.ledger import DeliveryState, open_ledger
 
 N = 1200
 SPAN = 40.0

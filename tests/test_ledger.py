@@ -30,7 +30,7 @@ from hypothesis.stateful import (
 )
 
 import notifier
-from notifier.delivery.ledger.sqlite import (
+from notifier.delivery.ledger import (
     MAX_ERROR_CHARS,
     SCHEMA_VERSION,
     Claim,
@@ -39,10 +39,10 @@ from notifier.delivery.ledger.sqlite import (
     Ledger,
     Sent,
     Skip,
-    SqliteLedger,
     ledger_exists,
     open_ledger,
 )
+from notifier.delivery.ledger.sqlite import SqliteLedger
 from notifier.errors import LedgerError, LedgerWriteError
 
 T0 = datetime(2020, 11, 15, 14, 54, 0, 123456, tzinfo=UTC)
@@ -82,7 +82,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def ledger(db_path: Path) -> Iterator[SqliteLedger]:
-    with open_ledger(db_path) as opened:
+    with SqliteLedger(db_path) as opened:
         yield opened
 
 
@@ -304,7 +304,7 @@ def test_recover_in_flight_after_reopen(db_path: Path) -> None:
 _CRASHING_CHILD = """
 import sys, time
 from datetime import datetime, UTC
-from notifier.delivery.ledger.sqlite import open_ledger
+from notifier.delivery.ledger import open_ledger
 led = open_ledger(sys.argv[1])
 t = datetime(2020, 11, 15, 14, 54, tzinfo=UTC)
 ok = led.claim("k", "ops", deadline="lachin", kind="due", planned_at=t, now=t)
@@ -517,7 +517,7 @@ def test_readonly_never_creates_anything(tmp_path: Path) -> None:
 def test_readonly_sees_a_live_writer_and_refuses_writes(db_path: Path) -> None:
     with open_ledger(db_path) as writer:
         assert claim(writer, "a")
-        with open_ledger(db_path, readonly=True) as reader:
+        with SqliteLedger(db_path, readonly=True) as reader:
             assert reader.readonly
             assert reader.states(["a", "b"]) == {("a", "ops"): DeliveryState.CLAIMED}
             assert claim(writer, "b")
@@ -743,7 +743,7 @@ def test_claim_many_claims_exactly_what_a_claim_would(ledger: SqliteLedger) -> N
 
 
 def test_claim_many_is_all_or_nothing_when_the_disk_is_full(db_path: Path) -> None:
-    led = open_ledger(db_path, max_page_count=1)  # capped at its current size
+    led = SqliteLedger(db_path, max_page_count=1)  # capped at its current size
     try:
         keys = [f"key-{i:05d}-" + "x" * 200 for i in range(400)]
         with pytest.raises(LedgerWriteError):
@@ -775,7 +775,7 @@ def test_mark_sent_many_with_an_unknown_row_marks_none(ledger: SqliteLedger) -> 
 
 
 def test_disk_full_raises_write_error_and_recovers(db_path: Path) -> None:
-    led = open_ledger(db_path, max_page_count=1)  # capped at its current size
+    led = SqliteLedger(db_path, max_page_count=1)  # capped at its current size
     try:
         written: list[str] = []
         failed_key = None

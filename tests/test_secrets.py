@@ -28,7 +28,7 @@ from receivers import HttpReceiver
 
 from notifier.cli import main
 from notifier.delivery.channels import ChannelSender
-from notifier.delivery.ledger.sqlite import DeliveryState
+from notifier.delivery.ledger import DeliveryState
 from notifier.delivery.outcomes import ChannelDeliveryError, OutgoingMessage
 from notifier.schedule.model import Channel
 

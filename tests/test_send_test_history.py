@@ -14,7 +14,7 @@ from daemon_util import deadline, utc_now, write_config
 from receivers import HttpReceiver, SmtpReceiver, dead_url
 
 from notifier.cli import main
-from notifier.delivery.ledger.sqlite import open_ledger
+from notifier.delivery.ledger import open_ledger
 
 
 def config_with(tmp: Path, channels: dict[str, str | list[str]], **delivery: str) -> Path:

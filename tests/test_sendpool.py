@@ -26,7 +26,7 @@ from harness import NotifySocket, config_text, daemon_setup, deadline
 from receivers import HttpReceiver, dead_url
 
 from notifier.delivery.channels import ChannelSender
-from notifier.delivery.ledger.sqlite import DeliveryState
+from notifier.delivery.ledger import DeliveryState
 from notifier.delivery.outcomes import ChannelDeliveryError, OutgoingMessage, UrlResult
 from notifier.delivery.sendpool import SendPool
 from notifier.schedule import model

@@ -34,7 +34,7 @@ from notifier.delivery.appriseset import (
 )
 from notifier.delivery.channels import ChannelSender
 from notifier.delivery.dispatch import Dispatcher
-from notifier.delivery.ledger.sqlite import DeliveryRecord, Ledger, Skip
+from notifier.delivery.ledger import DeliveryRecord, Ledger, Skip
 from notifier.delivery.outcomes import OutgoingMessage
 from notifier.delivery.sendpool import SendPool, default_size
 from notifier.errors import ConfigError, LedgerError, Problem

@@ -35,7 +35,7 @@ from typing import TypeVar
 
 from notifier.delivery.backoff import FIRST_BACKOFF, MAX_BACKOFF, backoff
 from notifier.delivery.lanes import Job, Lane, Render, Sender, parallel_of
-from notifier.delivery.ledger.sqlite import Claim, Ledger, Sent
+from notifier.delivery.ledger import Claim, Ledger, Sent
 from notifier.delivery.outcomes import OutgoingMessage
 from notifier.delivery.sentmarks import SentMarks
 from notifier.errors import DeliveryError, LedgerError, LedgerWriteError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from notifier.delivery.ledger.sqlite import Ledger, Sent
+from notifier.delivery.ledger import Ledger, Sent
 from notifier.errors import LedgerError, LedgerWriteError
 
 __all__ = ["SentMarks"]

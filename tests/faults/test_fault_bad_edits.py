@@ -50,7 +50,7 @@ from faultkit import (
 from notifier.config import loader as config
 from notifier.daemon.loop import Daemon
 from notifier.daemon.sdnotify import SystemdNotifier
-from notifier.delivery.ledger.sqlite import open_ledger
+from notifier.delivery.ledger import open_ledger
 
 pytestmark = pytest.mark.timeout(120)
 SEED = int(os.environ.get("NOTIFIER_FAULT_SEED", "20201115"))

@@ -42,7 +42,7 @@ from faultkit import (
 )
 from receivers import HttpReceiver
 
-from notifier.delivery.ledger.sqlite import DeliveryState, open_ledger
+from notifier.delivery.ledger import DeliveryState, open_ledger
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -51,7 +51,7 @@ from harness import running_in_thread
 from notifier.config import loader as config
 from notifier.daemon.loop import Daemon
 from notifier.daemon.sdnotify import SystemdNotifier
-from notifier.delivery.ledger.sqlite import DeliveryState, open_ledger
+from notifier.delivery.ledger import DeliveryState, open_ledger
 
 pytestmark = pytest.mark.timeout(120)
 HEARTBEAT = 1.0

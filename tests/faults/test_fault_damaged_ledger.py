@@ -35,7 +35,7 @@ from faultkit import (
     write_config,
 )
 
-from notifier.delivery.ledger.sqlite import open_ledger
+from notifier.delivery.ledger import open_ledger
 
 pytestmark = pytest.mark.timeout(120)
 EX_LEDGER = 74

@@ -39,7 +39,7 @@ from faultkit import (
     write_config,
 )
 
-from notifier.delivery.ledger.sqlite import DeliveryState, open_ledger
+from notifier.delivery.ledger import DeliveryState, open_ledger
 
 pytestmark = pytest.mark.timeout(90)
 

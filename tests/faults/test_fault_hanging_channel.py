@@ -38,7 +38,7 @@ from faultkit import (
 from receivers import HttpReceiver
 
 from notifier.daemon.loop import SHUTDOWN_BOUND
-from notifier.delivery.ledger.sqlite import DeliveryState, open_ledger
+from notifier.delivery.ledger import DeliveryState, open_ledger
 
 pytestmark = pytest.mark.timeout(90)
 TIMEOUT = 2.0

@@ -53,7 +53,7 @@ from faultkit import (
     write_config,
 )
 
-from notifier.delivery.ledger.sqlite import DeliveryRecord, DeliveryState, open_ledger
+from notifier.delivery.ledger import DeliveryRecord, DeliveryState, open_ledger
 from notifier.errors import LedgerError
 
 SEED = int(os.environ.get("NOTIFIER_FAULT_SEED", "20201115"))

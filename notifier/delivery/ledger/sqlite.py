@@ -1,21 +1,9 @@
-"""The delivery ledger: what was claimed, sent, retried, failed or skipped.
+"""The SQLite ledger: one embedded file (stdlib sqlite3, WAL, synchronous=FULL).
 
-One row per delivery (notification key x channel). The dispatcher follows
-claim -> send -> mark: `claim` commits durably before it returns True, so a
-notification is never lost and is duplicated only if the process dies while a
-send is in flight (`recover_in_flight` turns such rows into due retries).
-
-`Ledger` is the interface the rest of notifier uses; `SqliteLedger` is the
-embedded implementation (stdlib sqlite3, WAL, synchronous=FULL). A PostgreSQL
-implementation can provide the same protocol later.
-
-Storage choices:
-- every instant is stored as INTEGER microseconds since the Unix epoch (UTC),
-  which round-trips a timezone-aware datetime exactly and sorts numerically;
-  the API only accepts aware datetimes and returns them in UTC;
-- the schema version lives in `PRAGMA user_version` (currently 1);
-- a file that is not a notifier ledger of a known version is never written:
-  opening it raises `LedgerError` naming the path and the problem.
+The API only accepts aware datetimes and returns them in UTC; instants are
+stored as INTEGER microseconds (see sqlite_sql). A file that is not a notifier
+ledger of a known version is never written: opening it raises `LedgerError`
+naming the path and the problem (file.py checks it before SQLite opens it).
 """
 
 from __future__ import annotations
@@ -24,368 +12,37 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from contextlib import contextmanager
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple, Protocol, Self
+from typing import Self
 
-from notifier.delivery.ledger.file import create_file, inspect_file, ledger_exists
+from notifier.delivery.ledger import sqlite_open, sqlite_rows, sqlite_sql
+from notifier.delivery.ledger.base import (
+    INTERRUPTED,
+    MAX_ERROR_CHARS,
+    Claim,
+    DeliveryRecord,
+    DeliveryState,
+    Ledger,
+    Sent,
+    Skip,
+)
+from notifier.delivery.ledger.sqlite_open import rollback, sqlite_reason
+from notifier.delivery.ledger.sqlite_rows import from_us, to_us
 from notifier.errors import LedgerError, LedgerWriteError
-from notifier.schedule import timing
 from notifier.text import one_line
-
-__all__ = [
-    "SCHEMA_VERSION",
-    "Claim",
-    "DeliveryRecord",
-    "DeliveryState",
-    "Ledger",
-    "Sent",
-    "Skip",
-    "SqliteLedger",
-    "ledger_exists",
-    "open_ledger",
-]
-
-SCHEMA_VERSION = 1
-"""The `PRAGMA user_version` this code writes and understands."""
-
-MAX_ERROR_CHARS = 500
-"""`last_error` (and a skip reason) is cut to this many characters."""
-
-_CHUNK = 500
-"""Keys per `IN (...)` query; far below SQLite's bound-parameter limit."""
 
 _SCAN_ABOVE = 5_000
 """More first-seen ids than this are read back by one scan of the table."""
 
-
-
-
-class DeliveryState(StrEnum):
-    CLAIMED = "claimed"
-    """A sender owns it and may be sending right now."""
-    SENT = "sent"
-    """Delivered; terminal."""
-    RETRYING = "retrying"
-    """Failed for now; may be claimed again from `next_attempt` on."""
-    FAILED = "failed"
-    """Given up; terminal."""
-    SKIPPED = "skipped"
-    """Deliberately not sent (e.g. missed during downtime); terminal."""
-
-
-@dataclass(frozen=True)
-class DeliveryRecord:
-    """One row of the ledger: a notification key delivered to one channel."""
-
-    key: str
-    channel: str
-    deadline: str | None
-    kind: str
-    planned_at: datetime
-    state: DeliveryState
-    attempts: int
-    next_attempt: datetime | None
-    last_error: str | None
-    late: bool
-    created_at: datetime
-    updated_at: datetime
-
-
-class Skip(NamedTuple):
-    """One delivery a catch-up decided not to make."""
-
-    key: str
-    channel: str
-    deadline: str | None
-    kind: str
-    planned_at: datetime
-
-
-class Claim(NamedTuple):
-    """One delivery to take ownership of (see `Ledger.claim`)."""
-
-    key: str
-    channel: str
-    deadline: str | None
-    kind: str
-    planned_at: datetime
-    late: bool = False
-
-
-class Sent(NamedTuple):
-    """One delivery that went out at `at` (see `Ledger.mark_sent`)."""
-
-    key: str
-    channel: str
-    at: datetime
-
-
-class Ledger(Protocol):
-    """What the daemon and the commands need from a delivery ledger.
-
-    Every datetime argument must be timezone-aware (ValueError otherwise);
-    every datetime returned is in UTC. Write failures raise LedgerWriteError,
-    after which the ledger stays usable; other failures raise LedgerError.
-    """
-
-    def claim(
-        self,
-        key: str,
-        channel: str,
-        *,
-        deadline: str | None,
-        kind: str,
-        planned_at: datetime,
-        now: datetime,
-        late: bool = False,
-    ) -> bool:
-        """Take ownership of a delivery; True only if the caller must send it now.
-
-        True when there was no row (inserted as claimed, attempts=1) or the row
-        was a retry due at `now` (claimed again, attempts+1); the claim is
-        durably committed before True is returned. False otherwise.
-        """
-        ...
-
-    def claim_many(self, claims: Iterable[Claim], *, now: datetime) -> list[bool]:
-        """`claim` for many deliveries in one transaction: one durable commit for all.
-
-        Returns, in order, whether each was claimed. All or none: if the
-        commit fails, nothing is claimed. A (key, channel) listed twice is
-        claimed at most once.
-        """
-        ...
-
-    def mark_sent(self, key: str, channel: str, *, now: datetime) -> None:
-        """The delivery went out (always wins, from any state)."""
-        ...
-
-    def mark_sent_many(self, sent: Iterable[Sent]) -> None:
-        """`mark_sent` for many deliveries, in one transaction (all or none)."""
-        ...
-
-    def mark_retry(
-        self, key: str, channel: str, *, now: datetime, error: str, next_attempt: datetime
-    ) -> None:
-        """A claimed (or retrying) delivery failed; try again from `next_attempt`."""
-        ...
-
-    def mark_failed(self, key: str, channel: str, *, now: datetime, error: str) -> None:
-        """A claimed (or retrying) delivery is given up."""
-        ...
-
-    def mark_skipped(
-        self,
-        key: str,
-        channel: str,
-        *,
-        deadline: str | None,
-        kind: str,
-        planned_at: datetime,
-        now: datetime,
-        reason: str,
-    ) -> None:
-        """Record a delivery deliberately not made (new row, or a pending retry)."""
-        ...
-
-    def mark_skipped_many(
-        self, skips: Iterable[Skip], *, now: datetime, reason: str
-    ) -> None:
-        """`mark_skipped` for many deliveries, in one transaction."""
-        ...
-
-    def recover_in_flight(self, now: datetime) -> int:
-        """At start: rows left claimed by a crash become retries due `now`."""
-        ...
-
-    def due_retries(self, now: datetime) -> list[DeliveryRecord]:
-        """Retries with next_attempt <= now, the longest-waiting first."""
-        ...
-
-    def next_retry_at(self) -> datetime | None:
-        """The earliest pending retry, if any."""
-        ...
-
-    def states(self, keys: Iterable[str]) -> dict[tuple[str, str], DeliveryState]:
-        """(key, channel) -> state for every row whose key is among `keys`."""
-        ...
-
-    def record_first_seen(self, ids: Iterable[str], now: datetime) -> dict[str, datetime]:
-        """Store `now` for ids not seen before; return the stored time of every id."""
-        ...
-
-    def first_seen(self) -> dict[str, datetime]:
-        """Every id's first-seen time."""
-        ...
-
-    def last_alive(self) -> datetime | None:
-        """The last heartbeat recorded by `touch_alive`."""
-        ...
-
-    def touch_alive(self, now: datetime) -> None:
-        """Record a heartbeat."""
-        ...
-
-    def history(
-        self, deadline: str | None = None, limit: int | None = None
-    ) -> list[DeliveryRecord]:
-        """Rows (of one deadline, if given), most recently updated first."""
-        ...
-
-    def last_delivery(self, deadline: str) -> DeliveryRecord | None:
-        """The most recently updated delivery of a deadline, whatever its state."""
-        ...
-
-    def close(self) -> None:
-        """Release the ledger; idempotent."""
-        ...
-
-
-# --------------------------------------------------------------------------- schema
-
-_STATES_SQL = ", ".join(f"'{s.value}'" for s in DeliveryState)
-
-_SCHEMA: tuple[str, ...] = (
-    f"""CREATE TABLE deliveries (
-    -- one row per notification key x channel, every time in INTEGER
-    -- microseconds since 1970-01-01T00:00:00Z
-    key          TEXT    NOT NULL,
-    channel      TEXT    NOT NULL,
-    deadline     TEXT,
-    kind         TEXT    NOT NULL,
-    planned_at   INTEGER NOT NULL,
-    state        TEXT    NOT NULL CHECK (state IN ({_STATES_SQL})),
-    attempts     INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
-    next_attempt INTEGER CHECK (state <> 'retrying' OR next_attempt IS NOT NULL),
-    last_error   TEXT,
-    late         INTEGER NOT NULL DEFAULT 0 CHECK (late IN (0, 1)),
-    created_at   INTEGER NOT NULL,
-    updated_at   INTEGER NOT NULL,
-    PRIMARY KEY (key, channel)
-)""",
-    "CREATE INDEX deliveries_by_deadline ON deliveries (deadline, updated_at)",
-    "CREATE INDEX deliveries_by_state ON deliveries (state, next_attempt)",
-    "CREATE INDEX deliveries_by_update ON deliveries (updated_at)",
-    """CREATE TABLE first_seen (
-    -- when a running daemon first saw a deadline ("kalbajar") or an
-    -- extension ("kalbajar/ext/1"), in INTEGER microseconds since the epoch
-    id TEXT    NOT NULL PRIMARY KEY,
-    at INTEGER NOT NULL
-)""",
-    """CREATE TABLE meta (
-    -- k = 'last_alive': v = the last heartbeat, microseconds since the epoch
-    k TEXT NOT NULL PRIMARY KEY,
-    v TEXT NOT NULL
-)""",
-)
-
-_COLUMNS: dict[str, frozenset[str]] = {
-    "deliveries": frozenset(
-        {
-            "key", "channel", "deadline", "kind", "planned_at", "state", "attempts",
-            "next_attempt", "last_error", "late", "created_at", "updated_at",
-        }
-    ),
-    "first_seen": frozenset({"id", "at"}),
-    "meta": frozenset({"k", "v"}),
-}
-
-# Complete statements as literals: nothing but "?" placeholders is ever
-# interpolated into SQL (see the two chunked IN queries).
-_SQL_INSERT_CLAIM = (
-    "INSERT INTO deliveries (key, channel, deadline, kind, planned_at, state, attempts, "
-    "next_attempt, last_error, late, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, 'claimed', 1, NULL, NULL, ?, ?, ?)"
-)
-_SQL_RECLAIM = (
-    "UPDATE deliveries SET state = 'claimed', attempts = attempts + 1, "
-    "next_attempt = NULL, late = MAX(late, ?), updated_at = ? "
-    "WHERE key = ? AND channel = ?"
-)
-_SQL_MARK_SENT = (
-    "UPDATE deliveries SET state = 'sent', next_attempt = NULL, updated_at = ? "
-    "WHERE key = ? AND channel = ?"
-)
-_SQL_MARK_RETRY = (
-    "UPDATE deliveries SET state = 'retrying', next_attempt = ?, last_error = ?, "
-    "updated_at = ? WHERE key = ? AND channel = ?"
-)
-_SQL_MARK_FAILED = (
-    "UPDATE deliveries SET state = 'failed', next_attempt = NULL, last_error = ?, "
-    "updated_at = ? WHERE key = ? AND channel = ?"
-)
-_SQL_UPSERT_SKIPPED = (
-    "INSERT INTO deliveries (key, channel, deadline, kind, planned_at, state, attempts, "
-    "next_attempt, last_error, late, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, 'skipped', 0, NULL, ?, 0, ?, ?) "
-    "ON CONFLICT (key, channel) DO UPDATE SET state = 'skipped', next_attempt = NULL, "
-    "last_error = excluded.last_error, updated_at = excluded.updated_at "
-    "WHERE deliveries.state = 'retrying'"
-)
-_SQL_DUE_RETRIES = (
-    "SELECT key, channel, deadline, kind, planned_at, state, attempts, next_attempt, "
-    "last_error, late, created_at, updated_at FROM deliveries "
-    "WHERE state = 'retrying' AND next_attempt <= ? "
-    "ORDER BY next_attempt, created_at, rowid"
-)
-_SQL_HISTORY = (
-    "SELECT key, channel, deadline, kind, planned_at, state, attempts, next_attempt, "
-    "last_error, late, created_at, updated_at FROM deliveries "
-    "ORDER BY updated_at DESC, rowid DESC LIMIT ?"
-)
-_SQL_HISTORY_OF = (
-    "SELECT key, channel, deadline, kind, planned_at, state, attempts, next_attempt, "
-    "last_error, late, created_at, updated_at FROM deliveries WHERE deadline = ? "
-    "ORDER BY updated_at DESC, rowid DESC LIMIT ?"
-)
-_SQL_LAST_OF = (
-    "SELECT key, channel, deadline, kind, planned_at, state, attempts, next_attempt, "
-    "last_error, late, created_at, updated_at FROM deliveries "
-    "WHERE deadline = ? ORDER BY updated_at DESC, rowid DESC LIMIT 1"
-)
-
 _LAST_ALIVE = "last_alive"
-_INTERRUPTED = "interrupted: the daemon stopped while this delivery was being sent"
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _to_us(t: datetime) -> int:
-    """An aware datetime as integer microseconds since the epoch (exact)."""
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError("ledger times must be timezone-aware datetimes")
-    return timing.epoch_us(t)
-
-
-def _from_us(value: object, what: str) -> datetime:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise LedgerError(f"{what} is not a stored time")
-    try:
-        return timing.from_epoch_us(value)
-    except OverflowError as exc:
-        raise LedgerError(f"{what} is out of range") from exc
-
-
-def _sqlite_reason(exc: sqlite3.Error) -> str:
-    """SQLite's own message (never contains bound values) on one line."""
-    name = getattr(exc, "sqlite_errorname", None)
-    message = one_line(str(exc)) or type(exc).__name__
-    return f"{message} ({name})" if name else message
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
-def _placeholders(n: int) -> str:
-    return ", ".join("?" * n)
+    for start in range(0, len(items), sqlite_sql.CHUNK):
+        yield items[start : start + sqlite_sql.CHUNK]
 
 
 def _unique(items: Iterable[str]) -> list[str]:
@@ -401,15 +58,12 @@ def _insert_first_seen(conn: sqlite3.Connection, ids: list[str], at_us: int) -> 
     """
     try:
         return conn.execute(
-            "INSERT OR IGNORE INTO first_seen (id, at) SELECT value, ? FROM json_each(?)",
-            (at_us, json.dumps(ids, ensure_ascii=False)),
+            sqlite_sql.INSERT_FIRST_SEEN_JSON, (at_us, json.dumps(ids, ensure_ascii=False)),
         ).rowcount
     except sqlite3.OperationalError as e:
         if "json_each" not in str(e):
             raise
-    return conn.executemany(
-        "INSERT OR IGNORE INTO first_seen (id, at) VALUES (?, ?)", ((i, at_us) for i in ids),
-    ).rowcount
+    return conn.executemany(sqlite_sql.INSERT_FIRST_SEEN, ((i, at_us) for i in ids)).rowcount
 
 
 # --------------------------------------------------------------------------- SQLite
@@ -436,141 +90,15 @@ class SqliteLedger:
         self._readonly = readonly
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
-        self._default_max_pages = 0
-        conn = self._open(busy_timeout)
+        conn = sqlite_open.connect(self._path, readonly=readonly, busy_timeout=busy_timeout)
         try:
+            self._default_max_pages = int(conn.execute("PRAGMA max_page_count").fetchone()[0])
             if max_page_count is not None:
                 self._apply_max_page_count(conn, max_page_count)
         except BaseException:
             conn.close()
             raise
         self._conn = conn
-
-    # ------------------------------------------------------------------ opening
-
-    def _open(self, busy_timeout: float) -> sqlite3.Connection:
-        path = self._path
-        if self._readonly:
-            inspect_file(path, must_exist=True)
-        elif not inspect_file(path, must_exist=False):
-            create_file(path)
-            inspect_file(path, must_exist=True)
-        mode = "ro" if self._readonly else "rw"  # never let SQLite create the file
-        uri = f"{path.absolute().as_uri()}?mode={mode}"
-        try:
-            conn = sqlite3.connect(
-                uri,
-                uri=True,
-                timeout=busy_timeout,
-                isolation_level=None,  # explicit BEGIN/COMMIT only
-                check_same_thread=False,  # shared by threads under self._lock
-            )
-        except sqlite3.Error as exc:
-            raise LedgerError(f"ledger {path}: cannot open: {_sqlite_reason(exc)}") from exc
-        try:
-            self._prepare(conn)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise LedgerError(f"ledger {path}: cannot open: {_sqlite_reason(exc)}") from exc
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _prepare(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA synchronous = FULL")
-        row = conn.execute("PRAGMA max_page_count").fetchone()
-        self._default_max_pages = int(row[0])
-        # Look first, change nothing until the file is known to be ours.
-        conn.execute("BEGIN")
-        try:
-            empty = self._check(conn)
-        finally:
-            self._rollback(conn)
-        if self._readonly:
-            if empty:
-                raise LedgerError(f"ledger {self._path}: is empty (never initialised)")
-            return
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise LedgerError(
-                f"ledger {self._path}: cannot use write-ahead logging here (journal mode {mode})"
-            )
-        if empty:
-            self._initialise(conn)
-        else:
-            self._probe_write(conn)
-
-    def _probe_write(self, conn: sqlite3.Connection) -> None:
-        """Refuse a ledger we cannot write now, not at the first delivery.
-
-        SQLite opens a write-protected file read-only without a word, and even
-        BEGIN IMMEDIATE succeeds on it: only a page write fails. Rewriting
-        user_version with its own value, rolled back, is such a write that
-        changes nothing.
-        """
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(f"PRAGMA user_version = {version}")
-        except sqlite3.OperationalError as exc:
-            if "readonly" in str(exc):
-                raise LedgerError(
-                    f"ledger {self._path}: is read-only ({_sqlite_reason(exc)})"
-                ) from exc
-            raise
-        finally:
-            self._rollback(conn)
-
-    def _check(self, conn: sqlite3.Connection) -> bool:
-        """Validate an opened file; True if it is a blank database to initialise."""
-        path = self._path
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        tables = {
-            str(r[0])
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            )
-        }
-        problems = [str(r[0]) for r in conn.execute("PRAGMA quick_check")]
-        if problems != ["ok"]:
-            first = one_line(problems[0], 200) if problems else "no result"
-            raise LedgerError(f"ledger {path}: is corrupt (integrity check: {first})")
-        if version > SCHEMA_VERSION:
-            raise LedgerError(
-                f"ledger {path}: schema version {version} is newer than this notifier "
-                f"supports ({SCHEMA_VERSION}); upgrade notifier"
-            )
-        if version == 0:
-            if tables:
-                raise LedgerError(
-                    f"ledger {path}: is a SQLite database but not a notifier ledger"
-                )
-            return True
-        if version < 0:
-            raise LedgerError(f"ledger {path}: unknown schema version {version}")
-        for table, wanted in _COLUMNS.items():
-            if table not in tables:
-                raise LedgerError(f"ledger {path}: table {table} is missing")
-            have = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
-            missing = sorted(wanted - have)
-            if missing:
-                raise LedgerError(
-                    f"ledger {path}: table {table} lacks column(s) {', '.join(missing)}"
-                )
-        return False
-
-    def _initialise(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if self._check(conn):  # nobody initialised it meanwhile
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            self._rollback(conn)
-            raise
 
     def _apply_max_page_count(self, conn: sqlite3.Connection, pages: int | None) -> None:
         limit = self._default_max_pages if pages is None else pages
@@ -597,7 +125,7 @@ class SqliteLedger:
             try:
                 self._apply_max_page_count(conn, pages)
             except sqlite3.Error as exc:
-                raise LedgerError(f"ledger {self._path}: {_sqlite_reason(exc)}") from exc
+                raise LedgerError(f"ledger {self._path}: {sqlite_reason(exc)}") from exc
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -616,12 +144,12 @@ class SqliteLedger:
                 yield conn
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._rollback(conn)
+                rollback(conn)
                 raise LedgerWriteError(
-                    f"ledger {self._path}: cannot {what}: {_sqlite_reason(exc)}"
+                    f"ledger {self._path}: cannot {what}: {sqlite_reason(exc)}"
                 ) from exc
             except BaseException:
-                self._rollback(conn)
+                rollback(conn)
                 raise
 
     @contextmanager
@@ -634,57 +162,21 @@ class SqliteLedger:
                 yield conn
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._rollback(conn)
+                rollback(conn)
                 raise LedgerError(
-                    f"ledger {self._path}: cannot {what}: {_sqlite_reason(exc)}"
+                    f"ledger {self._path}: cannot {what}: {sqlite_reason(exc)}"
                 ) from exc
             except BaseException:
-                self._rollback(conn)
+                rollback(conn)
                 raise
 
-    @staticmethod
-    def _rollback(conn: sqlite3.Connection) -> None:
-        # SQLite may already have rolled back (e.g. on SQLITE_FULL); a failing
-        # rollback leaves nothing more to undo, and the original error is what
-        # the caller must see.
-        if conn.in_transaction:
-            with suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-
     def _record(self, row: tuple[object, ...]) -> DeliveryRecord:
-        (key, channel, deadline, kind, planned_at, state, attempts, next_attempt,
-         last_error, late, created_at, updated_at) = row
-        where = f"ledger {self._path}: delivery {key!s}/{channel!s}"
-        try:
-            parsed_state = DeliveryState(str(state))
-        except ValueError:
-            raise LedgerError(f"{where}: unknown state {state!s}") from None
-        if not isinstance(attempts, int):
-            raise LedgerError(f"{where}: attempts is not a number")
-        return DeliveryRecord(
-            key=str(key),
-            channel=str(channel),
-            deadline=None if deadline is None else str(deadline),
-            kind=str(kind),
-            planned_at=_from_us(planned_at, f"{where}: planned_at"),
-            state=parsed_state,
-            attempts=attempts,
-            next_attempt=(
-                None if next_attempt is None else _from_us(next_attempt, f"{where}: next_attempt")
-            ),
-            last_error=None if last_error is None else str(last_error),
-            late=bool(late),
-            created_at=_from_us(created_at, f"{where}: created_at"),
-            updated_at=_from_us(updated_at, f"{where}: updated_at"),
-        )
+        return sqlite_rows.record(self._path, row)
 
     def _get(
         self, conn: sqlite3.Connection, key: str, channel: str
     ) -> tuple[str, int | None] | None:
-        row = conn.execute(
-            "SELECT state, next_attempt FROM deliveries WHERE key = ? AND channel = ?",
-            (key, channel),
-        ).fetchone()
+        row = conn.execute(sqlite_sql.GET_STATE, (key, channel)).fetchone()
         return None if row is None else (str(row[0]), row[1])
 
     def _mark(
@@ -726,8 +218,8 @@ class SqliteLedger:
         return claimed
 
     def claim_many(self, claims: Iterable[Claim], *, now: datetime) -> list[bool]:
-        now_us = _to_us(now)
-        wanted = [(c, _to_us(c.planned_at)) for c in claims]
+        now_us = to_us(now)
+        wanted = [(c, to_us(c.planned_at)) for c in claims]
         if not wanted:
             return []
         claimed: list[bool] = []
@@ -737,7 +229,7 @@ class SqliteLedger:
                 current = self._get(conn, c.key, c.channel)
                 if current is None:
                     conn.execute(
-                        _SQL_INSERT_CLAIM,
+                        sqlite_sql.INSERT_CLAIM,
                         (c.key, c.channel, c.deadline, c.kind, planned_us, int(c.late),
                          now_us, now_us),
                     )
@@ -748,7 +240,7 @@ class SqliteLedger:
                         or next_attempt > now_us):
                     claimed.append(False)
                     continue
-                conn.execute(_SQL_RECLAIM, (int(c.late), now_us, c.key, c.channel))
+                conn.execute(sqlite_sql.RECLAIM, (int(c.late), now_us, c.key, c.channel))
                 claimed.append(True)
         return claimed
 
@@ -756,7 +248,7 @@ class SqliteLedger:
         self.mark_sent_many([Sent(key, channel, now)])
 
     def mark_sent_many(self, sent: Iterable[Sent]) -> None:
-        rows = [(s.key, s.channel, _to_us(s.at)) for s in sent]
+        rows = [(s.key, s.channel, to_us(s.at)) for s in sent]
         if not rows:
             return
         with self._write("mark deliveries sent") as conn:
@@ -770,7 +262,7 @@ class SqliteLedger:
                         f"no delivery {key}/{channel}"
                     )
                 if current[0] != DeliveryState.SENT:
-                    conn.execute(_SQL_MARK_SENT, (at_us, key, channel))
+                    conn.execute(sqlite_sql.MARK_SENT, (at_us, key, channel))
 
     def mark_retry(
         self, key: str, channel: str, *, now: datetime, error: str, next_attempt: datetime
@@ -780,8 +272,8 @@ class SqliteLedger:
             channel,
             what="mark a delivery for retry",
             allowed=frozenset({DeliveryState.CLAIMED, DeliveryState.RETRYING}),
-            sql=_SQL_MARK_RETRY,
-            values=(_to_us(next_attempt), one_line(error, MAX_ERROR_CHARS), _to_us(now)),
+            sql=sqlite_sql.MARK_RETRY,
+            values=(to_us(next_attempt), one_line(error, MAX_ERROR_CHARS), to_us(now)),
         )
 
     def mark_failed(self, key: str, channel: str, *, now: datetime, error: str) -> None:
@@ -790,8 +282,8 @@ class SqliteLedger:
             channel,
             what="mark a delivery failed",
             allowed=frozenset({DeliveryState.CLAIMED, DeliveryState.RETRYING}),
-            sql=_SQL_MARK_FAILED,
-            values=(one_line(error, MAX_ERROR_CHARS), _to_us(now)),
+            sql=sqlite_sql.MARK_FAILED,
+            values=(one_line(error, MAX_ERROR_CHARS), to_us(now)),
         )
 
     def mark_skipped(
@@ -817,56 +309,39 @@ class SqliteLedger:
         self, skips: Iterable[Skip], *, now: datetime, reason: str
     ) -> None:
         # One commit (one fsync) for a catch-up that skips thousands.
-        now_us, why = _to_us(now), one_line(reason, MAX_ERROR_CHARS)
-        rows = [(s.key, s.channel, s.deadline, s.kind, _to_us(s.planned_at), why, now_us, now_us)
+        now_us, why = to_us(now), one_line(reason, MAX_ERROR_CHARS)
+        rows = [(s.key, s.channel, s.deadline, s.kind, to_us(s.planned_at), why, now_us, now_us)
                 for s in skips]
         if not rows:
             return
         with self._write("mark deliveries skipped") as conn:
-            conn.executemany(_SQL_UPSERT_SKIPPED, rows)
+            conn.executemany(sqlite_sql.UPSERT_SKIPPED, rows)
 
     def recover_in_flight(self, now: datetime) -> int:
-        now_us = _to_us(now)
+        now_us = to_us(now)
         with self._write("recover interrupted deliveries") as conn:
-            cursor = conn.execute(
-                "UPDATE deliveries SET state = 'retrying', next_attempt = ?, "
-                "last_error = ?, updated_at = ? WHERE state = 'claimed'",
-                (now_us, _INTERRUPTED, now_us),
-            )
-            return cursor.rowcount
+            return conn.execute(
+                sqlite_sql.RECOVER_IN_FLIGHT, (now_us, INTERRUPTED, now_us)).rowcount
 
     def due_retries(self, now: datetime) -> list[DeliveryRecord]:
-        now_us = _to_us(now)
+        now_us = to_us(now)
         with self._read("list due retries") as conn:
-            rows = conn.execute(_SQL_DUE_RETRIES, (now_us,)).fetchall()
+            rows = conn.execute(sqlite_sql.DUE_RETRIES, (now_us,)).fetchall()
             return [self._record(tuple(r)) for r in rows]
 
     def next_retry_at(self) -> datetime | None:
         with self._read("find the next retry") as conn:
-            row = conn.execute(
-                "SELECT MIN(next_attempt) FROM deliveries WHERE state = 'retrying'"
-            ).fetchone()
-            value = row[0]
-            return None if value is None else _from_us(value, f"ledger {self._path}: retry time")
+            value = conn.execute(sqlite_sql.NEXT_RETRY).fetchone()[0]
+            return None if value is None else from_us(value, f"ledger {self._path}: retry time")
 
     def states(self, keys: Iterable[str]) -> dict[tuple[str, str], DeliveryState]:
         wanted = _unique(keys)
         result: dict[tuple[str, str], DeliveryState] = {}
         with self._read("read delivery states") as conn:
             for chunk in _chunks(wanted):
-                rows = conn.execute(
-                    "SELECT key, channel, state FROM deliveries "  # noqa: S608 -- only "?" placeholders are interpolated
-                    f"WHERE key IN ({_placeholders(len(chunk))})",
-                    chunk,
-                )
-                for key, channel, state in rows:
-                    try:
-                        result[(str(key), str(channel))] = DeliveryState(str(state))
-                    except ValueError:
-                        raise LedgerError(
-                            f"ledger {self._path}: delivery {key}/{channel}: "
-                            f"unknown state {state}"
-                        ) from None
+                for key, channel, state in conn.execute(sqlite_sql.states_in(len(chunk)), chunk):
+                    result[(str(key), str(channel))] = sqlite_rows.state(
+                        state, f"ledger {self._path}: delivery {key}/{channel}")
         return result
 
     def history(
@@ -877,21 +352,21 @@ class SqliteLedger:
         count = -1 if limit is None else limit  # LIMIT -1: no limit
         with self._read("read the history") as conn:
             if deadline is None:
-                rows = conn.execute(_SQL_HISTORY, (count,)).fetchall()
+                rows = conn.execute(sqlite_sql.HISTORY, (count,)).fetchall()
             else:
-                rows = conn.execute(_SQL_HISTORY_OF, (deadline, count)).fetchall()
+                rows = conn.execute(sqlite_sql.HISTORY_OF, (deadline, count)).fetchall()
             return [self._record(tuple(r)) for r in rows]
 
     def last_delivery(self, deadline: str) -> DeliveryRecord | None:
         with self._read("read the last delivery") as conn:
-            row = conn.execute(_SQL_LAST_OF, (deadline,)).fetchone()
+            row = conn.execute(sqlite_sql.LAST_OF, (deadline,)).fetchone()
             return None if row is None else self._record(tuple(row))
 
     # ------------------------------------------------------------------ first seen, alive
 
     def record_first_seen(self, ids: Iterable[str], now: datetime) -> dict[str, datetime]:
         wanted = _unique(ids)
-        now_us = _to_us(now)
+        now_us = to_us(now)
         with self._write("record first-seen times") as conn:
             inserted = _insert_first_seen(conn, wanted, now_us)
             if not wanted:
@@ -904,54 +379,37 @@ class SqliteLedger:
                 # One pass over the table beats hundreds of IN (...) lookups.
                 keep = set(wanted)
                 rows: Iterable[tuple[object, object]] = [
-                    r for r in conn.execute("SELECT id, at FROM first_seen") if r[0] in keep
+                    r for r in conn.execute(sqlite_sql.ALL_FIRST_SEEN) if r[0] in keep
                 ]
             else:
                 rows = [
-                    r for chunk in _chunks(wanted) for r in conn.execute(
-                        "SELECT id, at FROM first_seen "  # noqa: S608 -- only "?" placeholders are interpolated
-                        f"WHERE id IN ({_placeholders(len(chunk))})",
-                        chunk,
-                    )
+                    r for chunk in _chunks(wanted)
+                    for r in conn.execute(sqlite_sql.first_seen_in(len(chunk)), chunk)
                 ]
             return self._first_seen_times(rows)
 
     def first_seen(self) -> dict[str, datetime]:
         with self._read("read first-seen times") as conn:
-            return self._first_seen_times(conn.execute("SELECT id, at FROM first_seen"))
+            return self._first_seen_times(conn.execute(sqlite_sql.ALL_FIRST_SEEN))
 
     def _first_seen_times(self, rows: Iterable[tuple[object, object]]) -> dict[str, datetime]:
-        # Most ids share a few instants (those of the starts that first saw
-        # them): each distinct instant becomes one datetime, shared.
-        times: dict[object, datetime] = {}
-        stored: dict[str, datetime] = {}
-        for ident, at in rows:
-            when = times.get(at) if type(at) is int else None
-            if when is None:
-                when = _from_us(at, f"ledger {self._path}: first_seen {ident}")
-                times[at] = when
-            stored[str(ident)] = when
-        return stored
+        return sqlite_rows.first_seen_times(self._path, rows)
 
     def last_alive(self) -> datetime | None:
         with self._read("read the last heartbeat") as conn:
-            row = conn.execute("SELECT v FROM meta WHERE k = ?", (_LAST_ALIVE,)).fetchone()
+            row = conn.execute(sqlite_sql.GET_META, (_LAST_ALIVE,)).fetchone()
         if row is None:
             return None
         try:
             value = int(row[0])
         except (TypeError, ValueError):
             raise LedgerError(f"ledger {self._path}: last_alive is not a stored time") from None
-        return _from_us(value, f"ledger {self._path}: last_alive")
+        return from_us(value, f"ledger {self._path}: last_alive")
 
     def touch_alive(self, now: datetime) -> None:
-        now_us = _to_us(now)
+        now_us = to_us(now)
         with self._write("record a heartbeat") as conn:
-            conn.execute(
-                "INSERT INTO meta (k, v) VALUES (?, ?) "
-                "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-                (_LAST_ALIVE, str(now_us)),
-            )
+            conn.execute(sqlite_sql.SET_META, (_LAST_ALIVE, str(now_us)))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -963,7 +421,7 @@ class SqliteLedger:
                 conn.close()
             except sqlite3.Error as exc:
                 raise LedgerError(
-                    f"ledger {self._path}: cannot close: {_sqlite_reason(exc)}"
+                    f"ledger {self._path}: cannot close: {sqlite_reason(exc)}"
                 ) from exc
 
     def __enter__(self) -> Self:
@@ -976,17 +434,6 @@ class SqliteLedger:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def open_ledger(
-    path: str | Path, *, readonly: bool = False, max_page_count: int | None = None
-) -> SqliteLedger:
-    """Open (creating if needed, unless `readonly`) the SQLite ledger at `path`.
-
-    Raises LedgerError, naming the path, when the file is missing (read-only),
-    unreadable, not a SQLite database, damaged, or of a newer schema version.
-    """
-    return SqliteLedger(path, readonly=readonly, max_page_count=max_page_count)
 
 
 def _conforms(ledger: SqliteLedger) -> Ledger:
