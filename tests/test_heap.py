@@ -19,7 +19,7 @@ from notifier.config import loader as config
 from notifier.daemon import heap
 from notifier.daemon.loop import Daemon
 from notifier.daemon.sdnotify import SystemdNotifier
-from notifier.delivery.ledger.sqlite import open_ledger
+from notifier.delivery.ledger import open_ledger
 
 RELOADS = 20
 
