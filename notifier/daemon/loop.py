@@ -40,6 +40,7 @@ from notifier.delivery.sendpool import SendPool, default_size
 from notifier.errors import ConfigError, LedgerError, Problem
 from notifier.messages.render import Message, Renderer
 from notifier.messages.templates import TemplateSource
+from notifier.messages.wording import duration_text
 from notifier.schedule import catchup, planning
 from notifier.schedule.lateness import LATE_AFTER
 from notifier.schedule.model import Deadline, Notification, Schedule
@@ -738,8 +739,6 @@ class Daemon:
         if nxt is None:
             return f"{n} deadlines, nothing planned in the next {WINDOW.days} days"
         left = nxt.at - now
-        from notifier.output.views import duration_text  # noqa: PLC0415
-
         return f"{n} deadlines, next: {nxt.deadline or nxt.kind} {nxt.kind} in " \
                f"{duration_text(left)}"
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from json.encoder import encode_basestring
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from notifier.messages.wording import duration_text
 from notifier.schedule import planning
 from notifier.schedule.model import Deadline, Notification, Schedule
 from notifier.schedule.standing import standing_at
@@ -86,24 +87,6 @@ def plan_rows(
     shown: list[Any] = plan_items([n for _, n in keyed], schedule, renderer,
                                   with_body=with_body, make=plan_json if as_json else plan_item)
     return [(key, item) for (key, _), item in zip(keyed, shown, strict=True)]
-
-
-def duration_text(delta: timedelta) -> str:
-    """`2 days 4 h`, `3 h 20 min`, `45 s`: coarse, for people."""
-    seconds = int(abs(delta).total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts: list[str] = []
-    if days:
-        parts.append(f"{days} day" + ("s" if days != 1 else ""))
-    if hours:
-        parts.append(f"{hours} h")
-    if minutes and not days:
-        parts.append(f"{minutes} min")
-    if not parts:
-        parts.append(f"{secs} s")
-    return " ".join(parts[:2])
 
 
 @dataclass(frozen=True)
