@@ -1,6 +1,6 @@
 """A large schedule is read a batch of deadlines at a time; the result must be the same.
 
-`config._load_in_parts` cuts the file by lines (notifier.config.tomlsplit), reads and
+`batches.load_in_parts` cuts the file by lines (notifier.config.tomlsplit), reads and
 validates the head and each batch of `[[deadlines]]` tables, and gives up
 (None) at the first problem or unusual shape, when `config.load` reads the
 whole file instead. These tests check the cut on plain values, and that any
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from notifier.config import batches, resolve, tomlsplit
 from notifier.config import loader as config
-from notifier.config import tomlsplit
 from notifier.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +76,7 @@ def load_both(tmp_path: Path, text: str) -> tuple[config.Config | None, config.C
     path = tmp_path / "config.toml"
     path.write_text(text)
     path.chmod(0o600)
-    in_parts = config._load_in_parts(path, text, dict(os.environ), check_urls=True)
+    in_parts = batches.load_in_parts(path, text, dict(os.environ), check_urls=True)
     try:
         whole: config.Config | str = config.load(path, in_parts=False)
     except ConfigError as e:
@@ -114,13 +114,13 @@ def test_a_reload_reads_only_the_tables_that_changed(
     assert first.tables is not None
     assert len(first.warnings) == 1
     read: list[int] = []
-    real = config._resolve_deadline
+    real = resolve.resolve_deadline
 
     def spy(d: object, i: int, *args: object) -> object:
         read.append(i)
         return real(d, i, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(config, "_resolve_deadline", spy)
+    monkeypatch.setattr(batches, "resolve_deadline", spy)
     body[7] = body[7].replace("due = 2030-01-08", "due = 2030-03-08")
     body.insert(20, deadline(99))
     path.write_text(HEAD + "".join(body))
@@ -139,7 +139,7 @@ def test_a_reload_reads_only_the_tables_that_changed(
 
 
 def test_a_problem_in_a_later_batch_is_reported_by_the_whole_file_path(tmp_path: Path) -> None:
-    body = "".join(deadline(i) for i in range(config.BATCH + 5))
+    body = "".join(deadline(i) for i in range(batches.BATCH + 5))
     body = body.replace('id = "d2003"\ntitle = "Deadline 2003"\ndue = 2030-01-16',
                         'id = "d2003"\ntitle = "Deadline 2003"\ndue = "soon"')
     path = tmp_path / "config.toml"
@@ -153,7 +153,7 @@ def test_a_problem_in_a_later_batch_is_reported_by_the_whole_file_path(tmp_path:
 
 
 def test_duplicate_ids_across_batches_are_found(tmp_path: Path) -> None:
-    body = "".join(deadline(i) for i in range(config.BATCH + 2)) + deadline(7)
+    body = "".join(deadline(i) for i in range(batches.BATCH + 2)) + deadline(7)
     path = tmp_path / "config.toml"
     path.write_text(HEAD + body)
     with pytest.raises(ConfigError, match="duplicate id"):
@@ -169,7 +169,7 @@ LAYOUT = st.lists(st.sampled_from(["deadline", "extended", "noted", "trap", "hea
 @given(layout=LAYOUT, batch=st.integers(1, 4))
 def test_any_layout_loads_in_parts_as_whole(
         tmp_path: Path, layout: list[str], batch: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(config, "BATCH", batch)
+    monkeypatch.setattr(batches, "BATCH", batch)
     pieces: list[str] = []
     head_done = False
     for i, what in enumerate(layout):

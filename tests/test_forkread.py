@@ -1,6 +1,6 @@
 """Part of a large schedule read in a forked child: the same config as one process reads.
 
-`config._read_parts` hands 40 % of the batches to a child (`forkread.Forked`)
+`batches._read_parts` hands 40 % of the batches to a child (`forkread.Forked`)
 when the file has `FORK_GROUPS` batches or more; the child sends its
 deadlines back encoded (`forkread.encode`/`Decoder`). Here the batches are
 made small so a few hundred deadlines fork, and every test checks that a
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from notifier.config import forkread
+from notifier.config import batches, forkread
 from notifier.config import loader as config
 from notifier.errors import ConfigError
 from notifier.schedule import planning
@@ -90,8 +90,8 @@ def write(tmp_path: Path, tables: list[str]) -> Path:
 @pytest.fixture
 def children(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Small batches, so a few hundred tables fork; the results of every child, recorded."""
-    monkeypatch.setattr(config, "BATCH", 25)
-    monkeypatch.setattr(config, "FORK_GROUPS", 4)
+    monkeypatch.setattr(batches, "BATCH", 25)
+    monkeypatch.setattr(batches, "FORK_GROUPS", 4)
     # Tests before these may have left idle threads in this process (receivers,
     # workers); the children here take none of their locks.
     monkeypatch.setattr(forkread, "available", lambda: True)
@@ -337,7 +337,7 @@ def test_a_garbled_result_from_the_child_is_read_here_instead(
     def garbled(self: object, groups: list[list[int]]) -> tuple[object, ...]:
         return ("read", [b"not marshal"] * len(groups), [], [], b"")
 
-    monkeypatch.setattr(config._Batch, "read_encoded", garbled)
+    monkeypatch.setattr(batches._Batch, "read_encoded", garbled)
     both = config.load(path, for_reload=True)
     assert children[0][0] == "read"
     assert both == one_process(path, monkeypatch, for_reload=True)

@@ -1,0 +1,307 @@
+"""A large config read a batch of deadline tables at a time; a reload takes unchanged ones over.
+
+Only a file without a single problem is read this way; at the first sign of
+one, `load` reads the whole file again and reports every problem, located.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import marshal
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from notifier.config import forkread, tomlsplit
+from notifier.config.located import Collector
+from notifier.config.resolve import (
+    Config,
+    Inherited,
+    resolve_deadline,
+    resolve_inherited,
+    resolve_rest,
+)
+from notifier.config.schema import DeadlineSettings, Settings, load_settings
+from notifier.config.secrets import warn_if_exposed
+from notifier.config.tomlread import fast_read
+from notifier.errors import Problem
+from notifier.schedule.model import Deadline
+
+BATCH = 2000
+"""Deadlines read, validated and resolved at a time by `load_in_parts`."""
+_DEADLINE_LIST: TypeAdapter[list[DeadlineSettings]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """A load's deadline tables by their text, for a reload to take unchanged ones from."""
+
+    head: str
+    base: Inherited
+    digests: bytes
+    """`table_key` of every table's text, in file order, end to end: 1.6 MB at
+    100,000 deadlines, where a dictionary of them took 10 MB of the daemon
+    (and raised the peak of its start by 5)."""
+    unclean: frozenset[int]
+    """Tables that resolved with a warning: a reload reads them again (the
+    warning is located)."""
+
+    def by_text(self) -> dict[bytes, int]:
+        """`table_key` of a table's text -> the index of its deadline in the config's
+        schedule, for the tables without a warning (made by the reload that asks)."""
+        size = DIGEST_SIZE
+        return {self.digests[i * size:(i + 1) * size]: i
+                for i in range(len(self.digests) // size) if i not in self.unclean}
+
+
+DIGEST_SIZE = 16
+
+
+def table_key(table: str) -> bytes:
+    """A table's text as a 16-byte digest: the texts of 100,000 tables kept for the
+    next reload would be 16 MiB of the daemon's memory, their digests 5."""
+    return hashlib.blake2b(table.encode(), digest_size=DIGEST_SIZE).digest()
+
+
+def load_in_parts(
+    path: Path, text: str, env: Mapping[str, str], *, check_urls: bool,
+    reuse: Config | None = None, remember: bool = False,
+) -> Config | None:
+    """`_load` a batch of deadlines at a time (see tomlsplit), or None to load it whole.
+
+    Only a file without a single problem is loaded this way: at the first
+    sign of one (or of an unusual shape) this gives up, and the whole-file
+    path reads it again and reports every problem, located. Warnings are
+    the same either way. A table is a pure function of its text and of what
+    it inherits, so with `reuse` only new or changed tables are read.
+    """
+    parts = tomlsplit.split(text)
+    if parts is None or not len(parts) or _deadlines_from_elsewhere(env):
+        return None
+    try:
+        return _read_parts(parts, path, env, check_urls=check_urls, reuse=reuse,
+                           remember=remember)
+    except _WholeFile:
+        return None
+
+
+def _read_parts(
+    parts: tomlsplit.Parts, path: Path, env: Mapping[str, str], *, check_urls: bool,
+    reuse: Config | None, remember: bool,
+) -> Config:
+    text = parts.text
+    col = Collector(str(path), text, env)
+    settings = _validated(fast_read(parts.head), env)
+    if settings.deadlines:
+        raise _WholeFile  # from the environment: the whole-file path merges them
+    base = resolve_inherited(settings, col, check_urls=check_urls)
+    _no_problem(col)
+    known: dict[bytes, int] = {}
+    kept: tuple[Deadline, ...] = ()
+    if reuse is not None and reuse.tables is not None and reuse.tables.head == parts.head \
+            and reuse.tables.base == base:
+        known, kept = reuse.tables.by_text(), reuse.schedule.deadlines
+    # With tables to take over, every table is digested first to find them; else
+    # each is digested as it is read (the slice is there), if the memo is kept.
+    keys = [table_key(parts.table(k)) for k in range(len(parts))] if known else []
+    digests = bytearray(DIGEST_SIZE * len(parts) if remember else 0)
+    slots: list[Deadline | None] = [
+        None if (j := known.get(k)) is None else kept[j] for k in keys] if known \
+        else [None] * len(parts)
+    todo = [i for i, d in enumerate(slots) if d is None]
+    groups = [todo[first:first + BATCH] for first in range(0, len(todo), BATCH)]
+    batch = _Batch(parts, base, col, slots, digests if remember and not known else None)
+    theirs: list[list[int]] = []
+    helper: forkread.Forked | None = None
+    if len(groups) >= FORK_GROUPS and forkread.available():
+        # The child takes 40 %: it reads a third slower (its first writes to pages it
+        # shares with this process copy them), and this process decodes its share after.
+        mine = (len(groups) * 3 + 4) // 5
+        later = groups[mine:]
+        try:
+            helper = forkread.Forked(lambda: batch.read_encoded(later))
+        except OSError:  # no fork here (a seccomp filter, no memory): one process reads all
+            helper = None
+        else:
+            groups, theirs = groups[:mine], later
+    try:
+        for group in groups:
+            batch.read(group)
+    except BaseException:
+        if helper is not None:
+            helper.cancel()
+        raise
+    if helper is not None:
+        batch.take(helper.result(), theirs)
+    unclean = batch.unclean
+    deadlines = [d for d in slots if d is not None]
+    if _repeats(sorted(d.id for d in deadlines)):
+        raise _WholeFile  # a duplicate id: reported, located, by the whole-file path
+    config = resolve_rest(settings, path, col, env, base, deadlines)
+    _no_problem(col)
+    warn_if_exposed(path, settings, col)
+    packed = b"".join(keys) if known else bytes(digests)
+    return replace(config, warnings=tuple(col.warnings),
+                   tables=Tables(parts.head, base, packed, frozenset(unclean))
+                   if remember else None)
+
+
+FORK_GROUPS = 8
+"""A file of at least this many batches (16,000 deadlines) is read by two processes
+(see `forkread`) where the machine has a second core."""
+
+
+class _Batch:
+    """Reads groups of deadline tables into `slots` (one process's share of a file)."""
+
+    def __init__(self, parts: tomlsplit.Parts, base: Inherited, col: Collector,
+                 slots: list[Deadline | None], digests: bytearray | None) -> None:
+        self.parts = parts
+        self.base = base
+        self.col = col
+        self.slots = slots
+        self.digests = digests
+        """Where each table's `table_key` goes, when the memo is kept."""
+        self.unclean: set[int] = set()
+
+    def read(self, group: list[int]) -> None:
+        """Tables `group` (file indexes) read, validated and resolved into `slots`."""
+        parts, col, digests = self.parts, self.col, self.digests
+        tables = [parts.table(i) for i in group]
+        if digests is not None:
+            for i, table in zip(group, tables, strict=True):
+                digests[i * DIGEST_SIZE:(i + 1) * DIGEST_SIZE] = table_key(table)
+        chunk = "".join(_line_ended(table) for table in tables)
+        del tables
+        items = _validated_deadlines(fast_read(chunk))
+        if len(items) != len(group):
+            raise _WholeFile
+        for i, item in zip(group, items, strict=True):
+            warned = len(col.warnings)
+            resolved = resolve_deadline(item, i, self.base, col)
+            if resolved is None:
+                raise _WholeFile
+            self.slots[i] = resolved
+            if len(col.warnings) != warned:
+                self.unclean.add(i)
+
+    def _shared(self) -> forkread.Shared:
+        base = self.base
+        return forkread.Shared(base.default_reminders, base.default_channels,
+                               base.default_overdue, base.remind_at)
+
+    def read_encoded(self, groups: list[list[int]]) -> tuple[object, ...]:
+        """In the forked child: `groups` read, and what `take` needs, marshal-able.
+
+        Each group's deadlines go as one marshal blob, made as soon as the group
+        is read (and the deadlines dropped): neither process ever holds the
+        share's deadlines twice, or all of it as tuples (40 MB at 100,000).
+        """
+        warned = len(self.col.warnings)
+        shared = self._shared()
+        slots = self.slots
+        blobs: list[bytes] = []
+        try:
+            for group in groups:
+                self.read(group)
+                encoded = []
+                for i in group:
+                    d = slots[i]
+                    assert d is not None  # read just above
+                    encoded.append(forkread.encode(d, shared))
+                    slots[i] = None
+                blobs.append(marshal.dumps(encoded))
+        except _WholeFile:
+            return ("whole",)
+        indexes = [i for group in groups for i in group]
+        digests = b"" if self.digests is None else b"".join(
+            bytes(self.digests[i * DIGEST_SIZE:(i + 1) * DIGEST_SIZE]) for i in indexes)
+        return ("read", blobs, sorted(self.unclean.intersection(indexes)),
+                [tuple(p) for p in self.col.warnings[warned:]], digests)
+
+    def take(self, result: object, groups: list[list[int]]) -> None:
+        """The child's `read_encoded` result for `groups`; read them here if it has none."""
+        if not isinstance(result, tuple) or not result:
+            for group in groups:
+                self.read(group)
+            return
+        if result[0] == "whole":
+            raise _WholeFile
+        try:
+            _, blobs, unclean, warnings, digests = result
+            decoder = forkread.Decoder(self._shared())
+            for group, blob in zip(groups, blobs, strict=True):
+                for i, item in zip(group, marshal.loads(blob), strict=True):  # noqa: S302 - ours
+                    self.slots[i] = decoder.decode(item)
+        except (ValueError, TypeError, EOFError):
+            # Not what read_encoded sends (a bug, not the user's file): read them here.
+            for group in groups:
+                self.read(group)
+            return
+        self.unclean.update(unclean)
+        self.col.warnings.extend(Problem(*p) for p in warnings)
+        if self.digests is not None:
+            indexes = [i for group in groups for i in group]
+            for n, i in enumerate(indexes):
+                self.digests[i * DIGEST_SIZE:(i + 1) * DIGEST_SIZE] = \
+                    digests[n * DIGEST_SIZE:(n + 1) * DIGEST_SIZE]
+
+
+def _repeats(ordered: list[str]) -> bool:
+    """Whether a sorted list holds an item twice. Sorting 100,000 ids takes a list of
+    0.8 MiB at the peak of a load; a set of them took 4 MiB."""
+    return any(a == b for a, b in itertools.pairwise(ordered))
+
+
+def _no_problem(col: Collector) -> None:
+    if col.problems:
+        raise _WholeFile
+
+
+def _line_ended(piece: str) -> str:
+    return piece if piece.endswith("\n") else piece + "\n"
+
+
+class _WholeFile(Exception):
+    """A part did not read or validate cleanly: load the whole file instead."""
+
+
+def _validated(head: dict[str, Any] | None, env: Mapping[str, str]) -> Settings:
+    if head is None or "deadlines" in head or any(k.startswith("_") for k in head):
+        raise _WholeFile
+    creds = env.get("CREDENTIALS_DIRECTORY")
+    try:
+        return load_settings(head, Path(creds) if creds else None)
+    except (ValidationError, RecursionError):
+        raise _WholeFile from None
+
+
+def _validated_deadlines(raw: dict[str, Any] | None) -> list[DeadlineSettings]:
+    global _DEADLINE_LIST  # noqa: PLW0603 - built on first use: pydantic takes a while
+    if raw is None or list(raw) != ["deadlines"]:
+        raise _WholeFile
+    if _DEADLINE_LIST is None:
+        _DEADLINE_LIST = TypeAdapter(list[DeadlineSettings])
+    try:
+        return _DEADLINE_LIST.validate_python(raw["deadlines"])
+    except (ValidationError, RecursionError):
+        raise _WholeFile from None
+
+
+def _deadlines_from_elsewhere(env: Mapping[str, str]) -> bool:
+    """Whether deadlines might also come from NOTIFIER_* variables or credentials."""
+    if any(k.upper().startswith("NOTIFIER_DEADLINES") for k in env):
+        return True
+    creds = env.get("CREDENTIALS_DIRECTORY")
+    if creds:
+        try:
+            return any(n.lower().startswith("deadlines") for n in os.listdir(creds))
+        except OSError:
+            return True
+    return False
+

@@ -1,0 +1,109 @@
+"""Checks of a config beyond its schema: URLs, channel names, template renders, reminders, cron."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from types import ModuleType
+from zoneinfo import ZoneInfo
+
+from notifier.config import tomlpos
+from notifier.config.located import Collector
+from notifier.config.schema import DeadlineSettings, Settings
+from notifier.schedule.model import Channel, Deadline, Digest, Schedule
+
+BUILTIN_SCHEMES = ("console://", "jsonl://")
+
+
+def valid_name(name: str) -> bool:
+    from notifier.config.schema import _ID  # noqa: PLC0415 - shared pattern
+
+    return bool(_ID.match(name))
+
+
+def url_problem(url: str) -> str | None:
+    if url.startswith(BUILTIN_SCHEMES):
+        # Checked here without apprise, so `check` stays fast.
+        if url.startswith("console://") and url.rstrip("/") != "console:":
+            return "console:// takes no host or path"
+        if url.startswith("jsonl://") and (not url.startswith("jsonl:///") or url.endswith("/")):
+            return "jsonl:// needs an absolute file path: jsonl:///var/lib/notifier/out.jsonl"
+        return None
+    from notifier.delivery.urls import validate_url  # noqa: PLC0415 - apprise is slow to import
+
+    return validate_url(url)
+
+
+def known_channels(
+    names: tuple[str, ...] | list[str], channels: dict[str, Channel],
+    col: Collector, where: tomlpos.Path,
+) -> None:
+    for j, name in enumerate(names):
+        if name not in channels:
+            col.add((*where, j), f"unknown channel {name!r} (not in [channels])")
+
+
+
+@lru_cache(maxsize=1)
+def _planning() -> ModuleType:
+    """notifier.schedule.planning, imported on first use (it imports this module)."""
+    return importlib.import_module("notifier.schedule.planning")
+
+
+def warn_unplanned(deadline: Deadline, d: DeadlineSettings, i: int, col: Collector) -> None:
+    bad = _planning().unplanned_reminders(deadline)
+    if not bad:
+        return
+    texts = [o.text for o in deadline.reminders]
+    for text, k in bad:
+        where: tomlpos.Path = ("deadlines", i, "reminders", texts.index(text)) \
+            if d.reminders is not None else ("deadlines", i, "due")
+        which = "the due" if k == 0 else f"extension {k}'s due"
+        col.add(where, f"reminder {text!r} lands at or after {which}; it is not planned",
+                warning=True)
+
+
+def checked_digest(
+    s: Settings, zone: ZoneInfo, channels: dict[str, Channel],
+    default_channels: tuple[str, ...], col: Collector,
+) -> Digest | None:
+    assert s.digest is not None
+    chans = tuple(s.digest.channels) if s.digest.channels is not None else default_channels
+    known_channels(chans, channels, col, ("digest", "channels"))
+    expr = s.digest.schedule
+    if len(expr.split()) != 5:
+        col.add(("digest", "schedule"), "need a 5-field cron expression, e.g. '0 8 * * 1-5'")
+        return None
+    from notifier.schedule.planning import cron_trigger  # noqa: PLC0415 - apscheduler is slow to import
+
+    try:
+        cron_trigger(expr, zone)
+    except (ValueError, KeyError, TypeError) as e:
+        col.add(("digest", "schedule"), f"bad cron expression: {e}")
+        return None
+    return Digest(schedule=expr, zone=zone, channels=chans, always=s.digest.always)
+
+
+def check_templates(s: Settings, schedule: Schedule, col: Collector) -> None:
+    if not s.templates:
+        return
+    from notifier.messages.checks import template_problems  # noqa: PLC0415
+    from notifier.messages.render import Renderer, TemplateProblem  # noqa: PLC0415
+    from notifier.messages.templates import TemplateSource  # noqa: PLC0415
+
+    overrides: dict[str, TemplateSource] = {
+        k: TemplateSource(v.title, v.body) for k, v in s.templates.items()}
+    try:
+        renderer = Renderer(overrides)
+    except TemplateProblem as e:
+        col.add(("templates", e.kind, e.part), e.message)
+        return
+    from notifier.schedule.planning import plan  # noqa: PLC0415
+
+    horizon_start = min((d.stages[0].due for d in schedule.deadlines),
+                        default=datetime(2000, 1, 1, tzinfo=UTC)) - timedelta(days=400)
+    samples = plan(schedule, horizon_start, horizon_start + timedelta(days=1200))
+    for problem in template_problems(renderer, schedule, samples, now=horizon_start):
+        col.add(("templates", problem.kind, problem.part), problem.message)
+

@@ -1,0 +1,344 @@
+"""Settings resolved into a `Config`: zones, offsets, dues, extensions, closures, channels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from notifier.config import checks, secrets, tomlpos
+from notifier.config.located import Collector
+from notifier.config.schema import DeadlineSettings, Settings
+from notifier.errors import Problem
+from notifier.schedule import timing
+from notifier.schedule.model import Channel, Closure, Deadline, Offset, Schedule, Stage
+
+if TYPE_CHECKING:
+    from notifier.config.batches import Tables
+
+
+@dataclass(frozen=True)
+class TemplateText:
+    title: str | None
+    body: str | None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    schedule: Schedule
+    state: str | None
+    plugin_paths: tuple[str, ...]
+    log_level: str
+    templates: dict[str, TemplateText]
+    give_up_after: timedelta
+    catchup: timedelta
+    send_timeout: timedelta
+    warnings: tuple[Problem, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    tables: Tables | None = field(default=None, repr=False, compare=False)
+    """For a reload: this load's deadline tables by their text (None if read whole)."""
+
+
+def machine_zone() -> ZoneInfo:
+    try:
+        from tzlocal import get_localzone_name  # noqa: PLC0415 - only when no zone is configured
+
+        name = get_localzone_name()
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except Exception:  # noqa: BLE001 - any failure to read the machine zone means UTC
+        return ZoneInfo("UTC")
+
+
+def _zone(
+    name: str | None, fallback: ZoneInfo | Callable[[], ZoneInfo], col: Collector,
+    where: tomlpos.Path,
+) -> ZoneInfo:
+    """The zone `name`, else (with a problem if `name` is bad) the fallback, called if callable."""
+    if name is not None:
+        try:
+            return _find_zone(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            col.add(where, "unknown time zone (use an IANA name such as Asia/Baku)")
+    return fallback if isinstance(fallback, ZoneInfo) else fallback()
+
+
+@lru_cache(maxsize=1024)
+def _find_zone(name: str) -> ZoneInfo:
+    """ZoneInfo(name) for a plausible IANA name (cached: a schedule repeats a few zones)."""
+    if not name or name.strip() != name or ".." in name or name.startswith("/"):
+        raise ValueError("not a zone name")
+    return ZoneInfo(name)
+
+
+def _offset(text: str, col: Collector, where: tomlpos.Path) -> Offset | None:
+    try:
+        return timing.parse_offset(text)
+    except timing.OffsetError as e:
+        col.add(where, str(e))
+        return None
+
+
+def _hhmm(text: str | None, col: Collector, where: tomlpos.Path) -> time | None:
+    if text is None:
+        return None
+    try:
+        return timing.parse_hhmm(text)
+    except ValueError as e:
+        col.add(where, str(e))
+        return None
+
+
+def _instant(
+    value: datetime | date, zone: ZoneInfo, col: Collector, where: tomlpos.Path
+) -> datetime | None:
+    """A non-due datetime (announced, completed, ...): dates mean the start of that day."""
+    if isinstance(value, datetime):
+        return _datetime(value, zone, col, where)
+    return timing.day_start(value, zone)
+
+
+def _datetime(
+    value: datetime, zone: ZoneInfo, col: Collector, where: tomlpos.Path
+) -> datetime | None:
+    if value.tzinfo is not None:
+        return value.astimezone(UTC)
+    instant = timing.local_instant(value, zone)
+    if isinstance(instant, timing.LocalTimeProblem):
+        col.add(where, instant.message(value, zone))
+        return None
+    return instant
+
+
+def _due(
+    value: datetime | date, zone: ZoneInfo, due_time: time | None,
+    col: Collector, where: tomlpos.Path,
+) -> tuple[datetime, date | None] | None:
+    if isinstance(value, datetime):
+        instant = _datetime(value, zone, col, where)
+        return None if instant is None else (instant, None)
+    return timing.date_due(value, zone, due_time), value
+
+
+@dataclass(frozen=True, slots=True)
+class Inherited:
+    """What every deadline takes from [defaults] and [channels]."""
+
+    zone: ZoneInfo
+    remind_at: time
+    due_time: time | None
+    channels: dict[str, Channel]
+    default_channels: tuple[str, ...]
+    default_reminders: tuple[Offset, ...]
+    default_overdue: Offset | None
+    default_overdue_limit: int
+    defaults_known: bool
+    """Every default channel exists (else each deadline using them gets a problem)."""
+
+
+def resolve(
+    s: Settings, path: Path, col: Collector, env: Mapping[str, str], *, check_urls: bool
+) -> Config:
+    base = resolve_inherited(s, col, check_urls=check_urls)
+    deadlines = resolve_deadlines(s.deadlines, base, col)
+    return resolve_rest(s, path, col, env, base, deadlines)
+
+
+def resolve_inherited(s: Settings, col: Collector, *, check_urls: bool) -> Inherited:
+    zone = _zone(s.defaults.timezone, machine_zone, col, ("defaults", "timezone"))
+    remind_at = _hhmm(s.defaults.remind_at, col, ("defaults", "remind_at")) or time(9)
+    due_time = _hhmm(s.defaults.due_time, col, ("defaults", "due_time"))
+    if check_urls and s.notifier.plugin_paths:
+        # Third-party schemas must be known before their URLs are checked.
+        from notifier.delivery.appriseset import load_plugin_paths  # noqa: PLC0415 - apprise is slow
+
+        for i, path_text in enumerate(s.notifier.plugin_paths):
+            for problem in load_plugin_paths([path_text]):
+                col.add(("notifier", "plugin_paths", i), problem)
+    channels = _channels(s, col, check_urls=check_urls)
+    default_channels = tuple(s.defaults.channels) if s.defaults.channels is not None \
+        else tuple(channels)
+    checks.known_channels(default_channels, channels, col, ("defaults", "channels"))
+    default_reminders = tuple(
+        o for i, text in enumerate(s.defaults.reminders)
+        if (o := _offset(text, col, ("defaults", "reminders", i))) is not None
+    )
+    default_overdue = None
+    if s.defaults.overdue_every is not None:
+        default_overdue = _offset(s.defaults.overdue_every, col, ("defaults", "overdue_every"))
+    return Inherited(zone, remind_at, due_time, channels, default_channels, default_reminders,
+                      default_overdue, s.defaults.overdue_limit,
+                      all(c in channels for c in default_channels))
+
+
+def resolve_deadlines(
+    items: Iterable[DeadlineSettings], base: Inherited, col: Collector,
+) -> list[Deadline]:
+    """Resolve every deadline of the file, in order; duplicate ids are problems."""
+    out: list[Deadline] = []
+    seen: set[str] = set()
+    for i, d in enumerate(items):
+        if d.id in seen:
+            col.add(("deadlines", i, "id"), "duplicate id")
+        seen.add(d.id)
+        resolved = resolve_deadline(d, i, base, col)
+        if resolved is not None:
+            out.append(resolved)
+    return out
+
+
+def resolve_deadline(
+    d: DeadlineSettings, i: int, base: Inherited, col: Collector,
+) -> Deadline | None:
+    """Deadline `i` of the file, or None after adding its problems to `col`.
+
+    This runs for every deadline of the file (100,000: a third of a large
+    schedule's load time), so the common case takes no detour: paths for
+    problems are only built when there is one.
+    """
+    at: tomlpos.Path = ("deadlines", i)
+    before = len(col.problems)
+    dzone = base.zone if d.timezone is None else _zone(d.timezone, base.zone, col,
+                                                       (*at, "timezone"))
+    reminders = base.default_reminders if d.reminders is None else tuple(
+        o for j, text in enumerate(d.reminders)
+        if (o := _offset(text, col, (*at, "reminders", j))) is not None
+    )
+    if d.channels is None and base.defaults_known:
+        chans = base.default_channels
+    else:
+        chans = _deadline_channels(d, base.channels, base.default_channels, col, at)
+    if not chans:
+        col.add((*at, "channels"), "no channel to send to")
+    overdue = base.default_overdue if d.overdue_every is None \
+        else _offset(d.overdue_every, col, (*at, "overdue_every"))
+    limit = base.default_overdue_limit if d.overdue_limit is None else d.overdue_limit
+    announced = None if d.announced is None \
+        else _instant(d.announced, dzone, col, (*at, "announced"))
+    due = _due(d.due, dzone, base.due_time, col, (*at, "due"))
+    stages: list[Stage] = [] if due is None else [Stage(due[0], due[1], announced)]
+    if d.extensions:
+        _extensions(d, dzone, base.due_time, col, at, announced, stages)
+    closure = None if d.completed is None and d.cancelled is None \
+        else _closure(d, dzone, col, at)
+    if len(col.problems) > before or not stages:
+        return None
+    deadline = Deadline(
+        d.id, d.title, dzone, tuple(stages), reminders, chans, base.remind_at, overdue, limit,
+        closure, d.notes, d.url, tuple(d.tags) if d.tags else (),
+    )
+    remind_at = base.remind_at
+    for st in stages:
+        unsure = timing.unsure_offsets(reminders, dzone, st.day is not None, remind_at)
+        # Mostly empty: only an offset a zone's UTC offsets could undo is computed.
+        if unsure and not all(timing.lands_before(st.due, st.day, o, dzone, remind_at)
+                              for o in unsure):
+            checks.warn_unplanned(deadline, d, i, col)
+            break
+    return deadline
+
+
+def _extensions(
+    d: DeadlineSettings, dzone: ZoneInfo, due_time: time | None, col: Collector,
+    at: tomlpos.Path, announced: datetime | None, stages: list[Stage],
+) -> None:
+    last_announced = announced
+    for k, ext in enumerate(d.extensions):
+        where = (*at, "extensions", k)
+        ext_due = _due(ext.due, dzone, due_time, col, (*where, "due"))
+        ext_announced = None if ext.announced is None \
+            else _instant(ext.announced, dzone, col, (*where, "announced"))
+        if ext_announced is not None and last_announced is not None \
+                and ext_announced < last_announced:
+            col.add((*where, "announced"),
+                    "extensions out of order: announced before the previous one")
+        if ext_announced is not None:
+            last_announced = ext_announced
+        if ext_due is not None:
+            stages.append(Stage(due=ext_due[0], day=ext_due[1], announced=ext_announced,
+                                reason=ext.reason, source=ext.source))
+
+
+def _closure(
+    d: DeadlineSettings, dzone: ZoneInfo, col: Collector, at: tomlpos.Path
+) -> Closure | None:
+    closure = None
+    if d.completed is not None and d.cancelled is not None:
+        col.add((*at, "cancelled"), "a deadline is either completed or cancelled, not both")
+    for kind in ("completed", "cancelled"):
+        value = getattr(d, kind)
+        if value is not None:
+            when = _instant(value, dzone, col, (*at, kind))
+            if when is not None:
+                closure = Closure(kind=kind, at=when, note=d.note)
+    return closure
+
+
+def resolve_rest(
+    s: Settings, path: Path, col: Collector, env: Mapping[str, str], base: Inherited,
+    deadlines: list[Deadline],
+) -> Config:
+    zone, channels = base.zone, base.channels
+    digest = None
+    if s.digest is not None:
+        digest = checks.checked_digest(s, zone, channels, base.default_channels, col)
+    durations = {
+        name: _offset(getattr(s.delivery, name), col, ("delivery", name))
+        for name in ("give_up_after", "catchup", "timeout")
+    }
+    schedule = Schedule(deadlines=tuple(deadlines), channels=channels, digest=digest, zone=zone)
+    checks.check_templates(s, schedule, col)
+    return Config(
+        path=path,
+        schedule=schedule,
+        state=s.notifier.state,
+        plugin_paths=tuple(s.notifier.plugin_paths),
+        log_level=s.notifier.log_level,
+        templates={k: TemplateText(v.title, v.body) for k, v in s.templates.items()},
+        give_up_after=_as_delta(durations["give_up_after"], timedelta(hours=24)),
+        catchup=_as_delta(durations["catchup"], timedelta(hours=24)),
+        send_timeout=_as_delta(durations["timeout"], timedelta(seconds=60)),
+        secrets=secrets.settings_secrets(s, env),
+    )
+
+
+def _as_delta(offset: Offset | None, fallback: timedelta) -> timedelta:
+    return fallback if offset is None else timedelta(days=offset.days) + offset.exact
+
+
+def _channels(s: Settings, col: Collector, *, check_urls: bool) -> dict[str, Channel]:
+    out: dict[str, Channel] = {}
+    for name, ch in s.channels.items():
+        if not checks.valid_name(name):
+            col.add(("channels", name), "channel names use a-z, 0-9, - and _")
+        urls = ch.all_urls
+        if check_urls:
+            for j, url in enumerate(urls):
+                where: tomlpos.Path = ("channels", name, "url") if ch.url is not None \
+                    else ("channels", name, "urls", j)
+                message = checks.url_problem(url)
+                if message:
+                    col.add(where, message)
+        kinds = frozenset(ch.kinds) if ch.kinds is not None else None
+        out[name] = Channel(name=name, urls=tuple(urls), kinds=kinds)
+    return out
+
+
+
+def _deadline_channels(
+    d: DeadlineSettings, channels: dict[str, Channel], default_channels: tuple[str, ...],
+    col: Collector, at: tomlpos.Path,
+) -> tuple[str, ...]:
+    if d.channels is not None:
+        chans = tuple(d.channels)
+    else:
+        chans = default_channels
+        if all(c in channels for c in chans):
+            return chans  # checked once for [defaults]; nothing to repeat per deadline
+    checks.known_channels(chans, channels, col, (*at, "channels"))
+    return chans
+

@@ -1,0 +1,81 @@
+"""Secrets a config holds (channel URLs, credentials), and a warning when its file exposes them."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from notifier.config.checks import BUILTIN_SCHEMES
+from notifier.config.located import Collector
+from notifier.config.schema import Settings
+
+
+def settings_secrets(s: Settings, env: Mapping[str, str]) -> tuple[str, ...]:
+    """Values that must never be printed: passwords and tokens in channel URLs."""
+    urls = [url for ch in s.channels.values() for url in ch.all_urls]
+    return url_secrets(urls, env)
+
+
+def url_secrets(urls: list[str], env: Mapping[str, str]) -> tuple[str, ...]:
+    from urllib.parse import parse_qsl, urlsplit  # noqa: PLC0415
+
+    found: set[str] = set()
+    for url in urls:
+        if url.startswith(BUILTIN_SCHEMES):
+            continue
+        try:
+            parts = urlsplit(url)
+            found.update(x for x in (parts.password, parts.username) if x)
+            found.update(v for _, v in parse_qsl(parts.query))
+            found.update(seg for seg in [parts.hostname or "", *parts.path.split("/")]
+                         if len(seg) >= 16)
+        except ValueError:
+            found.add(url)
+        # Whatever the URL's shape (even a broken one), long tokens may be keys.
+        found.update(t for t in re.split(r"[/:@?&=#\[\]\s,;]+", url) if len(t) >= 12)
+    found.update(v for k, v in env.items() if k.startswith("NOTIFIER_CHANNELS"))
+    creds = env.get("CREDENTIALS_DIRECTORY")
+    if creds:
+        with contextlib.suppress(OSError):
+            for entry in Path(creds).iterdir():
+                if entry.is_file() and entry.stat().st_size < 65536:
+                    found.add(entry.read_text(errors="replace").strip())
+    return tuple(sorted((x for x in found if len(x) >= 4), key=len, reverse=True))
+
+
+def raw_secrets(data: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, ...]:
+    """Secrets in a file that did not validate: every string under [channels]."""
+    urls: list[str] = []
+    channels = data.get("channels")
+
+    def walk(value: object) -> None:
+        if isinstance(value, str):
+            urls.append(value)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(channels)
+    return url_secrets(urls, env)
+
+
+def warn_if_exposed(path: Path, s: Settings, col: Collector) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    holds_secrets = any(
+        not url.startswith(BUILTIN_SCHEMES) for ch in s.channels.values() for url in ch.all_urls
+    )
+    if holds_secrets and mode & (stat.S_IRGRP | stat.S_IROTH):
+        col.add(("channels",),
+                "file is readable by group or others and holds channel URLs (secrets):"
+                " chmod 600 it, or move the secrets to credentials", warning=True)
+
