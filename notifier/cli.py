@@ -75,7 +75,9 @@ def config_option(f: F) -> F:
 
 
 def load_config(path: Path | None, *, for_reload: bool = False) -> config_mod.Config:
-    chosen = path if path is not None else config_mod.default_config_path(os.environ)
+    from notifier.config import paths  # noqa: PLC0415
+
+    chosen = path if path is not None else paths.default_config_path(os.environ)
     try:
         return config_mod.load(chosen, for_reload=for_reload)
     except ConfigError as e:

@@ -26,15 +26,7 @@ from notifier.config.tomlread import parse_toml, read_text
 from notifier.errors import ConfigError, Problem
 from notifier.schedule.model import Deadline, fill_announced
 
-__all__ = ["Config", "default_config_path", "fill_first_seen", "first_seen_ids", "load"]
-
-
-def default_config_path(env: Mapping[str, str]) -> Path:
-    if env.get("NOTIFIER_CONFIG"):
-        return Path(env["NOTIFIER_CONFIG"])
-    if env.get("CONFIGURATION_DIRECTORY"):
-        return Path(env["CONFIGURATION_DIRECTORY"].split(":")[0]) / "config.toml"
-    return Path("/etc/notifier/config.toml")
+__all__ = ["Config", "fill_first_seen", "first_seen_ids", "load"]
 
 
 def load(
