@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from notifier.daemon import heap
 from notifier.text import rfc3339
@@ -24,19 +24,12 @@ from notifier.text import rfc3339
 with heap.quiet():
     import click
 
-    from notifier.config import forkread
     from notifier.config import loader as config_mod
     from notifier.errors import ConfigError, LedgerError
     from notifier.schedule import planning
 
-if TYPE_CHECKING:
-    from notifier.schedule.model import Deadline
-
 EX_OK, EX_RUNTIME, EX_USAGE, EX_CONFIG = 0, 1, 2, 78
 EX_LEDGER = 74  # EX_IOERR: the ledger is unreadable or damaged; never sent blind
-PARALLEL_PLAN = 4000
-"""A plan of a schedule of at least this many deadlines is planned and rendered by two
-processes (see forkread): over 30 days, about 500 of them and 2,000 items."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -200,19 +193,13 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool, with_bod
         schedule = effective_schedule(cfg, book)
     renderer = Renderer({k: TemplateSource(v.title, v.body) for k, v in cfg.templates.items()})
 
-    def rows(part: Sequence[Deadline]) -> list[views.PlanRow]:
-        items = planning.plan_deadlines(planning.touching(part, begin, finish),
-                                        schedule.channels, begin, finish)
-        return views.plan_rows(items, schedule, renderer, as_json=as_json, with_body=with_body)
-
-    # Finding the deadlines in the window, planning and rendering them are most of a
-    # long plan's time: the machine's second core takes part of the schedule (and
-    # for --json encodes its items too).
-    found = forkread.in_two(rows, schedule.deadlines, least=PARALLEL_PLAN)
+    items = planning.plan_deadlines(planning.touching(schedule.deadlines, begin, finish),
+                                    schedule.channels, begin, finish)
+    found = views.plan_rows(items, schedule, renderer, as_json=as_json, with_body=with_body)
     if schedule.digest is not None:
         found += views.plan_rows(planning.plan_digest(schedule, schedule.digest, begin, finish),
                                  schedule, renderer, as_json=as_json, with_body=with_body)
-    found.sort(key=itemgetter(0))  # runs already in order (one per part): merged
+    found.sort(key=itemgetter(0))
     out = [shown for _, shown in found]
     if as_json:
         click.echo(_json_array(out))
