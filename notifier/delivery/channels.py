@@ -10,8 +10,8 @@ like any other:
 How a message's metadata reaches ``jsonl://``: apprise's ``notify()`` forwards
 only title, body, type, format and attachments to a plugin's ``send()``; extra
 keyword arguments are dropped by ``NotifyBase._build_send_calls``. So each URL
-is delivered from a thread of our own (reused once its last send returned)
-that first puts the ``OutgoingMessage`` in a ``ContextVar``, and apprise is
+is delivered from a thread of our own (a new one per send) that first
+puts the ``OutgoingMessage`` in a ``ContextVar``, and apprise is
 configured (no service deadline, no async mode, one service per ``Apprise``
 object; `notifier.delivery.appriseset.new_asset`) so that ``notify()`` runs the
 plugin in that same thread. Even if apprise did hand the call to its worker
@@ -44,7 +44,6 @@ URLs of the channel that already took it.
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections import OrderedDict
@@ -66,7 +65,6 @@ from notifier.delivery.outcomes import (
     url_result,
 )
 from notifier.delivery.plugins import CURRENT, BuiltinPlugin
-from notifier.delivery.threadreuse import ReusedThreads
 from notifier.delivery.urls import instantiate, privacy_url, scheme_of, secret_tokens
 from notifier.schedule import model
 from notifier.text import rfc3339
@@ -88,10 +86,6 @@ PARALLEL_SENDS: Final = 4
 
 Four round trips in flight keep a local webhook receiver busy on two cores;
 more only adds threads contending for the interpreter lock."""
-
-_SEND_THREADS = ReusedThreads("notifier-send")
-"""Every URL's send runs on one of these (see `ChannelSender`)."""
-
 
 class OffloadLost(Exception):
     """The process running a send went away before it answered."""
@@ -175,9 +169,8 @@ class ChannelSender:
 
     Each URL is loaded once into its own ``apprise.Apprise`` (so apprise runs
     the plugin directly in the thread that calls it). A send runs every URL in
-    its own daemon thread (`threadreuse`: one whose earlier send has returned,
-    else a new one) and waits at most `timeout` seconds in total: a URL
-    that has not finished by then is reported failed (transient, "no answer")
+    a new daemon thread of its own and waits at most `timeout` seconds in
+    total: a URL that has not finished by then is reported failed (transient, "no answer")
     and left to finish in the background. At most `parallel` deliveries per
     URL run at a time (one for most services), and never two of the same
     key, so a URL that hangs holds that many threads, never more, a retry
@@ -285,17 +278,19 @@ class ChannelSender:
         """
         deadline = time.monotonic() + self.timeout
         outcomes = [_Outcome() for _ in targets]
-        running: list[threading.Event] = []
+        running: list[threading.Thread] = []
         for target, outcome in zip(targets, outcomes, strict=True):
             if target.apprise is None:
                 outcome.result = UrlResult(
                     target.private, ok=False, error=target.load_error, permanent=True
                 )
                 continue
-            running.append(_SEND_THREADS.start(
-                functools.partial(self._run, target, msg, outcome, deadline, remember)))
-        for done in running:
-            done.wait(max(0.0, deadline - time.monotonic()))
+            thread = threading.Thread(target=self._run, name="notifier-send", daemon=True,
+                                      args=(target, msg, outcome, deadline, remember))
+            thread.start()
+            running.append(thread)
+        for thread in running:
+            thread.join(max(0.0, deadline - time.monotonic()))
         no_answer = f"no answer within {self.timeout:g} s"
         return [
             o.result if o.result is not None else UrlResult(t.private, ok=False, error=no_answer)

@@ -21,7 +21,6 @@ while the daemon shuts down.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import os
@@ -36,7 +35,6 @@ from apprise import Apprise
 
 from notifier.delivery.appriseset import isolate_apprise_logging
 from notifier.delivery.outcomes import NotifyReport, notify_report
-from notifier.delivery.threadreuse import ReusedThreads
 from notifier.delivery.urls import load_instance
 
 __all__ = ["decode_report", "encode_report", "main"]
@@ -140,7 +138,6 @@ def main(argv: list[str] | None = None) -> int:
     # apprise's per-attempt capture hangs off its own logger and still works.
     logging.getLogger().addHandler(logging.NullHandler())
     isolate_apprise_logging()
-    threads = ReusedThreads("notifier-helper-send")
     instances = _Instances()
     try:
         with sock.makefile("rb") as inbox, sock.makefile("wb") as out:
@@ -150,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             instances.give(_WARM_URL, instances.take(_WARM_URL))
             reply(json.dumps({"ready": os.getpid()}).encode() + b"\n")
             for line in inbox:
-                threads.start(functools.partial(_serve, json.loads(line), instances, reply))
+                threading.Thread(target=_serve, args=(json.loads(line), instances, reply),
+                                 name="notifier-helper-send", daemon=True).start()
     except (OSError, ValueError):
         pass  # the daemon is gone or spoke nonsense: nothing to answer
     # Sends still running are the daemon's to account for; their threads must
