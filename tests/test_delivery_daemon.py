@@ -400,7 +400,8 @@ def note(deadline_id: str | None, kind: Kind, ago: timedelta, now: datetime,
     at = now - ago
     return Notification(at=at, kind=kind, deadline=deadline_id, due=None,
                         offset=None, seq=None, channels=("c",), title="t",
-                        key=f"{deadline_id or kind}/{kind}/{at.isoformat()}/{tail}")
+                        key=f"{deadline_id or kind}/{kind}/{at.isoformat()}/{tail}",
+                        stage=None if deadline_id is None else 0)
 
 
 def test_catch_up_rule_table() -> None:

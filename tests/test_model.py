@@ -29,7 +29,7 @@ def test_quick_init_takes_positional_keyword_and_default_arguments() -> None:
     assert d.span == (DUE - timedelta(days=1) - timedelta(days=3), DUE)
     closure = Closure("completed", DUE)
     assert closure.note is None
-    n = Notification(DUE, "due", "kalbajar", DUE, None, None, ("ops",), "Kalbajar", "k")
+    n = Notification(DUE, "due", "kalbajar", DUE, None, None, ("ops",), "Kalbajar", "k", 0)
     assert dataclasses.replace(n, key="j").key == "j"
 
 

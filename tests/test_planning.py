@@ -76,6 +76,23 @@ def test_spec_worked_example_kalbajar() -> None:
     assert keys[-1] == "d/due/2020-11-25T20:00:00Z/"
 
 
+
+def test_each_notification_carries_the_stage_it_was_planned_for() -> None:
+    # Kalbajar extended, then brought forward, closed: messages read the stage from here.
+    d = deadline(
+        day_stage("2020-11-15", BAKU, announced="2020-11-10T01:00+04:00"),
+        day_stage("2020-11-25", BAKU, announced="2020-11-15T20:24+05:30"),
+        day_stage("2020-11-20", BAKU, announced="2020-11-18T10:00+04:00"),
+        closure=Closure(kind="completed", at=utc("2020-11-22T12:00+04:00")),
+        overdue_every="1d", overdue_limit=2,
+    )
+    items = plan(Schedule(deadlines=(d,)), *EVER)
+    assert [(n.kind, n.stage) for n in items] == [
+        ("reminder", 0), ("reminder", 0), ("reminder", 0), ("rescheduled", 1),
+        ("rescheduled", 2), ("reminder", 2), ("reminder", 2), ("due", 2), ("overdue", 2),
+        ("completed", 2)]
+    assert all(n.stage is not None and d.stages[n.stage].due == n.due for n in items)
+
 # Day offsets are calendar days (same wall clock), hour offsets are exact time.
 DST_OFFSETS = [
     # zone, due (local), offset, expected reminder (with offset)

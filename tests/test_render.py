@@ -54,10 +54,13 @@ SCHEDULE = Schedule(deadlines=(KALBAJAR, AGHDAM, LACHIN), zone=BAKU)
 
 def note(at: datetime, kind: Kind, d: Deadline | None = KALBAJAR, due: datetime | None = None,
          *, offset: str | None = None, seq: int | None = None) -> Notification:
+    # The stage the planner gives: the extension a `rescheduled` announces, else the due in
+    # effect at `at` (a reminder, due or overdue is planned only while its due is in effect).
+    stage = None if d is None else seq if kind == "rescheduled" else d.stage_at(at)
     return Notification(
         at=at, kind=kind, deadline=d.id if d else None, due=due, offset=offset, seq=seq,
         channels=("ops",), title=d.title if d else "digest",
-        key=f"{d.id if d else 'digest'}/{kind}/{at.isoformat()}",
+        key=f"{d.id if d else 'digest'}/{kind}/{at.isoformat()}", stage=stage,
     )
 
 
@@ -616,3 +619,14 @@ def test_times_of_day_have_two_digit_fields_and_seconds_only_when_set(
     n = note(utc(due), "due", d, stage.due)
     assert notification_context(n, replace(SCHEDULE, deadlines=(d,)),
                               sent_at=n.at)["due_text"] == text
+
+
+def test_a_notification_whose_due_a_reload_moved_reads_as_it_was_planned() -> None:
+    # Planned for the extension, sent after a reload dropped it: the message keeps the
+    # due the notification carries rather than the deadline's other stage.
+    n = note(utc("2020-11-24T05:00"), "reminder", due=EXTENSION.due, offset="1d")
+    reloaded = replace(SCHEDULE, deadlines=(replace(KALBAJAR, stages=(ORIGINAL,)),))
+    m = on_time(n, reloaded)
+    assert m.title == "Kalbajar withdrawal: due in 1 day 15 h (Thu 26 Nov 00:00, Baku)"
+    gone = on_time(n, replace(SCHEDULE, deadlines=()))
+    assert m == gone

@@ -20,7 +20,8 @@ TRICKY = ['say "hi"\\now', "line\nbreak\ttab\x00\x1f\x7f", "Ağdam \u2013 Kəlb�
 def note(kind: str, *, deadline: str | None, due: datetime | None, offset: str | None,
          channels: tuple[str, ...], key: str = "k") -> Notification:
     return Notification(at=AT, kind=kind, deadline=deadline, due=due, offset=offset,  # type: ignore[arg-type] # kind drawn from KINDS
-                        seq=None, channels=channels, title="t", key=key)
+                        seq=None, channels=channels, title="t", key=key,
+                        stage=None if deadline is None else 0)
 
 
 def same_as_dumps(n: Notification, title: str, body: str | None) -> None:

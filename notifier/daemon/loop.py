@@ -659,7 +659,7 @@ class Daemon:
             summary = Notification(
                 at=now, kind="summary", deadline=None, due=None, offset=None, seq=None,
                 channels=(channel,), title=message.title,
-                key=f"summary/{rfc3339(now)}",
+                key=f"summary/{rfc3339(now)}", stage=None,
             )
             if len(self._summaries) >= 100:
                 self._summaries.pop(next(iter(self._summaries)))

@@ -62,7 +62,8 @@ def template_problems(
     runs: list[tuple[Notification, Schedule]] = [(n, schedule) for n in distinct.values()]
     runs += [(n, sample_schedule) for n in samples]
     digest_now = Notification(at=now, kind="digest", deadline=None, due=None, offset=None,
-                              seq=None, channels=(), title="digest", key="digest/check")
+                              seq=None, channels=(), title="digest", key="digest/check",
+                              stage=None)
     runs.append((digest_now, schedule))
     for n, sched in runs:
         for sent_at in (n.at, n.at + timedelta(hours=3)):
@@ -81,9 +82,7 @@ def _variant(n: Notification, schedule: Schedule) -> tuple[object, ...]:
     if n.deadline is None:
         return (n.kind, tuple((d.id, state_at(d, n.at), d.stage_at(n.at))
                               for d in schedule.deadlines))
-    d = schedule.deadline(n.deadline)
-    stage = d.stage_at(n.at) if d is not None else None
-    return (n.kind, n.deadline, n.due, stage, counts_days(n.offset))
+    return (n.kind, n.deadline, n.due, n.stage, counts_days(n.offset))
 
 
 # --------------------------------------------------------------------------
@@ -125,26 +124,28 @@ def sample_notifications() -> tuple[Schedule, list[Notification]]:
         closure=Closure(kind="cancelled", at=utc("2020-11-29T10:00")),
     )
     schedule = Schedule(deadlines=(kalbajar, aghdam, lachin), zone=baku)
-    ext, first = kalbajar.stages[1], kalbajar.stages[0]
+    ext = kalbajar.stages[1]
 
-    def make(at: datetime, kind: Any, d: Deadline | None, due: datetime | None, *,
+    def make(at: datetime, kind: Any, d: Deadline | None, stage: int | None = None, *,
              offset: str | None = None, seq: int | None = None) -> Notification:
-        return Notification(at=at, kind=kind, deadline=d.id if d else None, due=due,
+        return Notification(at=at, kind=kind, deadline=d.id if d else None,
+                            due=d.stages[stage].due if d and stage is not None else None,
                             offset=offset, seq=seq, channels=("ops",),
-                            title=d.title if d else "digest", key=f"sample/{kind}/{at}")
+                            title=d.title if d else "digest", key=f"sample/{kind}/{at}",
+                            stage=stage)
 
     samples = [
-        make(utc("2020-11-14T05:00"), "reminder", kalbajar, first.due, offset="1d"),
-        make(utc("2020-11-24T05:00"), "reminder", kalbajar, ext.due, offset="1d"),
-        make(utc("2020-11-25T05:00"), "reminder", kalbajar, ext.due, offset="0d"),
-        make(utc("2020-11-25T18:00"), "reminder", kalbajar, ext.due, offset="2h"),
-        make(ext.announced or ext.due, "rescheduled", kalbajar, ext.due, seq=1),
-        make(utc("2020-11-16T10:00"), "rescheduled", lachin, lachin.stages[1].due, seq=1),
-        make(ext.due, "due", kalbajar, ext.due),
-        make(utc("2020-11-26T20:00"), "overdue", kalbajar, ext.due, seq=1),
-        make(utc("2020-11-20T06:00"), "completed", aghdam, aghdam.stages[0].due),
-        make(utc("2020-11-29T10:00"), "cancelled", lachin, lachin.stages[1].due),
-        make(utc("2020-11-20T04:00"), "digest", None, None),
-        make(utc("2020-11-27T04:00"), "digest", None, None),
+        make(utc("2020-11-14T05:00"), "reminder", kalbajar, 0, offset="1d"),
+        make(utc("2020-11-24T05:00"), "reminder", kalbajar, 1, offset="1d"),
+        make(utc("2020-11-25T05:00"), "reminder", kalbajar, 1, offset="0d"),
+        make(utc("2020-11-25T18:00"), "reminder", kalbajar, 1, offset="2h"),
+        make(ext.announced or ext.due, "rescheduled", kalbajar, 1, seq=1),
+        make(utc("2020-11-16T10:00"), "rescheduled", lachin, 1, seq=1),
+        make(ext.due, "due", kalbajar, 1),
+        make(utc("2020-11-26T20:00"), "overdue", kalbajar, 1, seq=1),
+        make(utc("2020-11-20T06:00"), "completed", aghdam, 0),
+        make(utc("2020-11-29T10:00"), "cancelled", lachin, 1),
+        make(utc("2020-11-20T04:00"), "digest", None),
+        make(utc("2020-11-27T04:00"), "digest", None),
     ]
     return schedule, samples

@@ -199,32 +199,22 @@ def _due_facts(stage: Stage, fmt: Fmt) -> Context:
     }
 
 
-def _stage_index(d: Deadline, n: Notification) -> int:
-    """The stage `n` refers to: by extension number, then by due, else the effective one."""
-    if n.kind == "rescheduled" and n.seq is not None and 0 < n.seq < len(d.stages) \
-            and (n.due is None or d.stages[n.seq].due == n.due):
-        return n.seq
-    effective = d.stage_at(n.at)
-    if n.due is None or d.stages[effective].due == n.due:
-        return effective
-    matches = [i for i, s in enumerate(d.stages) if s.due == n.due]
-    if not matches:
-        return effective
-    known = [i for i in matches if _known_at(d.stages[i], n.at)]
-    return (known or matches)[-1]
+def _planned(d: Deadline | None, n: Notification) -> tuple[Deadline, int] | None:
+    """`n`'s deadline and the stage it was planned for, if the schedule still has them."""
+    k = n.stage
+    if d is None or k is None or not 0 <= k < len(d.stages) or d.stages[k].due != n.due:
+        return None
+    return d, k
 
 
-def _known_at(stage: Stage, t: datetime) -> bool:
-    return stage.announced is None or stage.announced <= t
-
-
-def _stand_in(n: Notification, schedule: Schedule) -> Deadline:
-    """A deadline for a notification whose deadline is no longer in the schedule."""
+def _stand_in(n: Notification, schedule: Schedule) -> tuple[Deadline, int]:
+    """A deadline made of what `n` carries, when a reload while it was on its way
+    removed its deadline or moved the due it was planned for."""
     return Deadline(
         id=n.deadline or "", title=n.title, zone=schedule.zone,
         stages=(Stage(due=n.due or n.at, day=None, announced=None),),
         reminders=(), channels=n.channels, remind_at=time(9),
-    )
+    ), 0
 
 
 # The context's variables computed together (`Renderer.context` with `needs`).
@@ -269,9 +259,8 @@ def notification_context(n: Notification, schedule: Schedule, *, sent_at: dateti
             entries = _open_deadlines(schedule, n.at)
             ctx.update(open_deadlines=entries, open_count=len(entries))
     else:
-        d = schedule.deadline(n.deadline) or _stand_in(n, schedule)
+        d, index = _planned(schedule.deadline(n.deadline), n) or _stand_in(n, schedule)
         fmt = Fmt(d.zone, ref)
-        index = _stage_index(d, n)
         stage = d.stages[index]
         if not needs.isdisjoint(_FACT_NAMES):
             facts = _due_facts(stage, fmt)

@@ -271,3 +271,6 @@ class Notification:
     channels: tuple[str, ...]
     title: str
     key: str
+    stage: int | None
+    """The index in its deadline's `stages` of the due it was planned for (the
+    extension a `rescheduled` announces); None for a digest or a summary."""

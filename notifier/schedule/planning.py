@@ -82,7 +82,7 @@ def plan_deadline(
 def _with_channels(n: Notification, routes: tuple[str, ...]) -> Notification:
     return Notification(
         at=n.at, kind=n.kind, deadline=n.deadline, due=n.due, offset=n.offset,
-        seq=n.seq, channels=routes, title=n.title, key=n.key,
+        seq=n.seq, channels=routes, title=n.title, key=n.key, stage=n.stage,
     )
 
 
@@ -100,36 +100,37 @@ def _candidates(d: Deadline, start: datetime, end: datetime) -> Iterator[Notific
     overdue limit). Only those are built: a key and a Notification cost more than
     the instant, and the daemon's window holds a few of a deadline's instants."""
 
-    def make(at: datetime, kind: Kind, due: datetime, tail: str,
+    def make(at: datetime, kind: Kind, stage: int, tail: str,
              offset: str | None = None, seq: int | None = None) -> Notification:
+        due = d.stages[stage].due
         return Notification(
             at=at, kind=kind, deadline=d.id, due=due, offset=offset, seq=seq,
             channels=d.channels, title=d.title, key=notification_key(d.id, kind, due, tail),
+            stage=stage,
         )
 
     for k, stage in enumerate(d.stages):
         if k > 0 and stage.announced is not None and start <= stage.announced < end \
                 and _known(d, stage.announced) and not d.closed_at(stage.announced):
-            yield make(stage.announced, "rescheduled", stage.due, f"ext{k}", seq=k)
+            yield make(stage.announced, "rescheduled", k, f"ext{k}", seq=k)
         if stage.due >= start:  # reminders come before their due
             for offset in d.reminders:
                 at = timing.reminder_instant(stage.due, stage.day, offset, d.zone, d.remind_at)
                 if start <= at < end and at < stage.due and _active(d, k, at):
-                    yield make(at, "reminder", stage.due, offset.text, offset=offset.text)
+                    yield make(at, "reminder", k, offset.text, offset=offset.text)
         if not _active(d, k, stage.due):
             continue
         if start <= stage.due < end:
-            yield make(stage.due, "due", stage.due, "")
+            yield make(stage.due, "due", k, "")
         if d.overdue_every is not None:
             for n in range(1, d.overdue_limit + 1):
                 at = timing.after(stage.due, d.overdue_every, d.zone, n)
                 if not _active(d, k, at):
                     break
                 if start <= at < end:
-                    yield make(at, "overdue", stage.due, str(n), seq=n)
+                    yield make(at, "overdue", k, str(n), seq=n)
     if d.closure is not None and start <= d.closure.at < end and _known(d, d.closure.at):
-        due = d.stages[d.stage_at(d.closure.at)].due
-        yield make(d.closure.at, d.closure.kind, due, "")
+        yield make(d.closure.at, d.closure.kind, d.stage_at(d.closure.at), "")
 
 
 def unplanned_reminders(d: Deadline) -> list[tuple[str, int]]:
@@ -221,7 +222,7 @@ def plan_digest(
             day = at.astimezone(digest.zone).date().isoformat()
             out.append(Notification(
                 at=at, kind="digest", deadline=None, due=None, offset=None, seq=None,
-                channels=routes, title="digest", key=f"digest/{day}",
+                channels=routes, title="digest", key=f"digest/{day}", stage=None,
             ))
     return out
 
