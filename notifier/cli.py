@@ -308,7 +308,8 @@ def replay(config_path: Path | None, start: Any, end: Any, speed: float,
     if finish <= begin:
         _fail("Error: --until must be after --from", EX_USAGE)
     _start_logging(cfg, "WARNING")
-    from notifier.daemon.loop import Daemon, VirtualClock  # noqa: PLC0415
+    from notifier.daemon.clock import VirtualClock  # noqa: PLC0415
+    from notifier.daemon.loop import Daemon  # noqa: PLC0415
     from notifier.daemon.sdnotify import SystemdNotifier  # noqa: PLC0415
     from notifier.delivery.outcomes import OutgoingMessage  # noqa: PLC0415
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
-from notifier.daemon.loop import Daemon
+from notifier.daemon.reload import FileWatch
 
 
-def unchanged(state: SimpleNamespace, path: Path) -> bool:
-    return Daemon._unchanged_since_hashed(state, path)  # type: ignore[arg-type]  # only _hashed_stat is used
+def unchanged(watch: FileWatch, _path: Path) -> bool:
+    return watch.unchanged_since_hashed()
 
 
 def test_a_settled_file_is_read_once_and_any_later_save_is_read(tmp_path: Path) -> None:
@@ -19,7 +18,7 @@ def test_a_settled_file_is_read_once_and_any_later_save_is_read(tmp_path: Path) 
     path.write_text("a = 1\n")
     old = time.time() - 60
     os.utime(path, (old, old))
-    state = SimpleNamespace(_hashed_stat=None)
+    state = FileWatch(path, settle=0)
     assert not unchanged(state, path)  # first look: hash it
     assert unchanged(state, path)      # settled and the same: not read again
     assert unchanged(state, path)
@@ -34,7 +33,7 @@ def test_a_recently_written_file_is_always_read(tmp_path: Path) -> None:
     """Two saves within one tick of the file system's clock look alike by stat."""
     path = tmp_path / "config.toml"
     path.write_text("a = 1\n")
-    state = SimpleNamespace(_hashed_stat=None)
+    state = FileWatch(path, settle=0)
     assert not unchanged(state, path)
     assert not unchanged(state, path)
     path.unlink()

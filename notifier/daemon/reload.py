@@ -1,0 +1,216 @@
+"""Reloading: what a config needs to run, a new file read safely, what moved,
+and when to reload (requests folded, the file watched for saves)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from notifier.config import loader as config
+from notifier.config import tomlread
+from notifier.delivery.appriseset import load_plugin_paths, register_builtin_schemas
+from notifier.delivery.channels import ChannelSender
+from notifier.delivery.ledger import Ledger
+from notifier.delivery.sendpool import SendPool
+from notifier.errors import ConfigError, Problem
+from notifier.messages.render import Renderer
+from notifier.messages.templates import TemplateSource
+from notifier.schedule.model import Deadline, Schedule
+
+log = logging.getLogger("notifier.daemon")
+
+RELOAD_GAP = 0.5
+"""Seconds between the starts of two reloads; requests in between wait, folded into one."""
+
+
+@dataclass
+class Loaded:
+    cfg: config.Config
+    schedule: Schedule
+    renderer: Renderer
+    senders: dict[str, ChannelSender]
+
+
+def prepare(cfg: config.Config, ledger: Ledger, now: datetime, *,
+            sendpool: SendPool | None = None, previous: Loaded | None = None) -> Loaded:
+    """Everything a config needs to run; with `previous` (a reload), deadlines
+    taken unchanged from it keep their first-seen times (final once recorded)."""
+    fresh: Iterable[Deadline] = cfg.schedule.deadlines
+    if previous is not None:
+        # Deadlines a reload took from the running config were recorded and
+        # filled in then; only the others are looked up (or recorded now).
+        kept = {id(d) for d in previous.schedule.deadlines}
+        fresh = [d for d in fresh if id(d) not in kept]
+    ids = config.first_seen_ids(fresh)
+    # SQLite does most of the recording with the GIL released (0.2 s of 0.3 s
+    # at 100,000 deadlines): meanwhile apprise finds its plugins (0.3 s, the
+    # first time) and the templates compile.
+    with ThreadPoolExecutor(1, thread_name_prefix="first-seen") as pool:
+        recording = pool.submit(ledger.record_first_seen, ids, now)
+        register_builtin_schemas()
+        load_plugin_paths(list(cfg.plugin_paths))
+        renderer = Renderer({k: TemplateSource(v.title, v.body)
+                             for k, v in cfg.templates.items()})
+        seen = recording.result()
+    # In place: nothing but `cfg` holds these deadlines yet. A reload takes them
+    # over filled in (first-seen times never change once recorded).
+    config.fill_first_seen(fresh, seen)
+    schedule = cfg.schedule
+    timeout = cfg.send_timeout.total_seconds()
+    senders = {name: ChannelSender(ch, timeout=timeout, offload=sendpool)
+               for name, ch in cfg.schedule.channels.items()}
+    for name, sender in senders.items():
+        log.info("channel %s: %s", name, ", ".join(sender.description()))
+    return Loaded(cfg, schedule, renderer, senders)
+
+
+def load_new(path: Path, previous: config.Config) -> config.Config:
+    """The config file for a reload; an empty file is refused.
+
+    An empty file is valid TOML, but never what an operator means for a
+    running daemon: it is an editor's save caught between truncating the
+    file and writing it, and applied it would drop every deadline.
+    """
+    try:
+        with path.open("rb") as f:
+            empty = not f.read(4096).strip()
+    except OSError:
+        empty = False  # config.load reports it, located
+    if empty:
+        raise ConfigError([Problem(str(path), 1, 1, "",
+                                   "the file is empty (a save in progress?)")])
+    return config.load(path, previous=previous)
+
+
+def describe_moves(old: Schedule, new: Schedule, now: datetime) -> list[str]:
+    """`kalbajar: due moved 15 Nov -> 25 Nov` for every deadline whose effective due changed."""
+    before = {d.id: d for d in old.deadlines}
+    out = []
+    for d in new.deadlines:
+        prev = before.get(d.id)
+        if prev is None:
+            continue
+        a = prev.stages[prev.stage_at(now)].due
+        b = d.stages[d.stage_at(now)].due
+        if a != b:
+            fmt = "%d %b %H:%M" if (a.astimezone(d.zone).hour or b.astimezone(d.zone).hour) \
+                else "%d %b"
+            out.append(f"{d.id}: due moved {a.astimezone(d.zone).strftime(fmt)}"
+                       f" -> {b.astimezone(d.zone).strftime(fmt)}")
+    return out
+
+
+class ReloadRequests:
+    """Reload requests (SIGHUP, a save), folded: at most one waits at a time.
+
+    A storm of SIGHUPs (or saves) then costs one reload per RELOAD_GAP,
+    not one per signal, and deliveries are not starved of the CPU and the
+    ledger. A request made while a reload runs queues another, for the
+    newer file, so the last version saved is always the one read.
+    """
+
+    def __init__(self, commands: queue.SimpleQueue[str]) -> None:
+        self._commands = commands
+        self._queued = False
+        self._last_start = -RELOAD_GAP
+        self.deferred_until: float | None = None
+        """The monotonic time a reload put off by RELOAD_GAP is due (None: none waits)."""
+
+    def request(self) -> None:
+        """Queue a reload unless one is already waiting (safe in a signal handler)."""
+        if not self._queued:
+            self._queued = True
+            self._commands.put("reload")
+
+    def may_start(self) -> bool:
+        """Whether a queued reload may start now, or once RELOAD_GAP has passed
+        since the last one began (then it stays queued, deferred)."""
+        wait = self._last_start + RELOAD_GAP - time.monotonic()
+        if wait > 0:
+            self.deferred_until = time.monotonic() + wait
+            return False
+        self._last_start = time.monotonic()
+        return True
+
+    def take_deferred(self) -> bool:
+        """Whether the deferred reload is due now (it is then no longer deferred)."""
+        if self.deferred_until is not None and time.monotonic() >= self.deferred_until:
+            self.deferred_until = None
+            return True
+        return False
+
+    def started(self) -> None:
+        """The queued reload runs: a request from now on queues another."""
+        self._queued = False
+
+
+def fingerprint(path: Path) -> bytes | None:
+    """What the file watch compares: a digest of the file's bytes (None if unreadable).
+
+    Not its size and modification time: two saves of the same size within
+    one tick of the file system's clock look the same by those.
+    """
+    try:
+        with path.open("rb") as f:
+            data = f.read(tomlread.MAX_FILE_BYTES + 1)
+    except OSError:
+        return None
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+class FileWatch:
+    """Notices a save of the config file that no reload has read yet."""
+
+    def __init__(self, path: Path, settle: float) -> None:
+        self.path = path
+        self.settle = settle
+        """Seconds the file must stay the same before a save counts (not half-written)."""
+        self._tried = fingerprint(path)
+        self._hashed_stat: tuple[int, ...] | None = None
+
+    def read_now(self) -> None:
+        """A reload reads the file as it is now."""
+        self._tried = fingerprint(self.path)
+
+    def saved(self) -> bool:
+        """Whether the file holds a version not tried yet, settled; once true for a
+        version, it is tried (one reload for each version of the file)."""
+        if self.unchanged_since_hashed():
+            return False
+        current = fingerprint(self.path)
+        if current is None or current == self._tried:
+            return False
+        # Wait until the file has stopped changing, so a half-written save is
+        # not read.
+        time.sleep(self.settle)
+        if fingerprint(self.path) != current:
+            return False
+        self._tried = current
+        return True
+
+    def unchanged_since_hashed(self) -> bool:
+        """Whether the file surely has not changed since the watch last hashed it.
+
+        Hashing a 119 MB schedule every second would be a tenth of a core. A
+        save changes size, mtime or ctime, except one within the same tick of
+        the file system's clock as the previous write: so a file whose stat
+        is unchanged and whose mtime is over 2 s old is not read again.
+        """
+        try:
+            st = self.path.stat()
+        except OSError:
+            self._hashed_stat = None
+            return False
+        key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+        settled = time.time() - st.st_mtime > 2.0
+        if key == self._hashed_stat and settled:
+            return True
+        self._hashed_stat = key if settled else None
+        return False
