@@ -347,9 +347,18 @@ def send_test(config_path: Path | None, channel: str) -> None:
         _fail(f"Error: no channel {channel!r} in {cfg.path} (channels: {names})", EX_USAGE)
     from notifier.delivery.appriseset import load_plugin_paths  # noqa: PLC0415
     from notifier.delivery.channels import send_test  # noqa: PLC0415
+    from notifier.messages.render import Renderer, TemplateProblem  # noqa: PLC0415
+    from notifier.messages.templates import TemplateSource  # noqa: PLC0415
 
+    at = now().replace(microsecond=0)
+    try:
+        message = Renderer({k: TemplateSource(v.title, v.body) for k, v in cfg.templates.items()}
+                           ).render_test(channel, now=at)
+    except TemplateProblem as e:
+        _fail(f"Error: {cfg.path}: {e}", EX_CONFIG)
     load_plugin_paths(list(cfg.plugin_paths))
-    results = send_test(chan, timeout=cfg.send_timeout.total_seconds())
+    results = send_test(chan, title=message.title, body=message.body, now=at,
+                        timeout=cfg.send_timeout.total_seconds())
     for r in results:
         click.echo(f"{'ok    ' if r.ok else 'FAILED'} {r.url_private}"
                    + (f": {r.error}" if r.error else ""))

@@ -542,7 +542,8 @@ def test_validate_url_does_no_network_io(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_send_test_reports_each_url_without_raising(http_receiver: HttpReceiver) -> None:
     dead = dead_url()
     channel = Channel(name="ops", urls=(http_receiver.url, dead))
-    good, bad = send_test(channel, timeout=5.0)
+    good, bad = send_test(channel, title="notifier test message", body="test body",
+                          now=datetime.now(UTC), timeout=5.0)
     assert good.ok
     assert good.error is None
     assert not bad.ok

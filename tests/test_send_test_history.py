@@ -51,6 +51,21 @@ def test_send_test_reports_ok_per_url(tmp_path: Path, http_receiver: HttpReceive
     assert not (tmp_path / "ledger.db").exists()
 
 
+
+def test_send_test_renders_the_test_template(tmp_path: Path) -> None:
+    # README: `[templates.test]` overrides the test message; the built-in body stays.
+    out = tmp_path / "out.jsonl"
+    cfg = config_with(tmp_path, {"ops": f"jsonl://{out}"})
+    with cfg.open("a") as f:
+        f.write('\n[templates.test]\ntitle = "drill for {{ channel }} at {{ now_text }}"\n')
+    result = cli("send-test", "ops", "-c", str(cfg))
+    assert result.exit_code == 0, result.output
+    (line,) = out.read_text().splitlines()
+    record = json.loads(line)
+    assert record["kind"] == "test"
+    assert record["title"].startswith("drill for ops at 20")
+    assert record["body"].startswith('This is a test message from notifier for channel "ops"')
+
 def test_send_test_against_a_dead_url_says_which_and_why_and_exits_1(tmp_path: Path) -> None:
     url = dead_url()
     port = url.split(":")[2].rstrip("/")

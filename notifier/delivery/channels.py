@@ -49,7 +49,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final, Protocol
 
 import apprise
@@ -253,15 +253,14 @@ class ChannelSender:
             )
         return results
 
-    def send_test(self) -> list[UrlResult]:
+    def send_test(self, title: str, body: str, now: datetime) -> list[UrlResult]:
         """Send a test message to every URL; never raises for a delivery failure."""
-        now = datetime.now(UTC).replace(microsecond=0)
         msg = OutgoingMessage(
             key=f"test:{self.name}:{rfc3339(now, fraction=True)}",
             kind="test",
             deadline=None,
-            title=f"notifier: test message for channel {self.name}",
-            body=f"If you can read this, channel {self.name!r} works.",
+            title=title,
+            body=body,
             due=None,
             planned_at=now,
         )
@@ -379,6 +378,7 @@ class ChannelSender:
         return made
 
 
-def send_test(channel: model.Channel, *, timeout: float = DEFAULT_TIMEOUT) -> list[UrlResult]:
-    """``notifier send-test CHANNEL``: one test message per URL, per-URL results."""
-    return ChannelSender(channel, timeout=timeout).send_test()
+def send_test(channel: model.Channel, *, title: str, body: str, now: datetime,
+              timeout: float = DEFAULT_TIMEOUT) -> list[UrlResult]:
+    """``notifier send-test CHANNEL``: the rendered `test` message to each URL, per-URL results."""
+    return ChannelSender(channel, timeout=timeout).send_test(title, body, now)
