@@ -9,13 +9,12 @@ child really ran.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,7 @@ import pytest
 from notifier.config import batches, forkread
 from notifier.config import loader as config
 from notifier.errors import ConfigError
-from notifier.schedule import planning
 from notifier.schedule.model import Deadline
-from notifier.text import rfc3339
 
 HEAD = """\
 [defaults]
@@ -294,40 +291,6 @@ def test_in_two_does_the_childs_runs_when_the_child_fails(children: list[Any]) -
 
     assert forkread.in_two(fussy, list(range(300)), least=10, runs=20) == rendered(range(300))
     assert children == [None]
-
-
-@pytest.mark.parametrize("form", [["--json"], ["--json", "--body"], []],
-                         ids=["json", "json-body", "table"])
-def test_a_long_plan_is_the_same_rendered_by_two_processes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[Any],
-        form: list[str]) -> None:
-    from click.testing import CliRunner  # noqa: PLC0415 - only this test runs the CLI
-
-    from notifier import cli  # noqa: PLC0415
-
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
-    monkeypatch.setattr(cli, "PARALLEL_PLAN", 50)
-    path = tmp_path / "config.toml"
-    # A weekly digest too: its items are planned apart and merged in.
-    path.write_text(HEAD + '[digest]\nschedule = "0 8 * * 1"\nalways = true\n'
-                    + "".join(table(i) for i in range(200)))
-    args = ["plan", "-c", str(path), "--from", "2030-01-01", "--until", "2030-06-01", *form]
-    both = CliRunner().invoke(cli.main, args)
-    assert both.exit_code == 0, both.output
-    assert [c for c in children if isinstance(c, dict)], children  # a child planned
-    monkeypatch.setattr(forkread, "available", lambda: False)
-    one = CliRunner().invoke(cli.main, args)
-    assert both.output == one.output
-    assert len(both.output.splitlines()) > 400
-    if form:  # in the order of the one planner the daemon uses too
-        cfg = config.load(path)
-        planned = planning.plan(cfg.schedule, datetime(2029, 12, 31, 20, tzinfo=UTC),
-                                datetime(2030, 5, 31, 20, tzinfo=UTC))
-        shown = json.loads(both.output)
-        assert [(i["key"], i["at"]) for i in shown] == \
-            [(n.key, rfc3339(n.at)) for n in planned]
-        assert sum(i["kind"] == "digest" for i in shown) >= 20
 
 
 def test_a_garbled_result_from_the_child_is_read_here_instead(
