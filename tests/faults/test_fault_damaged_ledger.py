@@ -35,7 +35,7 @@ from faultkit import (
     write_config,
 )
 
-from notifier.delivery.ledger import open_ledger
+from notifier.delivery.ledger import SCHEMA_VERSION, open_ledger
 
 pytestmark = pytest.mark.timeout(120)
 EX_LEDGER = 74
@@ -89,7 +89,7 @@ def garbage_pages(path: Path) -> None:
 def newer_schema(path: Path) -> None:
     good_ledger(path)
     conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version = 2")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
 
 
@@ -128,7 +128,7 @@ CASES: dict[str, tuple[Callable[[Path], None], bool, str, bool]] = {
     "truncated at a page boundary": (truncated_at_page, False, "malformed", True),
     "garbage bytes": (garbage, False, "not a SQLite database", True),
     "garbage pages": (garbage_pages, False, "malformed", True),
-    "newer schema version": (newer_schema, False, "schema version 2 is newer", True),
+    "newer schema version": (newer_schema, False, f"schema version {SCHEMA_VERSION + 1} is newer", True),
     "another program's database": (foreign_database, False, "not a notifier ledger", True),
     "unreadable (mode 000)": (unreadable, True, "permission denied", True),
     # Intact but write-protected: `history` may read it; the daemon may not run on it.

@@ -25,6 +25,7 @@ from notifier.delivery.ledger.base import (
     Claim,
     DeliveryRecord,
     DeliveryState,
+    FixedText,
     Ledger,
     Sent,
     Skip,
@@ -92,6 +93,7 @@ class SqliteLedger:
         self._conn: sqlite3.Connection | None = None
         conn = sqlite_open.connect(self._path, readonly=readonly, busy_timeout=busy_timeout)
         try:
+            self._version = sqlite_open.schema_version(conn)
             self._default_max_pages = int(conn.execute("PRAGMA max_page_count").fetchone()[0])
             if max_page_count is not None:
                 self._apply_max_page_count(conn, max_page_count)
@@ -233,14 +235,15 @@ class SqliteLedger:
                         (c.key, c.channel, c.deadline, c.kind, planned_us, int(c.late),
                          now_us, now_us),
                     )
-                    claimed.append(True)
-                    continue
-                state, next_attempt = current
-                if (state != DeliveryState.RETRYING or next_attempt is None
-                        or next_attempt > now_us):
-                    claimed.append(False)
-                    continue
-                conn.execute(sqlite_sql.RECLAIM, (int(c.late), now_us, c.key, c.channel))
+                else:
+                    state, next_attempt = current
+                    if (state != DeliveryState.RETRYING or next_attempt is None
+                            or next_attempt > now_us):
+                        claimed.append(False)
+                        continue
+                    conn.execute(sqlite_sql.RECLAIM, (int(c.late), now_us, c.key, c.channel))
+                if c.text is not None:
+                    conn.execute(sqlite_sql.KEEP_TEXT, (c.key, c.channel, *c.text))
                 claimed.append(True)
         return claimed
 
@@ -361,6 +364,18 @@ class SqliteLedger:
         with self._read("read the last delivery") as conn:
             row = conn.execute(sqlite_sql.LAST_OF, (deadline,)).fetchone()
             return None if row is None else self._record(tuple(row))
+
+    def delivery(self, key: str, channel: str) -> DeliveryRecord | None:
+        with self._read("read a delivery") as conn:
+            row = conn.execute(sqlite_sql.ONE, (key, channel)).fetchone()
+            return None if row is None else self._record(tuple(row))
+
+    def fixed_text(self, key: str, channel: str) -> FixedText | None:
+        if self._version < sqlite_sql.TABLES["fixed_texts"][0]:  # opened read-only, unmigrated
+            return None
+        with self._read("read a kept message") as conn:
+            row = conn.execute(sqlite_sql.GET_TEXT, (key, channel)).fetchone()
+            return None if row is None else FixedText(str(row[0]), str(row[1]))
 
     # ------------------------------------------------------------------ first seen, alive
 

@@ -40,7 +40,7 @@ def state(value: object, where: str) -> DeliveryState:
 
 
 def record(path: Path, row: tuple[object, ...]) -> DeliveryRecord:
-    """A row of sqlite_sql.RECORD_COLUMNS as a record."""
+    """A row of one of sqlite_sql's record queries (ONE, HISTORY, ...) as a record."""
     (key, channel, deadline, kind, planned_at, stored_state, attempts, next_attempt,
      last_error, late, created_at, updated_at) = row
     where = f"ledger {path}: delivery {key!s}/{channel!s}"
