@@ -688,6 +688,50 @@ def measure_reload(report: Report, workdir: Path, n: int, config: Path, state: P
         report.notes.append(f"reload at {n:,}: the diff touched more than {EDITED}: {diffs}")
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of a live process now (VmRSS), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def measure_reload_memory(report: Report, workdir: Path, n: int, config: Path, state: Path,
+                          base_time: datetime, counts: tuple[int, int]) -> None:
+    """RSS of a running daemon after `counts[0]` and after `counts[1]` SIGHUP reloads.
+
+    Each reload moves deadline `EDITED`'s due by a day and back, and waits for its
+    RELOADING=1 and READY=1: the daemon folds requests into one reload every 0.5 s,
+    so a signal sent before the last reload's READY=1 would not be one more reload.
+    """
+    early, late = counts
+    fresh_state(state)
+    child = start_child(notifier_argv("run", "-c", str(config)), workdir, f"reloads-{n}")
+    rss: dict[int, float] = {}
+    t0 = time.perf_counter()
+    try:
+        child.sock.wait_for("READY=1", child.proc, 3600, child.log)
+        for k in range(1, late + 1):
+            edit_schedule(config, base_time, 24 if k % 2 else 0)
+            child.proc.send_signal(signal.SIGHUP)
+            child.sock.wait_for("RELOADING=1", child.proc, 600, child.log)
+            child.sock.wait_for("READY=1", child.proc, 3600, child.log)
+            if k in (early, late):
+                rss[k] = rss_mib(child.proc.pid)
+            if k % 100 == 0:
+                print(f"    {k} reloads, {rss_mib(child.proc.pid):.1f} MiB, "
+                      f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    finally:
+        child.stop()
+        edit_schedule(config, base_time, 0)
+    growth = rss[late] - rss[early]
+    per = growth * 1024 / (late - early)
+    report.add(Row(f"daemon RSS after {late:,} SIGHUP reloads (after {early:,} in brackets)",
+                   size_text(n), f"{rss[late]:.1f} MiB ({rss[early]:.1f} MiB)", "",
+                   f"{growth:+.1f} MiB ({per:+.1f} KiB a reload)", "within 5 MiB",
+                   abs(growth) <= 5))
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -914,8 +958,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=20201110)
     p.add_argument("--workdir", default=None, help="keep files here (default: a temp dir)")
     p.add_argument("--no-install", action="store_true", help="never apt-get install remind")
+    p.add_argument("--reloads", default="10,1000",
+                   help="the reload-memory row's two counts of reloads (RSS after each)")
     p.add_argument("--only", default="",
-                   help="run only these rows: check,start,plan,reload,burst,isolated,hanging")
+                   help="run only these rows: check,start,plan,reload,reloads,burst,isolated,"
+                        "hanging")
     p.add_argument("--quick", action="store_true",
                    help="tiny sizes, one run each: checks that everything runs (no timing)")
     return p.parse_args(argv)
@@ -927,8 +974,10 @@ def run_all(args: argparse.Namespace, report: Report, started: datetime) -> int:
     runs: int = args.runs
     burst: int = args.burst
     isolated: int = args.isolated
+    early, late = (int(c) for c in args.reloads.split(","))
     if args.quick:
         sizes, runs, burst, isolated = [300], 1, 50, 4
+        early, late = 2, 5
     only = set(filter(None, args.only.split(",")))
 
     def wanted(*rows: str) -> bool:
@@ -940,7 +989,7 @@ def run_all(args: argparse.Namespace, report: Report, started: datetime) -> int:
             measure_check(report, workdir, 2 if args.quick else max(runs, 10))
         base_time = started.replace(minute=0, second=0, microsecond=0)
         largest = max((n for n in sizes if n <= 100_000), default=None)
-        for n in sizes if wanted("start", "plan", "reload") else []:
+        for n in sizes if wanted("start", "plan", "reload", "reloads") else []:
             config = workdir / f"schedule-{n}.toml"
             state = workdir / f"schedule-{n}.db"
             t0 = time.perf_counter()
@@ -956,6 +1005,11 @@ def run_all(args: argparse.Namespace, report: Report, started: datetime) -> int:
                              allow_install=not (args.quick or args.no_install))
             if n == largest and wanted("reload"):
                 measure_reload(report, workdir, n, config, state, base_time, runs)
+            if n == min(sizes) and wanted("reloads"):
+                # The smallest schedule: the row counts reloads (0.5 s apart at
+                # least), not the time each takes.
+                measure_reload_memory(report, workdir, n, config, state, base_time,
+                                      (early, late))
             if not args.workdir:
                 config.unlink()
         if wanted("burst"):
