@@ -22,7 +22,7 @@ from notifier.schedule.model import Channel, Digest, Schedule
 from notifier.schedule.planning import plan_digest
 
 YEARS = (2019, 2025)
-STEP = timedelta(hours=6)
+STEP = timedelta(days=1)
 CHANNELS = {"console": Channel("console", ("console://",))}
 
 
@@ -57,21 +57,23 @@ def _transitions_of(name: str) -> Iterator[Transition]:
     offset = _offset(zone, t)
     while t < stop:
         nxt = t + STEP
-        new = _offset(zone, nxt)
-        if new != offset:
-            lo, hi = t, nxt  # offset(lo) is the old one, offset(hi) the new one
-            while hi - lo > timedelta(seconds=1):
-                mid = lo + (hi - lo) / 2
-                if _offset(zone, mid) == offset:
-                    lo = mid
-                else:
-                    hi = mid
-            at = hi.replace(microsecond=0)
-            if _offset(zone, at - timedelta(seconds=1)) != offset:
-                at -= timedelta(seconds=1)
-            yield Transition(name, at, offset, new)
-            offset = new
-        t = nxt
+        if _offset(zone, nxt) == offset:
+            t = nxt
+            continue
+        lo, hi = t, nxt  # offset(lo) is the old one, offset(hi) another
+        while hi - lo > timedelta(seconds=1):
+            mid = lo + (hi - lo) / 2
+            if _offset(zone, mid) == offset:
+                lo = mid
+            else:
+                hi = mid
+        at = hi.replace(microsecond=0)
+        if _offset(zone, at - timedelta(seconds=1)) != offset:
+            at -= timedelta(seconds=1)
+        new = _offset(zone, at)
+        yield Transition(name, at, offset, new)
+        # On from the change itself: a second change within the same step is found too.
+        offset, t = new, at
 
 
 @cache
@@ -92,7 +94,9 @@ def cron_times(tr: Transition) -> list[time]:
     return sorted({w.time() for w in inside})
 
 
-def expected(zone: ZoneInfo, at: time, start: datetime, end: datetime) -> list[tuple[str, datetime]]:
+def expected(
+    zone: ZoneInfo, at: time, start: datetime, end: datetime
+) -> list[tuple[str, datetime]]:
     """The oracle: each local date's cron time read with fold=0, inside [start, end)."""
     out = []
     day = start.astimezone(zone).date() - timedelta(days=2)
@@ -104,10 +108,12 @@ def expected(zone: ZoneInfo, at: time, start: datetime, end: datetime) -> list[t
     return out
 
 
-def planned(zone: ZoneInfo, cron: str, start: datetime, end: datetime) -> list[tuple[str, datetime]]:
-    schedule = Schedule(deadlines=(), zone=zone, channels=CHANNELS,
-                        digest=Digest(cron, zone, ("console",), always=True))
-    return [(n.key, n.at) for n in plan_digest(schedule, schedule.digest, start, end)]
+def planned(
+    zone: ZoneInfo, cron: str, start: datetime, end: datetime
+) -> list[tuple[str, datetime]]:
+    digest = Digest(cron, zone, ("console",), always=True)
+    schedule = Schedule(deadlines=(), zone=zone, channels=CHANNELS, digest=digest)
+    return [(n.key, n.at) for n in plan_digest(schedule, digest, start, end)]
 
 
 def test_the_transitions_include_changes_at_local_midnight() -> None:
@@ -140,7 +146,8 @@ def test_a_plan_window_starting_mid_day_agrees_with_the_whole_day() -> None:
     # Two cron times a day: the day's first is its digest, whichever window plans it.
     zone = ZoneInfo("Europe/Berlin")
     cron = "0 8,20 * * *"
-    whole = planned(zone, cron, datetime(2021, 3, 27, tzinfo=UTC), datetime(2021, 3, 30, tzinfo=UTC))
+    whole = planned(zone, cron, datetime(2021, 3, 27, tzinfo=UTC),
+                    datetime(2021, 3, 30, tzinfo=UTC))
     from_noon = planned(zone, cron, datetime(2021, 3, 28, 12, tzinfo=UTC),
                         datetime(2021, 3, 30, tzinfo=UTC))
     assert from_noon == [k for k in whole if k[1] >= datetime(2021, 3, 28, 12, tzinfo=UTC)]

@@ -78,7 +78,7 @@ def checked_digest(
     from notifier.schedule.planning import cron_trigger  # noqa: PLC0415 - apscheduler is slow to import
 
     try:
-        cron_trigger(expr, zone)
+        cron_trigger(expr)
     except (ValueError, KeyError, TypeError) as e:
         col.add(("digest", "schedule"), f"bad cron expression: {e}")
         return None

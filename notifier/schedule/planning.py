@@ -7,10 +7,9 @@ ledger, no channels. The daemon, `plan`, `status` and `replay` all use it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from notifier.schedule import timing
 from notifier.schedule.model import Channel, Deadline, Digest, Kind, Notification, Schedule
@@ -179,31 +178,50 @@ def crontab_weekdays(field: str) -> str:
 
 
 @lru_cache(maxsize=64)
-def cron_trigger(expr: str, zone: ZoneInfo) -> CronTrigger:
+def cron_trigger(expr: str) -> CronTrigger:
+    """The wall-clock times a 5-field cron names, on a clock without DST.
+
+    Evaluated in UTC on local wall times written as UTC times, so every day has
+    all its 24 hours; `digest_instants` reads each in the digest's zone. (Given
+    the zone itself, APScheduler drops a wall time that the clocks skip when the
+    change falls at the day's first cron time, e.g. at local midnight.)
+    """
     from apscheduler.triggers.cron import CronTrigger  # noqa: PLC0415 - slow import, digest only
 
     minute, hour, day, month, weekday = expr.split()
     return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=crontab_weekdays(weekday), timezone=zone)
+                       day_of_week=crontab_weekdays(weekday), timezone=UTC)
 
 
-def digest_instants(digest: Digest, start: datetime, end: datetime) -> Iterator[datetime]:
-    """The digest's cron instants in [start, end), at most one per local date."""
-    trigger = cron_trigger(digest.schedule, digest.zone)
-    seen: set[date] = set()
-    previous: datetime | None = None
-    now = start
-    while True:
-        fire = trigger.get_next_fire_time(previous, now)
-        if fire is None or fire >= end:
+_DIGEST_MARGIN = timedelta(days=2)
+"""Wall days looked at beyond [start, end): an offset change moves an instant off its
+wall date by at most a day (Samoa skipped a whole one)."""
+
+
+def digest_instants(
+    digest: Digest, start: datetime, end: datetime
+) -> Iterator[tuple[date, datetime]]:
+    """(local date, instant) of the digest in [start, end): each date's first cron time.
+
+    A wall time the clocks skip is moved forward by the gap, a repeated one is its
+    first reading (fold=0); either way it stays the digest of the date it names,
+    even when a gap at the end of a day moves it past midnight.
+    """
+    trigger = cron_trigger(digest.schedule)
+    zone = digest.zone
+    day = start.astimezone(zone).date() - _DIGEST_MARGIN
+    last = end.astimezone(zone).date() + _DIGEST_MARGIN
+    while day <= last:
+        wall = trigger.get_next_fire_time(None, datetime.combine(day, time(), tzinfo=UTC))
+        if wall is None:
             return
-        fire = fire.astimezone(UTC)
-        local_day = fire.astimezone(digest.zone).date()
-        if local_day not in seen and fire >= start:
-            seen.add(local_day)
-            yield fire
-        previous = fire
-        now = fire + timedelta(microseconds=1)
+        day = wall.date()
+        if day > last:
+            return
+        at = datetime.combine(day, wall.time(), tzinfo=zone).astimezone(UTC)
+        if start <= at < end:
+            yield day, at
+        day += timedelta(days=1)
 
 
 def is_open(d: Deadline, t: datetime) -> bool:
@@ -217,12 +235,11 @@ def plan_digest(
     if not routes:
         return []
     out = []
-    for at in digest_instants(digest, start, end):
+    for day, at in digest_instants(digest, start, end):
         if digest.always or any(is_open(d, at) for d in schedule.deadlines):
-            day = at.astimezone(digest.zone).date().isoformat()
             out.append(Notification(
                 at=at, kind="digest", deadline=None, due=None, offset=None, seq=None,
-                channels=routes, title="digest", key=f"digest/{day}", stage=None,
+                channels=routes, title="digest", key=f"digest/{day.isoformat()}", stage=None,
             ))
     return out
 
