@@ -371,8 +371,8 @@ def test_first_seen_is_stable_across_reopen(store: Store) -> None:
 
 
 def test_first_seen_keeps_ids_exactly(store: Store) -> None:
-    """Ids go to SQLite as one JSON array: quotes, backslashes, controls and
-    characters outside the BMP come back unchanged."""
+    """Quotes, backslashes, controls and characters outside the BMP come back
+    unchanged (SQLite gets the ids as one JSON array)."""
     odd = ['a"b', "back\\slash", "tab\tnew\nline", "Ağdam", "emoji-\U0001f600", "x" * 300]
     with store.open() as led:
         assert led.record_first_seen(odd, T0) == dict.fromkeys(odd, T0)
