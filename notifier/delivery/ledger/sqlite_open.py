@@ -1,4 +1,4 @@
-"""Opening a SQLite ledger file: connect, make sure it is ours, initialise or probe it.
+"""Opening a SQLite ledger file: connect, make sure it is ours, initialise, migrate or probe it.
 
 Nothing is changed until the file is known to be a notifier ledger of a
 known version (or a blank database to initialise): a foreign or damaged
