@@ -186,12 +186,11 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool, with_bod
     if finish < begin:
         _fail("Error: --until is before --from", EX_USAGE)
     from notifier.messages.render import Renderer  # noqa: PLC0415
-    from notifier.messages.templates import TemplateSource  # noqa: PLC0415
     from notifier.output import views  # noqa: PLC0415 - not imported by `check`
 
     with readonly_ledger(cfg) as book:
         schedule = effective_schedule(cfg, book)
-    renderer = Renderer({k: TemplateSource(v.title, v.body) for k, v in cfg.templates.items()})
+    renderer = Renderer(cfg.templates)
 
     items = planning.plan_deadlines(planning.touching(schedule.deadlines, begin, finish),
                                     schedule.channels, begin, finish)
@@ -348,12 +347,10 @@ def send_test(config_path: Path | None, channel: str) -> None:
     from notifier.delivery.appriseset import load_plugin_paths  # noqa: PLC0415
     from notifier.delivery.channels import send_test  # noqa: PLC0415
     from notifier.messages.render import Renderer, TemplateProblem  # noqa: PLC0415
-    from notifier.messages.templates import TemplateSource  # noqa: PLC0415
 
     at = now().replace(microsecond=0)
     try:
-        message = Renderer({k: TemplateSource(v.title, v.body) for k, v in cfg.templates.items()}
-                           ).render_test(channel, now=at)
+        message = Renderer(cfg.templates).render_test(channel, now=at)
     except TemplateProblem as e:
         _fail(f"Error: {cfg.path}: {e}", EX_CONFIG)
     load_plugin_paths(list(cfg.plugin_paths))

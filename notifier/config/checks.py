@@ -90,12 +90,9 @@ def check_templates(s: Settings, schedule: Schedule, col: Collector) -> None:
         return
     from notifier.messages.checks import template_problems  # noqa: PLC0415
     from notifier.messages.render import Renderer, TemplateProblem  # noqa: PLC0415
-    from notifier.messages.templates import TemplateSource  # noqa: PLC0415
 
-    overrides: dict[str, TemplateSource] = {
-        k: TemplateSource(v.title, v.body) for k, v in s.templates.items()}
     try:
-        renderer = Renderer(overrides)
+        renderer = Renderer(s.templates)
     except TemplateProblem as e:
         col.add(("templates", e.kind, e.part), e.message)
         return

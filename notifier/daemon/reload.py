@@ -21,7 +21,6 @@ from notifier.delivery.ledger import Ledger
 from notifier.delivery.sendpool import SendPool
 from notifier.errors import ConfigError, Problem
 from notifier.messages.render import Renderer
-from notifier.messages.templates import TemplateSource
 from notifier.schedule.model import Deadline, Schedule
 
 log = logging.getLogger("notifier.daemon")
@@ -56,8 +55,7 @@ def prepare(cfg: config.Config, ledger: Ledger, now: datetime, *,
         recording = pool.submit(ledger.record_first_seen, ids, now)
         register_builtin_schemas()
         load_plugin_paths(list(cfg.plugin_paths))
-        renderer = Renderer({k: TemplateSource(v.title, v.body)
-                             for k, v in cfg.templates.items()})
+        renderer = Renderer(cfg.templates)
         seen = recording.result()
     # In place: nothing but `cfg` holds these deadlines yet. A reload takes them
     # over filled in (first-seen times never change once recorded).

@@ -16,7 +16,7 @@ exception; `notifier.messages.checks` finds these before the daemon runs.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -31,7 +31,15 @@ from notifier.messages.context import (
     summary_context,
     test_context,
 )
-from notifier.messages.templates import DEFAULT_TEMPLATES, TEMPLATE_KINDS, Part, TemplateSource
+from notifier.messages.templates import (
+    DEFAULT_TEMPLATES,
+    TEMPLATE_KINDS,
+    KindName,
+    Override,
+    Overrides,
+    Part,
+    TemplateSource,
+)
 from notifier.schedule.model import Notification, Schedule
 
 
@@ -146,10 +154,10 @@ class Renderer:
     template. Overrides are compiled per Renderer, when it is made.
     """
 
-    def __init__(self, overrides: Mapping[str, TemplateSource] | None = None) -> None:
+    def __init__(self, overrides: Overrides[KindName] | None = None) -> None:
         self._env = _environment()
-        overrides = overrides or {}
-        for kind in overrides:
+        given: dict[str, Override] = {str(k): v for k, v in (overrides or {}).items()}
+        for kind in given:
             if kind not in TEMPLATE_KINDS:
                 raise TemplateProblem(
                     kind, "title",
@@ -161,7 +169,7 @@ class Renderer:
         self._compiled: dict[tuple[str, Part], Template] = {}
         for kind in TEMPLATE_KINDS:
             default = DEFAULT_TEMPLATES[kind]
-            override = overrides.get(kind, TemplateSource())
+            override = given.get(kind, TemplateSource())
             parts: tuple[tuple[Part, str | None, str | None], ...] = (
                 ("title", override.title, default.title),
                 ("body", override.body, default.body),

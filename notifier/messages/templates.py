@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 from notifier.schedule.model import KINDS
 
@@ -29,7 +29,20 @@ class TemplateSource:
     body: str | None = None
 
 
-Templates = Mapping[str, TemplateSource]
+class Override(Protocol):
+    """A `[templates.KIND]` table as a config holds it: a TemplateSource or the settings' own."""
+
+    @property
+    def title(self) -> str | None: ...
+
+    @property
+    def body(self) -> str | None: ...
+
+
+KindName = TypeVar("KindName", bound=str)
+Overrides = Mapping[KindName, Override]
+"""A config's `[templates]` by kind (`str`, or the settings' Literal of kinds): what
+`Renderer` takes."""
 
 _HISTORY = (
     "{% if history %}History (originally due {{ original_due_text }}):\n"
