@@ -209,10 +209,11 @@ def edit_schedule(path: Path, base: datetime, shift_hours: int) -> None:
 
 
 def write_delivery_config(path: Path, *, state: Path, channels: dict[str, str],
-                          dues: Sequence[tuple[str, datetime]]) -> None:
+                          dues: Sequence[tuple[str, datetime]], helpers: int = 0) -> None:
     lines = [
         f'[notifier]\nstate = "{state}"\nlog_level = "INFO"\n\n'
         '[defaults]\ntimezone = "UTC"\nreminders = []\n'
+        f'\n[delivery]\nhelpers = {helpers}\n'
     ]
     lines += [f'\n[channels.{name}]\nurl = "{url}"\n' for name, url in channels.items()]
     announced = toml_utc(datetime.now(UTC) - timedelta(hours=1))
@@ -757,10 +758,12 @@ class Delivery:
 
 def run_delivery(workdir: Path, name: str, dues_after: Sequence[float],
                  receivers: dict[str, Receiver], expect: dict[str, int], *,
-                 jsonl: Sequence[str] = (), lead: float = 5.0, settle: float = 30.0) -> Delivery:
+                 jsonl: Sequence[str] = (), lead: float = 5.0, settle: float = 30.0,
+                 helpers: int = 0) -> Delivery:
     """Run the daemon with one deadline per offset in `dues_after` (seconds after start + lead).
 
-    Channels: one json:// per receiver, and one jsonl:// file per name in `jsonl`.
+    Channels: one json:// per receiver, and one jsonl:// file per name in `jsonl`;
+    `helpers` send helper processes (``[delivery] helpers``).
     Waits until each channel in `expect` has that many deliveries (or `settle`
     seconds after the last due), then stops the daemon.
     """
@@ -774,7 +777,7 @@ def run_delivery(workdir: Path, name: str, dues_after: Sequence[float],
     t0 = datetime.now(UTC) + timedelta(seconds=lead)
     dues = [(f"e{i:05d}", t0 + timedelta(seconds=s)) for i, s in enumerate(dues_after)]
     urls = {c: r.url for c, r in receivers.items()} | {c: f"jsonl://{f}" for c, f in files.items()}
-    write_delivery_config(config, state=state, channels=urls, dues=dues)
+    write_delivery_config(config, state=state, channels=urls, dues=dues, helpers=helpers)
     for r in receivers.values():
         r.arrivals.clear()
     child = start_child(notifier_argv("run", "-c", str(config)), workdir, name)
@@ -823,7 +826,7 @@ def apprise_burst(rx: Receiver, size: int) -> float:
     return max(a.at for a in rx.arrivals) - start if len(rx.arrivals) >= size else float("inf")
 
 
-def measure_burst(report: Report, workdir: Path, size: int, runs: int) -> None:
+def measure_burst(report: Report, workdir: Path, size: int, runs: int, helpers: int) -> None:
     first: list[float] = []
     last: list[float] = []
     alone: list[float] = []
@@ -831,7 +834,7 @@ def measure_burst(report: Report, workdir: Path, size: int, runs: int) -> None:
         for k in range(runs):
             alone.append(apprise_burst(rx, size))
             d = run_delivery(workdir, f"burst-{k}", [0.0] * size, {"hook": rx}, {"hook": size},
-                             settle=120)
+                             settle=120, helpers=helpers)
             late = lateness(d, "hook")
             if d.ready_margin <= 0 or len(late) < size:
                 report.notes.append(f"burst run {k}: {len(late)}/{size} delivered, READY "
@@ -954,6 +957,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--baseline-max", type=int, default=100_000,
                    help="largest size the APScheduler baseline is run at")
     p.add_argument("--burst", type=int, default=1000, help="notifications in the burst")
+    p.add_argument("--helpers", type=int, default=0,
+                   help="[delivery] helpers for the burst's daemon (send helper processes)")
     p.add_argument("--isolated", type=int, default=30, help="isolated notifications per run")
     p.add_argument("--seed", type=int, default=20201110)
     p.add_argument("--workdir", default=None, help="keep files here (default: a temp dir)")
@@ -1013,7 +1018,7 @@ def run_all(args: argparse.Namespace, report: Report, started: datetime) -> int:
             if not args.workdir:
                 config.unlink()
         if wanted("burst"):
-            measure_burst(report, workdir, burst, runs)
+            measure_burst(report, workdir, burst, runs, args.helpers)
         if wanted("isolated"):
             measure_isolated(report, workdir, isolated, runs)
         if wanted("hanging"):

@@ -100,6 +100,10 @@ CASES = [
     ("bad remind_at", GOOD_DEADLINE, None, None),  # placeholder replaced below
     ("negative overdue limit", GOOD_DEADLINE + "overdue_limit = -1\n", 12,
      "deadlines.0.overdue_limit"),
+    ("negative send helpers", "[delivery]\nhelpers = -1\n" + GOOD_DEADLINE, 8,
+     "delivery.helpers: Input should be greater than or equal to 0"),
+    ("absurd send helpers", "[delivery]\nhelpers = 1000\n" + GOOD_DEADLINE, 8,
+     "delivery.helpers: Input should be less than or equal to 16"),
     ("bad template kind", "[templates.reminderz]\ntitle = \"x\"\n" + GOOD_DEADLINE, 7,
      "templates.reminderz"),
     ("huge integer", GOOD_DEADLINE + "overdue_limit = " + "9" * 5000 + "\n", 1,

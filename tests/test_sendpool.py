@@ -170,15 +170,31 @@ def start_daemon(tmp: Path, text: str) -> tuple[subprocess.Popen[bytes], NotifyS
     return proc, notify
 
 
-needs_two_cores = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
-                                     reason="the daemon starts no helpers on one core")
+TWO_HELPERS = "\n[delivery]\nhelpers = 2\n"
 
 
-@needs_two_cores
+def test_by_default_the_daemon_sends_without_helpers(tmp_path: Path,
+                                                     http_receiver: HttpReceiver) -> None:
+    due = utc_now().replace(microsecond=0) + timedelta(seconds=3)
+    channels = f'[channels.hook]\nurl = "{http_receiver.url}"\n'
+    text = config_text(tmp_path, deadline("d1", due, extra='channels = ["hook"]'),
+                       channels=channels)
+    proc, notify = start_daemon(tmp_path, text)
+    try:
+        notify.wait_for(lambda m: "READY=1" in m)
+        # Helpers start right after READY=1, long before this send.
+        assert http_receiver.wait_for(1, timeout=20)
+        assert helper_pids(proc.pid) == set()
+    finally:
+        proc.kill()
+        proc.wait(10)
+        notify.close()
+
+
 def test_helpers_do_not_outlive_a_killed_daemon(tmp_path: Path,
                                                 http_receiver: HttpReceiver) -> None:
     due = utc_now() + timedelta(days=1)
-    channels = f'[channels.hook]\nurl = "{http_receiver.url}"\n'
+    channels = f'[channels.hook]\nurl = "{http_receiver.url}"\n' + TWO_HELPERS
     text = config_text(tmp_path, deadline("d1", due), channels=channels)
     proc, notify = start_daemon(tmp_path, text)
     try:
@@ -194,19 +210,25 @@ def test_helpers_do_not_outlive_a_killed_daemon(tmp_path: Path,
         notify.close()
 
 
-@needs_two_cores
 def test_sigterm_to_the_whole_service_lets_the_send_in_flight_finish(
         tmp_path: Path, http_receiver: HttpReceiver) -> None:
-    due = utc_now().replace(microsecond=0) + timedelta(seconds=4)
-    channels = f'[channels.hook]\nurl = "{http_receiver.url}"\n'
-    text = config_text(tmp_path, deadline("d1", due, extra='channels = ["hook"]'),
-                       channels=channels)
+    channels = f'[channels.hook]\nurl = "{http_receiver.url}"\n' + TWO_HELPERS
+    later = deadline("d1", utc_now() + timedelta(days=1), extra='channels = ["hook"]')
     http_receiver.hang()
-    proc, notify = start_daemon(tmp_path, text)
+    proc, notify = start_daemon(tmp_path, config_text(tmp_path, later, channels=channels))
     try:
         notify.wait_for(lambda m: "READY=1" in m)
-        assert wait_until(lambda: len(helper_pids(proc.pid)) == 2, 20)
+        # Only a helper that is ready takes sends (and ignores SIGTERM): the
+        # deadline comes with a reload once both are.
+        log = tmp_path / "daemon.log"
+        assert wait_until(lambda: log.read_text().count("send helper ready") == 2, 30)
+        soon = deadline("d2", utc_now().replace(microsecond=0) + timedelta(seconds=2),
+                        extra='channels = ["hook"]')
+        (tmp_path / "config.toml").write_text(config_text(tmp_path, later + soon,
+                                                          channels=channels))
+        os.kill(proc.pid, signal.SIGHUP)
         assert http_receiver.wait_for(1, timeout=20)
+        assert len(helper_pids(proc.pid)) == 2
         helpers = helper_pids(proc.pid)
         os.killpg(proc.pid, signal.SIGTERM)  # what systemd does to the unit's processes
         time.sleep(0.5)

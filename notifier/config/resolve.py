@@ -38,6 +38,8 @@ class Config:
     give_up_after: timedelta
     catchup: timedelta
     send_timeout: timedelta
+    send_helpers: int = 0
+    """Send helper processes for `run` (`notifier.delivery.sendpool`); 0: none."""
     warnings: tuple[Problem, ...] = ()
     secrets: tuple[str, ...] = field(default=(), repr=False)
     tables: Tables | None = field(default=None, repr=False, compare=False)
@@ -302,6 +304,7 @@ def resolve_rest(
         give_up_after=_as_delta(durations["give_up_after"], timedelta(hours=24)),
         catchup=_as_delta(durations["catchup"], timedelta(hours=24)),
         send_timeout=_as_delta(durations["timeout"], timedelta(seconds=60)),
+        send_helpers=s.delivery.helpers,
         secrets=secrets.settings_secrets(s, env),
     )
 

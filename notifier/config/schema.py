@@ -147,6 +147,8 @@ class DeliverySettings(Strict):
     catchup: str = "24h"
     timeout: str = "60s"
     """Upper bound for one send on one channel."""
+    helpers: int = Field(default=0, ge=0, le=16)
+    """Send helper processes `notifier run` starts (0: none; more than 16 is a typo)."""
 
 
 class TemplateSettings(Strict):

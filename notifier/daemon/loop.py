@@ -36,7 +36,7 @@ from notifier.delivery.appriseset import isolate_apprise_logging
 from notifier.delivery.dispatch import Dispatcher
 from notifier.delivery.ledger import Ledger
 from notifier.delivery.outcomes import OutgoingMessage
-from notifier.delivery.sendpool import SendPool, default_size
+from notifier.delivery.sendpool import SendPool
 from notifier.errors import ConfigError, LedgerError
 from notifier.messages.render import Message
 from notifier.messages.wording import duration_text
@@ -431,6 +431,6 @@ class Daemon:
 def run_daemon(cfg: config.Config, ledger: Ledger, **kwargs: object) -> int:
     """Entry for `notifier run` (kept here so the CLI stays a thin shell)."""
     os.umask(0o077)
-    kwargs.setdefault("send_helpers", default_size())
+    kwargs.setdefault("send_helpers", cfg.send_helpers)  # read at start, not on reload
     daemon = Daemon(cfg, ledger, **kwargs)  # type: ignore[arg-type]  # forwarded keywords
     return daemon.run()

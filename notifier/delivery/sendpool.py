@@ -7,6 +7,9 @@ and the channel then sends in its own process as it always can. A helper
 that exits fails its sends in flight with `OffloadLost` (transient: the
 dispatcher retries them, as after a crash) and is started again at most once
 per `RESPAWN_GAP`.
+
+Opt-in: `notifier run` makes a pool only for ``[delivery] helpers = N`` with
+N > 0; by default no helper process is started and no wire protocol is used.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import contextlib
 import itertools
 import json
 import logging
-import os
 import socket
 import subprocess
 import sys
@@ -28,26 +30,14 @@ from notifier.delivery.channels import OffloadLost
 from notifier.delivery.outcomes import NotifyReport
 from notifier.delivery.sendhelper import decode_report
 
-__all__ = ["HELPERS_MAX", "RESPAWN_GAP", "SendPool", "default_size"]
+__all__ = ["RESPAWN_GAP", "SendPool"]
 
-HELPERS_MAX: Final = 2
-"""Helpers at most: each takes most of a core in a burst, and the daemon needs its own share."""
 RESPAWN_GAP: Final = 10.0
 """Seconds between two starts of one helper slot, so a helper that cannot live is not a loop."""
 
 _COMMAND: Final = (sys.executable, "-m", "notifier.delivery.sendhelper")
 
 log = logging.getLogger(__name__)
-
-
-def default_size() -> int:
-    """Helpers for this machine: one per core up to `HELPERS_MAX`; none on one
-    core, where another interpreter only adds hand-overs."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except OSError:  # a seccomp filter may refuse it: count the machine's
-        cores = os.cpu_count() or 1
-    return min(HELPERS_MAX, cores) if cores >= 2 else 0
 
 
 class _Waiter:
