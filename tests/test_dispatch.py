@@ -369,6 +369,36 @@ def test_late_delivery_gets_the_full_retry_period(tmp_path: Path,
         w.close()
 
 
+def test_a_digest_retried_by_a_new_dispatcher_gets_the_full_retry_period(
+        tmp_path: Path, http_receiver: HttpReceiver) -> None:
+    """A message of no deadline (a digest, a catch-up summary) is looked up by its
+    key too: a new process counts give_up_after from its first attempt, not
+    from its planned time."""
+    w = World(tmp_path, http_receiver, give_up_after="1h", when=utc_now() - 2 * H)
+    try:
+        planned = w.items[0].at
+        n = replace(w.items[0], kind="digest", deadline=None, due=None, offset=None, seq=None,
+                    stage=None, key=f"digest/{planned:%Y-%m-%dT%H:%M:%S}Z", title="Digest")
+        text = Message("Digest", "nothing open")
+        http_receiver.fail_next(1)
+        d = w.dispatcher()
+        d.submit(n, channels=("http",), fixed=text)
+        assert d.wait_idle(10)
+        rec = w.row(n.key, "http")
+        assert rec.state == DeliveryState.RETRYING, rec
+        d.stop(5)
+        d2 = w.dispatcher()
+        http_receiver.fail_next(1)
+        assert rec.next_attempt is not None
+        w.clock.offset = rec.next_attempt - utc_now() + 30 * MIN
+        d2.submit(n, channels=("http",), attempt=2, fixed=text)
+        assert d2.wait_idle(10)
+        assert w.row(n.key, "http").state == DeliveryState.RETRYING
+        d2.stop(5)
+    finally:
+        w.close()
+
+
 def test_a_new_dispatcher_over_the_same_ledger_sends_nothing_twice(world: World) -> None:
     d1 = world.dispatcher()
     for n in world.items:

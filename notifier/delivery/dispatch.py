@@ -376,20 +376,18 @@ class Dispatcher:
             known = self._first_attempt.get((n.key, channel))
         if known is not None:
             return known
-        if n.deadline is not None:
-            # A retry handed over after a restart: the ledger row was created
-            # by the first claim.
-            try:
-                rows = self._ledger.history(n.deadline)
-            except LedgerError as e:
-                log.error("cannot read when %s to %s was first tried: %s", n.key, channel, e)
-                rows = []
-            for rec in rows:
-                if rec.key == n.key and rec.channel == channel:
-                    first = max(rec.created_at, n.at)  # the claim may precede the instant
-                    with self._lock:
-                        self._first_attempt[(n.key, channel)] = first
-                    return first
+        # A retry handed over after a restart: the ledger row (found by its
+        # key) was created by the first claim.
+        try:
+            rec = self._ledger.delivery(n.key, channel)
+        except LedgerError as e:
+            log.error("cannot read when %s to %s was first tried: %s", n.key, channel, e)
+            rec = None
+        if rec is not None:
+            first = max(rec.created_at, n.at)  # the claim may precede the instant
+            with self._lock:
+                self._first_attempt[(n.key, channel)] = first
+            return first
         return n.at
 
     def _after_failure(self, job: Job, error: str, *, permanent: bool) -> None:
