@@ -44,6 +44,10 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class UsageError(Exception):
+    """The command line asks for what cannot be done (exit 2); the message says why."""
+
+
 class LedgerError(Exception):
     """The ledger cannot be opened or used safely (corrupt, unreadable, too new)."""
 

@@ -36,6 +36,12 @@ NOT_FOR_CHECK = (
     "jinja2",                   # templates: only when the file overrides some
     "rich",                     # tables: plan, status and history only
     "sqlite3",                  # the ledger: check never reads it
+    "notifier.commands.history",
+    "notifier.commands.plan",
+    "notifier.commands.replay",
+    "notifier.commands.run",
+    "notifier.commands.send_test",
+    "notifier.commands.status",
     "notifier.delivery.channels",
     "notifier.daemon.loop",
     "notifier.delivery.ledger.sqlite",

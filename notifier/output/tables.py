@@ -1,4 +1,4 @@
-"""Human tables for `plan`, `status` and `history` (rich, imported only here)."""
+"""Human tables for `plan`, `status` and `history` (rich, imported only here), as text."""
 
 from __future__ import annotations
 
@@ -31,11 +31,17 @@ def _cells(*values: str) -> list[Text]:
     return [Text(v) for v in values]
 
 
-def _console() -> Console:
-    return Console(soft_wrap=False, width=160 if not Console().is_terminal else None)
+def _shown(*renderables: Table | str) -> str:
+    """What printing `renderables` to standard output would write there: styled for a
+    terminal, else plain and 160 columns wide."""
+    console = Console(soft_wrap=False, width=160 if not Console().is_terminal else None)
+    with console.capture() as captured:
+        for renderable in renderables:
+            console.print(renderable)
+    return captured.get()
 
 
-def plan_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
+def plan_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> str:
     table = Table(title=f"plan ({zone.key})", show_lines=False)
     for column in ("at", "deadline", "kind", "channels", "message"):
         table.add_column(column, overflow="fold")
@@ -44,9 +50,7 @@ def plan_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
             _local(item["at"], zone), item["deadline"] or "", item["kind"],
             ", ".join(item["channels"]), item["title"],
         ))
-    _console().print(table)
-    if not items:
-        _console().print("nothing planned in that interval")
+    return _shown(table) if items else _shown(table, "nothing planned in that interval")
 
 
 def _history(item: dict[str, Any], zone: ZoneInfo) -> str:
@@ -65,7 +69,7 @@ def _history(item: dict[str, Any], zone: ZoneInfo) -> str:
     return "; ".join(moves)
 
 
-def status_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
+def status_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> str:
     table = Table(title=f"status ({zone.key})")
     for column in ("deadline", "state", "due", "original due", "history", "left", "next",
                    "last delivery"):
@@ -80,10 +84,10 @@ def status_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
             f"{nxt['kind']} {_local(nxt['at'], zone)}" if nxt else "",
             f"{last['state']} {last['channel']} {_local(last['at'], zone)}" if last else "",
         ))
-    _console().print(table)
+    return _shown(table)
 
 
-def history_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
+def history_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> str:
     table = Table(title="history")
     for column in ("updated", "key", "channel", "state", "attempts", "error"):
         table.add_column(column, overflow="fold")
@@ -92,4 +96,4 @@ def history_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
             _local(item["updated_at"], zone), item["key"], item["channel"], item["state"],
             str(item["attempts"]), item["last_error"] or "",
         ))
-    _console().print(table)
+    return _shown(table)

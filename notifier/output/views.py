@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from notifier.messages.wording import duration_text
@@ -74,21 +74,6 @@ def plan_items(
     return [make(n, renderer.render_title(n, schedule, sent_at=n.at), None) for n in items]
 
 
-PlanRow = tuple[tuple[int, int, str], Any]
-"""A plan item as shown (a dict, or its JSON text) after its `planning.order_key`."""
-
-
-def plan_rows(
-    items: Sequence[Notification], schedule: Schedule, renderer: Renderer, *, as_json: bool,
-    with_body: bool = False,
-) -> list[PlanRow]:
-    """`items` rendered, in plan order, each after its place in the plan."""
-    keyed = sorted(((planning.order_key(n), n) for n in items), key=itemgetter(0))
-    shown: list[Any] = plan_items([n for _, n in keyed], schedule, renderer,
-                                  with_body=with_body, make=plan_json if as_json else plan_item)
-    return [(key, item) for (key, _), item in zip(keyed, shown, strict=True)]
-
-
 @dataclass(frozen=True)
 class LastDelivery:
     key: str
@@ -133,6 +118,13 @@ def status_item(
     }
 
 
+def last_delivery(rec: Any) -> LastDelivery | None:
+    """A deadline's last ledger row (ledger.DeliveryRecord, or None) as `status` shows it."""
+    if rec is None:
+        return None
+    return LastDelivery(rec.key, rec.channel, str(rec.state), rec.updated_at, rec.last_error)
+
+
 def history_item(rec: Any) -> dict[str, Any]:
     """One ledger row (ledger.DeliveryRecord) for JSON and tables."""
     return {
@@ -149,3 +141,14 @@ def history_item(rec: Any) -> dict[str, Any]:
         "created_at": rfc3339(rec.created_at),
         "updated_at": rfc3339(rec.updated_at),
     }
+
+
+def json_lines(items: list[dict[str, Any]]) -> str:
+    """A JSON array, one item per line: json's C encoder writes no indentation, and
+    indented output of a 40,000-item plan took longer than planning it."""
+    return json_array([json.dumps(i, ensure_ascii=False) for i in items])
+
+
+def json_array(encoded: list[str]) -> str:
+    """Items already encoded as JSON, as an array of one item per line."""
+    return "[\n" + ",\n".join(encoded) + "\n]" if encoded else "[]"

@@ -1,0 +1,91 @@
+"""What the commands share: the result they return, the config, the ledger, instants."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+from zoneinfo import ZoneInfo
+
+from notifier.config import loader as config_mod
+from notifier.config import paths
+
+if TYPE_CHECKING:
+    from notifier.delivery.ledger import Ledger
+    from notifier.schedule.model import Schedule
+
+EX_OK, EX_RUNTIME, EX_CONFIG = 0, 1, 78
+DEFAULT_SPAN = timedelta(days=30)
+"""How far `plan` and `replay` look when no end is given."""
+
+
+class Result(NamedTuple):
+    """What a command leaves for the shell to print, and its exit status."""
+
+    text: str = ""
+    """Standard output, printed as it is (its lines end in a newline)."""
+    status: int = EX_OK
+    notes: tuple[str, ...] = ()
+    """Lines for standard error, printed before `text`."""
+    verbatim: bool = False
+    """`text` is rich's, made for this terminal (or none): printed without stripping styles."""
+
+
+def load_config(path: Path | None, *, for_reload: bool = False) -> config_mod.Config:
+    """The config at `path`, else at the default place; raises ConfigError."""
+    chosen = path if path is not None else paths.default_config_path(os.environ)
+    return config_mod.load(chosen, for_reload=for_reload)
+
+
+def warning_lines(cfg: config_mod.Config) -> tuple[str, ...]:
+    return tuple(f"{w.file}:{w.line}:{w.col}: {w.path}: warning: {w.message}"
+                 for w in cfg.warnings)
+
+
+def instant(value: datetime | date, zone: ZoneInfo) -> datetime:
+    """A command line's date or datetime in UTC; without an offset it is read in `zone`."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=zone).astimezone(UTC)
+        return value.astimezone(UTC)
+    return datetime.combine(value, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+
+
+def writable_ledger(cfg: config_mod.Config, path: Path | None = None) -> Ledger:
+    """The ledger for writing (at `path`, else the config's); raises LedgerError."""
+    from notifier.delivery.ledger import open_ledger  # noqa: PLC0415 - `check` never reads it
+
+    return open_ledger(path or paths.ledger_path(cfg.state, os.environ))
+
+
+@contextmanager
+def readonly_ledger(cfg: config_mod.Config) -> Iterator[Ledger | None]:
+    """The ledger if it exists (for first-seen times and deliveries), else None."""
+    from notifier.delivery.ledger import open_ledger  # noqa: PLC0415 - `check` never reads it
+
+    path = paths.ledger_path(cfg.state, os.environ)
+    if not path.exists():
+        yield None
+        return
+    book = open_ledger(path, readonly=True)
+    try:
+        yield book
+    finally:
+        book.close()
+
+
+def effective_schedule(cfg: config_mod.Config, book: Ledger | None) -> Schedule:
+    if book is None:
+        return cfg.schedule
+    # In place: `cfg` was just loaded for this command, and nothing else holds it.
+    config_mod.fill_first_seen(cfg.schedule.deadlines, book.first_seen())
+    return cfg.schedule
+
+
+def start_logging(cfg: config_mod.Config, level: str | None = None) -> None:
+    from notifier.logs import setup_logging  # noqa: PLC0415 - only the daemon's commands log
+
+    setup_logging(level or cfg.log_level, secrets=cfg.secrets)

@@ -1,0 +1,33 @@
+"""`notifier status`: where each deadline stands at an instant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+
+from notifier.commands.common import (
+    Result,
+    effective_schedule,
+    instant,
+    load_config,
+    readonly_ledger,
+)
+from notifier.output import views
+
+
+def status(config_path: Path | None, *, at: datetime | date | None, as_json: bool,
+           clock: Callable[[], datetime]) -> Result:
+    """Each deadline at `at` (default now), with its last delivery if the ledger has one."""
+    cfg = load_config(config_path)
+    t = clock() if at is None else instant(at, cfg.schedule.zone)
+    with readonly_ledger(cfg) as book:
+        schedule = effective_schedule(cfg, book)
+        items = [views.status_item(d, schedule, t, None if book is None else
+                                   views.last_delivery(book.last_delivery(d.id)))
+                 for d in schedule.deadlines]
+    if as_json:
+        return Result(views.json_lines(items) + "\n")
+    from notifier.output.tables import status_table  # noqa: PLC0415 - rich is slow to import
+
+    return Result(status_table(items, schedule.zone), verbatim=True)
