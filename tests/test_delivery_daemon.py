@@ -40,6 +40,7 @@ from notifier.delivery.channels import PARALLEL_SENDS
 from notifier.delivery.ledger import DeliveryState, open_ledger
 from notifier.schedule.catchup import catch_up
 from notifier.schedule.model import Kind, Notification
+from notifier.schedule.planning import plan
 
 S = timedelta(seconds=1)
 MIN = timedelta(minutes=1)
@@ -108,6 +109,36 @@ def test_a_retry_is_not_held_back_until_the_heartbeat(tmp_path: Path,
             assert http_receiver.wait_for(2, timeout=2.5)
         finally:
             run.stop()
+
+
+def test_a_pending_retry_is_sent_or_given_up_by_what_the_config_holds(tmp_path: Path) -> None:
+    """Retries an earlier run left in the ledger: the one whose deadline is still
+    configured is planned again and goes out; the one whose deadline was removed
+    is given up."""
+    db = tmp_path / "ledger.db"
+    out = tmp_path / "out.jsonl"
+    now = utc_now()
+    cfg = write_config(tmp_path / "config.toml", state=db, channels={"file": f"jsonl://{out}"},
+                       deadlines=[deadline("kalbajar", now - MIN)])
+    (kept,) = plan(config.load(cfg).schedule, now - 2 * MIN, now)
+    gone = "aghdam/due/2026-01-01T00:00:00Z/"
+    with open_ledger(db) as book:
+        for key, ident in ((kept.key, "kalbajar"), (gone, "aghdam")):
+            assert book.claim(key, "file", deadline=ident, kind="due", planned_at=now - MIN,
+                              now=now - MIN)
+            book.mark_retry(key, "file", now=now - MIN, error="503", next_attempt=now)
+        book.touch_alive(now)
+    with running_daemon(cfg) as run:
+        try:
+            assert wait_until(lambda: all(s in (DeliveryState.SENT, DeliveryState.FAILED)
+                                          for s, _ in states(db).values()), 15)
+        finally:
+            run.stop()
+    assert states(db) == {(kept.key, "file"): (DeliveryState.SENT, 2),
+                          (gone, "file"): (DeliveryState.FAILED, 1)}
+    assert [line["key"] for line in read_jsonl(out)] == [kept.key]
+    (removed,) = [r for r in rows(db) if r.key == gone]
+    assert removed.last_error == "no longer in the configuration"
 
 
 def test_the_daemon_uses_the_30s_to_1h_backoff_by_default(tmp_path: Path) -> None:

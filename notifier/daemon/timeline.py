@@ -62,6 +62,6 @@ def find_notification(schedule: Schedule, rec: DeliveryRecord) -> Notification |
         candidates = planning.plan_digest(schedule, schedule.digest, start, end) \
             if rec.kind == "digest" and schedule.digest is not None else []
     else:
-        d = next((d for d in schedule.deadlines if d.id == rec.deadline), None)
+        d = schedule.deadline(rec.deadline)
         candidates = [] if d is None else planning.plan_deadline(d, schedule.channels, start, end)
     return next((n for n in candidates if n.key == rec.key), None)
