@@ -15,6 +15,9 @@ first deadline, every downtime lasts about a second, the catch-up window is
 must reach the jsonl file; nothing may be skipped. A key may appear twice only
 when a kill hit between the send and its "sent" mark, so duplicates are at
 most one per kill (one channel, one worker).
+
+A catch-up summary cut off by a kill (claimed, never marked) is sent again at
+the next start, like any send in flight (SPEC 3).
 """
 
 from __future__ import annotations
@@ -33,8 +36,13 @@ from pathlib import Path
 
 import pytest
 from daemon_util import deadline, read_jsonl, rows, utc_now, write_config
+from harness import config_text, running_daemon
+from harness import deadline as harness_deadline
 
-from notifier.delivery.ledger import DeliveryState, open_ledger
+from notifier.config import loader as config
+from notifier.delivery.ledger import DeliveryState, Skip, open_ledger
+from notifier.schedule import planning
+from notifier.text import rfc3339
 
 N = 1200
 SPAN = 40.0
@@ -181,3 +189,39 @@ def test_sigkill_loses_nothing_and_duplicates_at_most_once_per_kill(
     assert duplicates <= kills
     assert len(records) == N
     assert all(r.state == DeliveryState.SENT for r in records), by_state
+
+
+def test_a_summary_in_flight_at_a_kill_is_sent_at_the_next_start(tmp_path: Path) -> None:
+    """The ledger as a kill during a catch-up leaves it: the skips recorded, the
+    summary claimed but never marked. The next start sends that summary."""
+    now = utc_now()
+    text = config_text(tmp_path, harness_deadline(
+        "lachin", now - timedelta(hours=3), reminders='["1h"]',
+        announced=now - timedelta(days=2)), head="[delivery]\ncatchup = \"2h\"\n")
+    (tmp_path / "config.toml").write_text(text)
+    schedule = config.load(tmp_path / "config.toml").schedule
+    crashed_at = now - timedelta(minutes=10)
+    missed = planning.plan(schedule, now - timedelta(hours=5), crashed_at)
+    assert [n.kind for n in missed] == ["reminder", "due"]
+    key = f"summary/{rfc3339(crashed_at)}"
+    with open_ledger(tmp_path / "state.db") as book:
+        book.mark_skipped_many([Skip(n.key, "out", n.deadline, n.kind, n.at) for n in missed],
+                               now=crashed_at, reason="notifier was down since (a test)")
+        assert book.claim(key, "out", deadline=None, kind="summary", planned_at=crashed_at,
+                          now=crashed_at)
+        book.touch_alive(crashed_at)
+
+    def summary_state() -> DeliveryState:
+        return next(r.state for r in rows(tmp_path / "state.db") if r.key == key)
+
+    with running_daemon(tmp_path, text) as (daemon, notify):
+        notify.wait_for(lambda m: "READY=1" in m)
+        wait = time.monotonic() + 20
+        while summary_state() in (DeliveryState.CLAIMED, DeliveryState.RETRYING):
+            assert time.monotonic() < wait, daemon.logs()[-3000:]
+            time.sleep(0.05)
+    assert summary_state() == DeliveryState.SENT, daemon.logs()[-3000:]
+    (line,) = read_jsonl(tmp_path / "out.jsonl")
+    assert line["key"] == key
+    assert line["title"].startswith("notifier was down")
+    assert "2 notifications skipped" in line["title"]

@@ -318,8 +318,7 @@ class Daemon:
         stale = [n for n in due if now - n.at > STALE_AFTER * self.clock.scale]
         if stale:
             fresh = [n for n in due if n not in stale]
-            self.catchup.catch_up(self.loaded, stale, now, reason="late (suspend or clock jump)",
-                                  cause="behind")
+            self.catchup.behind(self.loaded, stale, now)
             due = fresh
         for n in due:
             self._submit(n)
@@ -334,7 +333,7 @@ class Daemon:
     def _retry_and_touch(self, now: datetime, *, touch: bool = True) -> None:
         for rec in self.ledger.due_retries(now):
             if rec.kind == "summary":
-                self.catchup.retry_summary(rec, now)
+                self.catchup.retry_summary(self.loaded, rec, now)
                 continue
             found = find_notification(self.loaded.schedule, rec)
             if found is None:
