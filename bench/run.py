@@ -72,17 +72,21 @@ def baseline_main(config_path: str) -> None:
     from apscheduler.schedulers.background import BackgroundScheduler  # noqa: PLC0415
 
     from notifier.config import loader as config  # noqa: PLC0415 - in the child only
-    from notifier.config import paths  # noqa: PLC0415
-    from notifier.delivery.ledger import open_ledger  # noqa: PLC0415
+    from notifier.delivery.ledger import Ledger, open_ledger  # noqa: PLC0415
     from notifier.schedule import planning  # noqa: PLC0415
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    cfg = config.load(Path(config_path))
-    book = open_ledger(paths.ledger_path(cfg.state, os.environ))
     now = datetime.now(UTC)
-    seen = book.record_first_seen(config.first_seen_ids(cfg.schedule.deadlines), now)
-    config.fill_first_seen(cfg.schedule.deadlines, seen)
+    books: list[Ledger] = []
+
+    def first_seen(where: Path) -> config.FirstSeen:
+        books.append(open_ledger(where))
+        return config.FirstSeen(books[0].first_seen(), now)
+
+    cfg = config.load(Path(config_path), first_seen=first_seen)
+    book = books[0]
+    book.record_first_seen(config.first_seen_ids(cfg.schedule.deadlines), now)
     schedule = cfg.schedule
     scheduler = BackgroundScheduler(
         timezone=UTC,

@@ -5,21 +5,19 @@ dues, extensions, closures, overdue repeats, offsets up to weeks): every
 candidate lies inside `Deadline.span`, so `plan` skipping deadlines by span
 loses nothing; `next_notification`'s widening windows find `plan(...)[0]`;
 `unplanned_reminders` (which skips offsets that cannot land late) matches
-computing every reminder; `fill_first_seen` in place matches a filled copy.
+computing every reminder.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from notifier.config import loader as config
 from notifier.schedule import planning, timing
-from notifier.schedule.model import Channel, Closure, Deadline, Schedule, Stage, fill_announced
+from notifier.schedule.model import Channel, Closure, Deadline, Schedule, Stage
 
 ZONES = [ZoneInfo(z) for z in ("UTC", "Europe/Berlin", "America/New_York",
                                "Australia/Lord_Howe", "Pacific/Apia", "America/Santiago")]
@@ -112,32 +110,6 @@ def test_unplanned_reminders_match_the_full_computation(deadlines: list[Deadline
         full = [(o.text, k) for k, s in enumerate(d.stages) for o in d.reminders
                 if timing.reminder_instant(s.due, s.day, o, d.zone, d.remind_at) >= s.due]
         assert planning.unplanned_reminders(d) == full
-
-
-def test_fill_first_seen_in_place_matches_a_filled_copy() -> None:
-    """The loaded deadlines are filled in place: the result, span included, is what
-    `dataclasses.replace` with filled stages gives; a set `announced` is kept."""
-    rng = random.Random(1120)
-    fresh = [random_deadline(rng, i) for i in range(400)]
-    # A quarter with extensions whose `announced` is unset, as a new extension is.
-    fresh = [d if i % 4 else replace(d, stages=tuple(
-        s if k == 0 else replace(s, announced=None) for k, s in enumerate(d.stages)))
-        for i, d in enumerate(fresh)]
-    seen = {}
-    for d in fresh[::2]:  # half the deadlines have first-seen times, with their extensions
-        seen[d.id] = BASE - timedelta(days=1)
-        seen.update({f"{d.id}/ext/{k}": BASE - timedelta(days=4000 + k) for k in range(1, 4)})
-    want = [replace(d, stages=tuple(
-        s if s.announced is not None or (at := seen.get(d.id if k == 0 else f"{d.id}/ext/{k}"))
-        is None else replace(s, announced=at) for k, s in enumerate(d.stages)))
-        for d in fresh]
-    before = [d.span for d in fresh]  # cached: filling must drop what it changes
-    config.fill_first_seen(fresh, seen)
-    assert fresh == want
-    assert [d.span for d in fresh] == [d.span for d in want] != before
-    assert any(d.stages[0].announced == BASE - timedelta(days=1) for d in fresh)
-    with pytest.raises(ValueError, match="only an unset announced"):
-        fill_announced(fresh[0], fresh[1].stages[0], BASE)
 
 
 def test_schedule_finds_deadlines_by_id(deadlines: list[Deadline]) -> None:

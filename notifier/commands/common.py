@@ -15,7 +15,6 @@ from notifier.config import paths
 
 if TYPE_CHECKING:
     from notifier.delivery.ledger import Ledger
-    from notifier.schedule.model import Schedule
 
 EX_OK, EX_RUNTIME, EX_CONFIG = 0, 1, 78
 DEFAULT_SPAN = timedelta(days=30)
@@ -34,10 +33,12 @@ class Result(NamedTuple):
     """`text` is rich's, made for this terminal (or none): printed without stripping styles."""
 
 
-def load_config(path: Path | None, *, for_reload: bool = False) -> config_mod.Config:
+def load_config(path: Path | None, *, for_reload: bool = False,
+                first_seen: config_mod.FirstSeenFrom | None = None) -> config_mod.Config:
     """The config at `path`, else at the default place; raises ConfigError."""
     chosen = path if path is not None else paths.default_config_path(os.environ)
-    return config_mod.load(chosen, for_reload=for_reload)
+    return config_mod.load(chosen, for_reload=for_reload,
+                           first_seen=first_seen or config_mod.NOT_SEEN)
 
 
 def warning_lines(cfg: config_mod.Config) -> tuple[str, ...]:
@@ -77,12 +78,18 @@ def readonly_ledger(cfg: config_mod.Config) -> Iterator[Ledger | None]:
         book.close()
 
 
-def effective_schedule(cfg: config_mod.Config, book: Ledger | None) -> Schedule:
-    if book is None:
-        return cfg.schedule
-    # In place: `cfg` was just loaded for this command, and nothing else holds it.
-    config_mod.fill_first_seen(cfg.schedule.deadlines, book.first_seen())
-    return cfg.schedule
+def ledger_first_seen(where: Path) -> config_mod.FirstSeen:
+    """The first-seen times `plan` and `status` use (SPEC 3): the ledger's, if it exists.
+    Raises LedgerError."""
+    from notifier.delivery.ledger import open_ledger  # noqa: PLC0415 - `check` never reads it
+
+    if not where.exists():
+        return config_mod.NOT_SEEN
+    book = open_ledger(where, readonly=True)
+    try:
+        return config_mod.FirstSeen(book.first_seen())
+    finally:
+        book.close()
 
 
 def start_logging(cfg: config_mod.Config, level: str | None = None) -> None:

@@ -9,10 +9,9 @@ from pathlib import Path
 from notifier.commands.common import (
     DEFAULT_SPAN,
     Result,
-    effective_schedule,
     instant,
+    ledger_first_seen,
     load_config,
-    readonly_ledger,
 )
 from notifier.errors import UsageError
 from notifier.messages.render import Renderer
@@ -26,14 +25,13 @@ def plan(config_path: Path | None, *, start: datetime | date | None,
     """The plan of [start, end) (now and 30 days by default), as a table or JSON."""
     if with_body and not as_json:
         raise UsageError("--body adds the body to JSON items; use it with --json")
-    cfg = load_config(config_path)
+    cfg = load_config(config_path, first_seen=ledger_first_seen)
     zone = cfg.schedule.zone
     begin = clock() if start is None else instant(start, zone)
     finish = begin + DEFAULT_SPAN if end is None else instant(end, zone)
     if finish < begin:
         raise UsageError("--until is before --from")
-    with readonly_ledger(cfg) as book:
-        schedule = effective_schedule(cfg, book)
+    schedule = cfg.schedule
     messages = Renderer(cfg.templates)
     items = planning.plan(schedule, begin, finish)
     if as_json:

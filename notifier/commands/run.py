@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from notifier.commands.common import (
@@ -12,19 +13,32 @@ from notifier.commands.common import (
     warning_lines,
     writable_ledger,
 )
-from notifier.config.loader import Config
+from notifier.config.loader import NOT_SEEN, Config, FirstSeen
 from notifier.daemon.loop import run_daemon
+from notifier.delivery.ledger import Ledger, open_ledger
 from notifier.errors import LedgerError
 from notifier.logs import setup_logging
 
 
 def run(config_path: Path | None, *, warn: Callable[[str], None]) -> Result:
     """Runs until stopped; the config's warnings go to `warn` before the daemon starts."""
-    cfg = load_config(config_path, for_reload=True)
+    opened: list[Ledger] = []
+
+    def first_seen(where: Path) -> FirstSeen:
+        # The ledger opens as soon as the config names it, so that the schedule is
+        # loaded with its first-seen times; one that does not open is reported after
+        # the config's own problems.
+        try:
+            opened.append(open_ledger(where))
+            return FirstSeen(opened[0].first_seen(), datetime.now(UTC))
+        except LedgerError:
+            return NOT_SEEN
+
+    cfg = load_config(config_path, for_reload=True, first_seen=first_seen)
     start_logging(cfg)
     for line in warning_lines(cfg):
         warn(line)
-    book = writable_ledger(cfg)
+    book = opened[0] if opened else writable_ledger(cfg)
     secrets = set(cfg.secrets)
 
     def relog(new: Config) -> None:

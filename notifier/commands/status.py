@@ -8,8 +8,8 @@ from pathlib import Path
 
 from notifier.commands.common import (
     Result,
-    effective_schedule,
     instant,
+    ledger_first_seen,
     load_config,
     readonly_ledger,
 )
@@ -19,10 +19,10 @@ from notifier.output import views
 def status(config_path: Path | None, *, at: datetime | date | None, as_json: bool,
            clock: Callable[[], datetime]) -> Result:
     """Each deadline at `at` (default now), with its last delivery if the ledger has one."""
-    cfg = load_config(config_path)
+    cfg = load_config(config_path, first_seen=ledger_first_seen)
     t = clock() if at is None else instant(at, cfg.schedule.zone)
     with readonly_ledger(cfg) as book:
-        schedule = effective_schedule(cfg, book)
+        schedule = cfg.schedule
         items = [views.status_item(d, schedule, t, None if book is None else
                                    views.last_delivery(book.last_delivery(d.id)))
                  for d in schedule.deadlines]

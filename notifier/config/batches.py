@@ -10,7 +10,7 @@ import hashlib
 import itertools
 import marshal
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,9 @@ from pydantic import TypeAdapter, ValidationError
 from notifier.config import forkread, tomlsplit
 from notifier.config.located import Collector
 from notifier.config.resolve import (
+    NOT_SEEN,
     Config,
+    FirstSeen,
     Inherited,
     resolve_deadline,
     resolve_inherited,
@@ -71,6 +73,7 @@ def table_key(table: str) -> bytes:
 def load_in_parts(
     path: Path, text: str, env: Mapping[str, str], *, check_urls: bool,
     reuse: Config | None = None, remember: bool = False,
+    seen_for: Callable[[Settings], FirstSeen] = lambda _: NOT_SEEN,
 ) -> Config | None:
     """`_load` a batch of deadlines at a time (see tomlsplit), or None to load it whole.
 
@@ -78,21 +81,23 @@ def load_in_parts(
     sign of one (or of an unusual shape) this gives up, and the whole-file
     path reads it again and reports every problem, located. Warnings are
     the same either way. A table is a pure function of its text and of what
-    it inherits, so with `reuse` only new or changed tables are read.
+    it inherits, so with `reuse` only new or changed tables are read (a table
+    taken over keeps its first-seen times: they never change once recorded).
+    `seen_for` gives the first-seen times once the settings name the ledger.
     """
     parts = tomlsplit.split(text)
     if parts is None or not len(parts) or _deadlines_from_elsewhere(env):
         return None
     try:
         return _read_parts(parts, path, env, check_urls=check_urls, reuse=reuse,
-                           remember=remember)
+                           remember=remember, seen_for=seen_for)
     except _WholeFile:
         return None
 
 
 def _read_parts(
     parts: tomlsplit.Parts, path: Path, env: Mapping[str, str], *, check_urls: bool,
-    reuse: Config | None, remember: bool,
+    reuse: Config | None, remember: bool, seen_for: Callable[[Settings], FirstSeen],
 ) -> Config:
     text = parts.text
     col = Collector(str(path), text, env)
@@ -101,6 +106,7 @@ def _read_parts(
         raise _WholeFile  # from the environment: the whole-file path merges them
     base = resolve_inherited(settings, col, check_urls=check_urls)
     _no_problem(col)
+    seen = seen_for(settings)
     known: dict[bytes, int] = {}
     kept: tuple[Deadline, ...] = ()
     if reuse is not None and reuse.tables is not None and reuse.tables.head == parts.head \
@@ -115,7 +121,7 @@ def _read_parts(
         else [None] * len(parts)
     todo = [i for i, d in enumerate(slots) if d is None]
     groups = [todo[first:first + BATCH] for first in range(0, len(todo), BATCH)]
-    batch = _Batch(parts, base, col, slots, digests if remember and not known else None)
+    batch = _Batch(parts, base, col, seen, slots, digests if remember and not known else None)
     theirs: list[list[int]] = []
     helper: forkread.Forked | None = None
     if len(groups) >= FORK_GROUPS and forkread.available():
@@ -142,7 +148,7 @@ def _read_parts(
     deadlines = [d for d in slots if d is not None]
     if _repeats(sorted(d.id for d in deadlines)):
         raise _WholeFile  # a duplicate id: reported, located, by the whole-file path
-    config = resolve_rest(settings, path, col, env, base, deadlines)
+    config = resolve_rest(settings, path, col, env, base, deadlines, seen)
     _no_problem(col)
     warn_if_exposed(path, settings, col)
     packed = b"".join(keys) if known else bytes(digests)
@@ -159,11 +165,12 @@ FORK_GROUPS = 8
 class _Batch:
     """Reads groups of deadline tables into `slots` (one process's share of a file)."""
 
-    def __init__(self, parts: tomlsplit.Parts, base: Inherited, col: Collector,
+    def __init__(self, parts: tomlsplit.Parts, base: Inherited, col: Collector, seen: FirstSeen,
                  slots: list[Deadline | None], digests: bytearray | None) -> None:
         self.parts = parts
         self.base = base
         self.col = col
+        self.seen = seen
         self.slots = slots
         self.digests = digests
         """Where each table's `table_key` goes, when the memo is kept."""
@@ -183,7 +190,7 @@ class _Batch:
             raise _WholeFile
         for i, item in zip(group, items, strict=True):
             warned = len(col.warnings)
-            resolved = resolve_deadline(item, i, self.base, col)
+            resolved = resolve_deadline(item, i, self.base, col, self.seen)
             if resolved is None:
                 raise _WholeFile
             self.slots[i] = resolved

@@ -9,29 +9,34 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from notifier.config import paths
 from notifier.config.batches import load_in_parts
 from notifier.config.located import Collector
-from notifier.config.resolve import Config, resolve
-from notifier.config.schema import load_settings
+from notifier.config.resolve import NOT_SEEN, Config, FirstSeen, first_seen_key, resolve
+from notifier.config.schema import Settings, load_settings
 from notifier.config.secrets import raw_secrets, warn_if_exposed
 from notifier.config.tomlread import parse_toml, read_text
 from notifier.errors import ConfigError, Problem
-from notifier.schedule.model import Deadline, fill_announced
+from notifier.schedule.model import Deadline
 
-__all__ = ["Config", "fill_first_seen", "first_seen_ids", "load"]
+__all__ = ["NOT_SEEN", "Config", "FirstSeen", "FirstSeenFrom", "first_seen_ids", "load"]
+
+
+FirstSeenFrom = Callable[[Path], FirstSeen]
+"""The first-seen times kept in the ledger at a path: the config names its ledger."""
 
 
 def load(
     path: Path, *, check_urls: bool = True, in_parts: bool = True,
     previous: Config | None = None, for_reload: bool = False,
+    first_seen: FirstSeen | FirstSeenFrom = NOT_SEEN,
 ) -> Config:
     """Read, validate and resolve `path`. Raises ConfigError; never half-applies.
 
@@ -44,10 +49,24 @@ def load(
     `in_parts=False` reads a large schedule whole (the same result, at twice
     the peak memory; for tests of `load_in_parts`).
 
+    `first_seen` (SPEC 3, live edits) fills every `announced` the file leaves
+    out, so the schedule is final as loaded. Given as a function, it is asked
+    (at most once) for the ledger's times as soon as the settings, valid, say
+    where the ledger is (SPEC 4, paths): before any deadline is resolved.
+
     NOTIFIER_* variables and $CREDENTIALS_DIRECTORY come from the process
     environment, as pydantic-settings reads them.
     """
     env = dict(os.environ)
+    asked: list[FirstSeen] = []
+
+    def seen_for(settings: Settings) -> FirstSeen:
+        if isinstance(first_seen, FirstSeen):
+            return first_seen
+        if not asked:  # the whole-file path may follow an attempt in parts
+            asked.append(first_seen(paths.ledger_path(settings.notifier.state, env)))
+        return asked[0]
+
     # A large schedule allocates millions of objects and no cycles: the cyclic
     # collector would only re-scan them, over and over (half the validation
     # time at 100,000 deadlines). It is back on, as it was, when this returns.
@@ -57,7 +76,8 @@ def load(
         text = read_text(path)
         if in_parts:
             fast = load_in_parts(path, text, env, check_urls=check_urls, reuse=previous,
-                                  remember=for_reload or previous is not None)
+                                 remember=for_reload or previous is not None,
+                                 seen_for=seen_for)
             if fast is not None:
                 return fast
         data = parse_toml(str(path), text)
@@ -65,7 +85,7 @@ def load(
         secrets = raw_secrets(data, env)
         col = Collector(str(path), text, env)
         try:
-            return _load(path, data, col, env, check_urls=check_urls)
+            return _load(path, data, col, env, seen_for, check_urls=check_urls)
         except ConfigError as e:
             raise ConfigError([p.scrubbed(secrets) for p in e.problems]) from None
     finally:
@@ -74,8 +94,8 @@ def load(
 
 
 def _load(
-    path: Path, data: dict[str, Any], col: Collector, env: Mapping[str, str], *,
-    check_urls: bool,
+    path: Path, data: dict[str, Any], col: Collector, env: Mapping[str, str],
+    seen_for: Callable[[Settings], FirstSeen], *, check_urls: bool,
 ) -> Config:
     """Validate and resolve `data`; it is emptied once validated (its memory is freed)."""
     for key in data:
@@ -95,7 +115,7 @@ def _load(
     # The validated settings hold everything from here on; the raw tables of a
     # large schedule are as big again.
     data.clear()
-    config = resolve(settings, path, col, env, check_urls=check_urls)
+    config = resolve(settings, path, col, env, seen_for(settings), check_urls=check_urls)
     if col.problems:
         raise ConfigError(col.problems)
     warn_if_exposed(path, settings, col)
@@ -112,26 +132,5 @@ def _clean(msg: str) -> str:
 
 
 def first_seen_ids(deadlines: Iterable[Deadline]) -> list[str]:
-    """Ids whose `announced` defaults to when a running daemon first saw them."""
-    ids: list[str] = []
-    for d in deadlines:
-        ids.append(d.id)
-        if len(d.stages) > 1:
-            ids.extend(f"{d.id}/ext/{k}" for k in range(1, len(d.stages)))
-    return ids
-
-
-def fill_first_seen(deadlines: Iterable[Deadline], seen: Mapping[str, datetime]) -> None:
-    """Fill every unset `announced` of `deadlines` from first-seen times, in place.
-
-    Only for deadlines a load has just made, before anything else holds them
-    (the daemon's `_prepare`, a command's `effective_schedule`): building a
-    filled copy of 100,000 deadlines took about a second of the daemon's start,
-    and held two schedules at once.
-    """
-    for d in deadlines:
-        for k, stage in enumerate(d.stages):
-            if stage.announced is None:
-                at = seen.get(d.id if k == 0 else f"{d.id}/ext/{k}")
-                if at is not None:
-                    fill_announced(d, stage, at)
+    """The ledger's first-seen keys of `deadlines`: each deadline's, each extension's."""
+    return [first_seen_key(d.id, k) for d in deadlines for k in range(len(d.stages))]

@@ -44,6 +44,32 @@ class Config:
     secrets: tuple[str, ...] = field(default=(), repr=False)
     tables: Tables | None = field(default=None, repr=False, compare=False)
     """For a reload: this load's deadline tables by their text (None if read whole)."""
+    first_seen_at: datetime | None = field(default=None, compare=False)
+    """`FirstSeen.now` of this load: when a running daemon saw the ids its ledger
+    did not know (it records them at this instant); None for any other load."""
+
+
+@dataclass(frozen=True)
+class FirstSeen:
+    """When a deadline or extension without `announced` became known (SPEC 3, live edits)."""
+
+    times: Mapping[str, datetime] = field(default_factory=dict)
+    """The ledger's first-seen times, by `first_seen_key`."""
+    now: datetime | None = None
+    """What a key not in `times` takes: the moment a running daemon sees it. None
+    (plan, status, check) leaves it known from the start."""
+
+    def at(self, deadline_id: str, stage: int) -> datetime | None:
+        return self.times.get(first_seen_key(deadline_id, stage), self.now)
+
+
+NOT_SEEN = FirstSeen()
+"""No ledger: every stage without `announced` is known from the start."""
+
+
+def first_seen_key(deadline_id: str, stage: int) -> str:
+    """The ledger's key for the first-seen time of stage `stage` (0: the original due)."""
+    return deadline_id if stage == 0 else f"{deadline_id}/ext/{stage}"
 
 
 def machine_zone() -> ZoneInfo:
@@ -143,11 +169,12 @@ class Inherited:
 
 
 def resolve(
-    s: Settings, path: Path, col: Collector, env: Mapping[str, str], *, check_urls: bool
+    s: Settings, path: Path, col: Collector, env: Mapping[str, str], seen: FirstSeen, *,
+    check_urls: bool,
 ) -> Config:
     base = resolve_inherited(s, col, check_urls=check_urls)
-    deadlines = resolve_deadlines(s.deadlines, base, col)
-    return resolve_rest(s, path, col, env, base, deadlines)
+    deadlines = resolve_deadlines(s.deadlines, base, col, seen)
+    return resolve_rest(s, path, col, env, base, deadlines, seen)
 
 
 def resolve_inherited(s: Settings, col: Collector, *, check_urls: bool) -> Inherited:
@@ -178,23 +205,23 @@ def resolve_inherited(s: Settings, col: Collector, *, check_urls: bool) -> Inher
 
 
 def resolve_deadlines(
-    items: Iterable[DeadlineSettings], base: Inherited, col: Collector,
+    items: Iterable[DeadlineSettings], base: Inherited, col: Collector, seen: FirstSeen,
 ) -> list[Deadline]:
     """Resolve every deadline of the file, in order; duplicate ids are problems."""
     out: list[Deadline] = []
-    seen: set[str] = set()
+    ids: set[str] = set()
     for i, d in enumerate(items):
-        if d.id in seen:
+        if d.id in ids:
             col.add(("deadlines", i, "id"), "duplicate id")
-        seen.add(d.id)
-        resolved = resolve_deadline(d, i, base, col)
+        ids.add(d.id)
+        resolved = resolve_deadline(d, i, base, col, seen)
         if resolved is not None:
             out.append(resolved)
     return out
 
 
 def resolve_deadline(
-    d: DeadlineSettings, i: int, base: Inherited, col: Collector,
+    d: DeadlineSettings, i: int, base: Inherited, col: Collector, seen: FirstSeen,
 ) -> Deadline | None:
     """Deadline `i` of the file, or None after adding its problems to `col`.
 
@@ -222,9 +249,10 @@ def resolve_deadline(
     announced = None if d.announced is None \
         else _instant(d.announced, dzone, col, (*at, "announced"))
     due = _due(d.due, dzone, base.due_time, col, (*at, "due"))
-    stages: list[Stage] = [] if due is None else [Stage(due[0], due[1], announced)]
+    stages: list[Stage] = [] if due is None else [
+        Stage(due[0], due[1], seen.at(d.id, 0) if d.announced is None else announced)]
     if d.extensions:
-        _extensions(d, dzone, base.due_time, col, at, announced, stages)
+        _extensions(d, dzone, base.due_time, col, at, announced, stages, seen)
     closure = None if d.completed is None and d.cancelled is None \
         else _closure(d, dzone, col, at)
     if len(col.problems) > before or not stages:
@@ -246,8 +274,9 @@ def resolve_deadline(
 
 def _extensions(
     d: DeadlineSettings, dzone: ZoneInfo, due_time: time | None, col: Collector,
-    at: tomlpos.Path, announced: datetime | None, stages: list[Stage],
+    at: tomlpos.Path, announced: datetime | None, stages: list[Stage], seen: FirstSeen,
 ) -> None:
+    """Extension stages onto `stages`; the order of `announced` is checked as written."""
     last_announced = announced
     for k, ext in enumerate(d.extensions):
         where = (*at, "extensions", k)
@@ -261,6 +290,8 @@ def _extensions(
         if ext_announced is not None:
             last_announced = ext_announced
         if ext_due is not None:
+            if ext.announced is None:
+                ext_announced = seen.at(d.id, k + 1)
             stages.append(Stage(due=ext_due[0], day=ext_due[1], announced=ext_announced,
                                 reason=ext.reason, source=ext.source))
 
@@ -282,7 +313,7 @@ def _closure(
 
 def resolve_rest(
     s: Settings, path: Path, col: Collector, env: Mapping[str, str], base: Inherited,
-    deadlines: list[Deadline],
+    deadlines: list[Deadline], seen: FirstSeen,
 ) -> Config:
     zone, channels = base.zone, base.channels
     digest = None
@@ -306,6 +337,7 @@ def resolve_rest(
         send_timeout=_as_delta(durations["timeout"], timedelta(seconds=60)),
         send_helpers=s.delivery.helpers,
         secrets=secrets.settings_secrets(s, env),
+        first_seen_at=seen.now,
     )
 
 

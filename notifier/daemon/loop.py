@@ -27,6 +27,7 @@ from notifier.daemon.reload import (
     FileWatch,
     ReloadRequests,
     describe_moves,
+    first_seen_in,
     load_new,
     prepare,
 )
@@ -379,8 +380,9 @@ class Daemon:
             self._reload(path)
 
     def _reload(self, path: Path) -> None:
+        now = self.clock.now()
         try:
-            cfg = load_new(path, self.loaded.cfg)
+            cfg = load_new(path, self.loaded.cfg, first_seen_in(self.ledger, now))
         except ConfigError as e:
             for problem in e.problems:
                 log.error("reload rejected: %s", problem)
@@ -393,7 +395,6 @@ class Daemon:
             return
         if self.on_reload is not None:
             self.on_reload(cfg)
-        now = self.clock.now()
         try:
             loaded = prepare(cfg, self.ledger, now, sendpool=self.sendpool,
                              previous=self.loaded)

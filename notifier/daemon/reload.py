@@ -40,11 +40,19 @@ class Loaded:
 def prepare(cfg: config.Config, ledger: Ledger, now: datetime, *,
             sendpool: SendPool | None = None, previous: Loaded | None = None) -> Loaded:
     """Everything a config needs to run; with `previous` (a reload), deadlines
-    taken unchanged from it keep their first-seen times (final once recorded)."""
+    taken unchanged from it keep their first-seen times (final once recorded).
+
+    The schedule comes loaded with the ledger's first-seen times (one loaded
+    without them, as a replay's and tests' are, is loaded again with them);
+    what its load saw first is recorded here, at the instant the load used.
+    """
+    if cfg.first_seen_at is None:
+        cfg = config.load(cfg.path, for_reload=True, first_seen=first_seen_in(ledger, now))
+    seen_at = cfg.first_seen_at
+    assert seen_at is not None  # loaded just above if it was not
     fresh: Iterable[Deadline] = cfg.schedule.deadlines
     if previous is not None:
-        # Deadlines a reload took from the running config were recorded and
-        # filled in then; only the others are looked up (or recorded now).
+        # Deadlines a reload took from the running config were recorded then.
         kept = {id(d) for d in previous.schedule.deadlines}
         fresh = [d for d in fresh if id(d) not in kept]
     ids = config.first_seen_ids(fresh)
@@ -52,14 +60,11 @@ def prepare(cfg: config.Config, ledger: Ledger, now: datetime, *,
     # at 100,000 deadlines): meanwhile apprise finds its plugins (0.3 s, the
     # first time) and the templates compile.
     with ThreadPoolExecutor(1, thread_name_prefix="first-seen") as pool:
-        recording = pool.submit(ledger.record_first_seen, ids, now)
+        recording = pool.submit(ledger.record_first_seen, ids, seen_at)
         register_builtin_schemas()
         load_plugin_paths(list(cfg.plugin_paths))
         renderer = Renderer(cfg.templates)
-        seen = recording.result()
-    # In place: nothing but `cfg` holds these deadlines yet. A reload takes them
-    # over filled in (first-seen times never change once recorded).
-    config.fill_first_seen(fresh, seen)
+        recording.result()
     schedule = cfg.schedule
     timeout = cfg.send_timeout.total_seconds()
     senders = {name: ChannelSender(ch, timeout=timeout, offload=sendpool)
@@ -69,7 +74,13 @@ def prepare(cfg: config.Config, ledger: Ledger, now: datetime, *,
     return Loaded(cfg, schedule, renderer, senders)
 
 
-def load_new(path: Path, previous: config.Config) -> config.Config:
+def first_seen_in(ledger: Ledger, now: datetime) -> config.FirstSeenFrom:
+    """The ledger's first-seen times for a load; what it does not know is seen `now`."""
+    return lambda _: config.FirstSeen(ledger.first_seen(), now)
+
+
+def load_new(path: Path, previous: config.Config,
+             first_seen: config.FirstSeenFrom) -> config.Config:
     """The config file for a reload; an empty file is refused.
 
     An empty file is valid TOML, but never what an operator means for a
@@ -84,7 +95,7 @@ def load_new(path: Path, previous: config.Config) -> config.Config:
     if empty:
         raise ConfigError([Problem(str(path), 1, 1, "",
                                    "the file is empty (a save in progress?)")])
-    return config.load(path, previous=previous)
+    return config.load(path, previous=previous, first_seen=first_seen)
 
 
 def describe_moves(old: Schedule, new: Schedule, now: datetime) -> list[str]:

@@ -20,8 +20,8 @@ def quick_init(cls: type[_T]) -> type[_T]:
     The generated one goes through `object.__setattr__` per field: a
     deadline took 3.5 microseconds to build, this one 1.2, and a large
     schedule builds hundreds of thousands of these values. Same signature,
-    defaults and result; still frozen afterwards. Fields with a
-    default_factory are not supported.
+    defaults and result, `__post_init__` included; still frozen afterwards.
+    Fields with a default_factory are not supported.
     """
     names: dict[str, Any] = {}
     params: list[str] = []
@@ -37,6 +37,8 @@ def quick_init(cls: type[_T]) -> type[_T]:
             body.append(f"    set_{f.name}(self, {f.name})")
         else:
             body.append(f"    set_{f.name}(self, default_{f.name})")
+    if hasattr(cls, "__post_init__"):
+        body.append("    self.__post_init__()")
     source = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body)
     exec(source, names)  # noqa: S102 - code built above from field names only, as dataclasses does
     init = names["__init__"]
@@ -107,18 +109,14 @@ class Deadline:
     notes: str | None = None
     url: str | None = None
     tags: tuple[str, ...] = ()
-    _span: tuple[datetime, datetime] | None = field(
-        default=None, init=False, repr=False, compare=False
+    span: tuple[datetime, datetime] = field(
+        default=(datetime.min, datetime.max), init=False, repr=False, compare=False
     )
+    """[first, last]: every notification of this deadline lies in it (see `_bounds`)."""
 
-    @property
-    def span(self) -> tuple[datetime, datetime]:
-        """[first, last]: every notification of this deadline lies in it (see `_bounds`)."""
-        span = self._span
-        if span is None:
-            span = _bounds(self)
-            object.__setattr__(self, "_span", span)
-        return span
+    def __post_init__(self) -> None:
+        # Computed as the deadline is made: a value is never written after that.
+        _SET_SPAN(self, _bounds(self))
 
     @property
     def announced(self) -> datetime | None:
@@ -136,20 +134,7 @@ class Deadline:
         return self.closure is not None and self.closure.at <= t
 
 
-def fill_announced(d: Deadline, stage: Stage, at: datetime) -> None:
-    """Set `stage.announced` (unset) of `d` to its first-seen time `at`, in place.
-
-    Deadlines are values: this is only for a deadline that a load has just
-    made and nothing else holds yet (see `config.fill_first_seen`).
-    """
-    if stage.announced is not None or stage not in d.stages:
-        raise ValueError("fill_announced: only an unset announced of this deadline")
-    _SET_ANNOUNCED(stage, at)
-    _SET_SPAN(d, None)  # it reads the stages' announced
-
-
-_SET_ANNOUNCED = Stage.__dict__["announced"].__set__
-_SET_SPAN = Deadline.__dict__["_span"].__set__
+_SET_SPAN = Deadline.__dict__["span"].__set__
 
 
 _FIRST = datetime.min.replace(tzinfo=UTC)
@@ -241,20 +226,19 @@ class Schedule:
     channels: dict[str, Channel] = field(default_factory=dict)
     digest: Digest | None = None
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    _by_id: dict[str, Deadline] | None = field(
-        default=None, init=False, repr=False, compare=False
+    _by_id: dict[str, Deadline] = field(
+        default_factory=dict, init=False, repr=False, compare=False
     )
+
+    def __post_init__(self) -> None:
+        # Built as the schedule is made: a value is never written after that.
+        index = self._by_id
+        for d in self.deadlines:
+            index.setdefault(d.id, d)
 
     def deadline(self, deadline_id: str | None) -> Deadline | None:
         """The deadline with this id (the first one, should ids repeat), or None."""
-        index = self._by_id
-        if index is None:
-            # Built on first use; two threads racing here build equal dictionaries.
-            index = {}
-            for d in self.deadlines:
-                index.setdefault(d.id, d)
-            object.__setattr__(self, "_by_id", index)
-        return None if deadline_id is None else index.get(deadline_id)
+        return None if deadline_id is None else self._by_id.get(deadline_id)
 
 
 @quick_init
