@@ -6,9 +6,13 @@ so printing one can never leak a secret.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from notifier.redact import Redactor
+
+if TYPE_CHECKING:
+    from notifier.delivery.outcomes import UrlResult
 
 
 class Problem(NamedTuple):
@@ -62,3 +66,42 @@ class DeliveryError(Exception):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         self.permanent = permanent
         super().__init__(message)
+
+    # Compared by value: a result is the same whichever process sent it.
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and isinstance(other, DeliveryError) \
+            and (self.args, self.permanent) == (other.args, other.permanent)
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.args, self.permanent))
+
+
+class PermanentDeliveryError(DeliveryError):
+    """One URL's send will fail the same way until the operator acts: a URL that
+    does not load, an HTTP 401/403/404/410. Its text is secret-free."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
+class TransientDeliveryError(DeliveryError):
+    """One URL's send may work when tried again: no answer in time, a refused
+    connection, an HTTP 5xx, a plugin's crash. Its text is secret-free."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=False)
+
+
+UrlFailure = PermanentDeliveryError | TransientDeliveryError
+"""Why one URL's send failed, typed by whether retrying soon can help."""
+
+
+class ChannelDeliveryError(DeliveryError):
+    """Some URL of a channel failed: permanent only when every failed URL failed
+    permanently. Carries every URL's result of the send."""
+
+    def __init__(self, message: str, *, results: Sequence[UrlResult]) -> None:
+        self.results: tuple[UrlResult, ...] = tuple(results)
+        failed = [r.failure for r in self.results if r.failure is not None]
+        super().__init__(message, permanent=bool(failed) and all(
+            isinstance(f, PermanentDeliveryError) for f in failed))

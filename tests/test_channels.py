@@ -22,9 +22,14 @@ from receivers import HttpReceiver, SmtpReceiver, dead_url
 from notifier.delivery import appriseset, channels, plugins
 from notifier.delivery.appriseset import load_plugin_paths, register_builtin_schemas
 from notifier.delivery.channels import ChannelSender, send_test
-from notifier.delivery.outcomes import ChannelDeliveryError, OutgoingMessage, UrlResult
+from notifier.delivery.outcomes import NotifyReport, OutgoingMessage, UrlResult, failure_of
 from notifier.delivery.urls import validate_url
-from notifier.errors import DeliveryError
+from notifier.errors import (
+    ChannelDeliveryError,
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from notifier.schedule.model import Channel
 
 PASSWORD = "Pl4ntedS3cret"
@@ -221,7 +226,7 @@ def test_jsonl_needs_an_absolute_file_path(url: str) -> None:
 
 def test_json_success(http_receiver: HttpReceiver) -> None:
     results = sender(http_receiver.url).send(message())
-    assert results == [UrlResult(results[0].url_private, ok=True)]
+    assert results == [UrlResult(results[0].url_private)]
     assert results[0].url_private.startswith(f"json://127.0.0.1:{http_receiver.port}/")
     (body,) = http_receiver.bodies
     assert body["title"] == "Kalbajar handover"
@@ -269,6 +274,31 @@ def test_http_status_decides_permanence(
         sender(http_receiver.url).send(message())
     assert info.value.permanent is permanent
     assert str(status) in str(info.value)
+    assert isinstance(info.value, ChannelDeliveryError)
+    (result,) = info.value.results
+    typed = PermanentDeliveryError if permanent else TransientDeliveryError
+    assert isinstance(result.failure, typed)
+
+
+@pytest.mark.parametrize(("report", "typed"), [
+    (NotifyReport(1, "SUCCESS"), None),
+    (NotifyReport(1, "TIMEOUT"), TransientDeliveryError),
+    (NotifyReport(0, "NOMATCH", said="no service matched"), TransientDeliveryError),
+    (NotifyReport(1, "FAILURE", ("A Connection error occurred sending JSON notification.",)),
+     TransientDeliveryError),
+    (NotifyReport(1, "FAILURE", ("Failed to send JSON notification: Not Found, error=404.",)),
+     PermanentDeliveryError),
+    (NotifyReport(1, "FAILURE", ("Failed: Not Found, error=404.", "Failed: error=502.")),
+     TransientDeliveryError),
+], ids=["success", "timeout", "nothing-dispatched", "refused", "404", "404-then-502"])
+def test_apprise_reports_are_typed_permanent_or_transient(
+    report: NotifyReport, typed: type[Exception] | None
+) -> None:
+    failure = failure_of(report, ["s3cret"], "no answer within 5 s")
+    if typed is None:
+        assert failure is None
+    else:
+        assert type(failure) is typed
 
 
 def test_a_transient_failure_makes_the_channel_error_transient(

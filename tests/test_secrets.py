@@ -29,7 +29,8 @@ from receivers import HttpReceiver
 from notifier.cli import main
 from notifier.delivery.channels import ChannelSender
 from notifier.delivery.ledger import DeliveryState
-from notifier.delivery.outcomes import ChannelDeliveryError, OutgoingMessage
+from notifier.delivery.outcomes import OutgoingMessage
+from notifier.errors import ChannelDeliveryError
 from notifier.schedule.model import Channel
 
 TOML_SECRET = "T0mlPlantedPw-417"

@@ -27,8 +27,9 @@ from receivers import HttpReceiver, dead_url
 
 from notifier.delivery.channels import ChannelSender
 from notifier.delivery.ledger import DeliveryState
-from notifier.delivery.outcomes import ChannelDeliveryError, OutgoingMessage, UrlResult
+from notifier.delivery.outcomes import OutgoingMessage, UrlResult
 from notifier.delivery.sendpool import SendPool
+from notifier.errors import ChannelDeliveryError
 from notifier.schedule import model
 
 
@@ -160,6 +161,14 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def send_soon(tmp: Path, daemon: int, deadlines: str, channels: str) -> None:
+    """Add a deadline due in 2 s to the running daemon's config, by a reload."""
+    soon = deadline("d2", utc_now().replace(microsecond=0) + timedelta(seconds=2),
+                    extra='channels = ["hook"]')
+    (tmp / "config.toml").write_text(config_text(tmp, deadlines + soon, channels=channels))
+    os.kill(daemon, signal.SIGHUP)
+
+
 def start_daemon(tmp: Path, text: str) -> tuple[subprocess.Popen[bytes], NotifySocket]:
     config, notify, env = daemon_setup(tmp, text)
     with (tmp / "daemon.log").open("wb") as log:
@@ -175,14 +184,13 @@ TWO_HELPERS = "\n[delivery]\nhelpers = 2\n"
 
 def test_by_default_the_daemon_sends_without_helpers(tmp_path: Path,
                                                      http_receiver: HttpReceiver) -> None:
-    due = utc_now().replace(microsecond=0) + timedelta(seconds=3)
     channels = f'[channels.hook]\nurl = "{http_receiver.url}"\n'
-    text = config_text(tmp_path, deadline("d1", due, extra='channels = ["hook"]'),
-                       channels=channels)
-    proc, notify = start_daemon(tmp_path, text)
+    later = deadline("d1", utc_now() + timedelta(days=1), extra='channels = ["hook"]')
+    proc, notify = start_daemon(tmp_path, config_text(tmp_path, later, channels=channels))
     try:
         notify.wait_for(lambda m: "READY=1" in m)
-        # Helpers start right after READY=1, long before this send.
+        # Helpers would start right after READY=1, before this send.
+        send_soon(tmp_path, proc.pid, later, channels)
         assert http_receiver.wait_for(1, timeout=20)
         assert helper_pids(proc.pid) == set()
     finally:
@@ -222,11 +230,7 @@ def test_sigterm_to_the_whole_service_lets_the_send_in_flight_finish(
         # deadline comes with a reload once both are.
         log = tmp_path / "daemon.log"
         assert wait_until(lambda: log.read_text().count("send helper ready") == 2, 30)
-        soon = deadline("d2", utc_now().replace(microsecond=0) + timedelta(seconds=2),
-                        extra='channels = ["hook"]')
-        (tmp_path / "config.toml").write_text(config_text(tmp_path, later + soon,
-                                                          channels=channels))
-        os.kill(proc.pid, signal.SIGHUP)
+        send_soon(tmp_path, proc.pid, later, channels)
         assert http_receiver.wait_for(1, timeout=20)
         assert len(helper_pids(proc.pid)) == 2
         helpers = helper_pids(proc.pid)

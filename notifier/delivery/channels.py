@@ -57,15 +57,15 @@ from apprise import Apprise, NotifyBase
 
 from notifier.delivery.appriseset import new_asset, register_builtin_schemas
 from notifier.delivery.outcomes import (
-    ChannelDeliveryError,
     NotifyReport,
     OutgoingMessage,
     UrlResult,
+    failure_of,
     notify_report,
-    url_result,
 )
 from notifier.delivery.plugins import CURRENT, BuiltinPlugin
 from notifier.delivery.urls import instantiate, privacy_url, scheme_of, secret_tokens
+from notifier.errors import ChannelDeliveryError, PermanentDeliveryError, TransientDeliveryError
 from notifier.schedule import model
 from notifier.text import rfc3339
 
@@ -187,6 +187,7 @@ class ChannelSender:
         register_builtin_schemas()
         self.name = channel.name
         self.timeout = float(timeout)
+        self._no_answer = f"no answer within {self.timeout:g} s"
         self._offload = offload
         asset = new_asset()
         self._asset = asset
@@ -236,7 +237,7 @@ class ChannelSender:
         todo = [t for t, d in zip(self._targets, done, strict=True) if not d]
         fresh = iter(self._deliver(msg, todo, remember=True))
         results = [
-            UrlResult(t.private, ok=True) if d else next(fresh)
+            UrlResult(t.private) if d else next(fresh)
             for t, d in zip(self._targets, done, strict=True)
         ]
         failed = [r for r in results if not r.ok]
@@ -248,7 +249,6 @@ class ChannelSender:
             detail = "; ".join(f"{r.url_private}: {r.error}" for r in failed)
             raise ChannelDeliveryError(
                 f"channel {self.name!r}: {len(failed)} of {len(results)} URL(s) failed: {detail}",
-                permanent=all(r.permanent for r in failed),
                 results=results,
             )
         return results
@@ -281,8 +281,7 @@ class ChannelSender:
         for target, outcome in zip(targets, outcomes, strict=True):
             if target.apprise is None:
                 outcome.result = UrlResult(
-                    target.private, ok=False, error=target.load_error, permanent=True
-                )
+                    target.private, PermanentDeliveryError(target.load_error or "not loaded"))
                 continue
             thread = threading.Thread(target=self._run, name="notifier-send", daemon=True,
                                       args=(target, msg, outcome, deadline, remember))
@@ -290,9 +289,9 @@ class ChannelSender:
             running.append(thread)
         for thread in running:
             thread.join(max(0.0, deadline - time.monotonic()))
-        no_answer = f"no answer within {self.timeout:g} s"
         return [
-            o.result if o.result is not None else UrlResult(t.private, ok=False, error=no_answer)
+            o.result if o.result is not None
+            else UrlResult(t.private, TransientDeliveryError(self._no_answer))
             for t, o in zip(targets, outcomes, strict=True)
         ]
 
@@ -307,16 +306,15 @@ class ChannelSender:
         """One URL, in its own thread: wait for a free slot on the URL, then notify."""
         instance = self._take(target, msg.key, deadline)
         if instance is None:
-            outcome.result = UrlResult(
-                target.private, ok=False, error="an earlier delivery to this URL is still running"
-            )
+            outcome.result = UrlResult(target.private, TransientDeliveryError(
+                "an earlier delivery to this URL is still running"))
             return
         try:
             if remember:
                 with _PARTIAL_LOCK:
                     taken = (msg.key, target.raw) in _PARTIAL
                 if taken:  # an earlier delivery we had stopped waiting for got through
-                    outcome.result = UrlResult(target.private, ok=True)
+                    outcome.result = UrlResult(target.private)
                     return
             waiter = None
             if target.offload and self._offload is not None:
@@ -328,17 +326,16 @@ class ChannelSender:
                 # new_asset), so the built-in plugins find the message's metadata.
                 CURRENT.set(msg)
                 report = notify_report(instance, msg.title, msg.body, msg.kind)
-            result = url_result(target.private, target.secrets, report,
-                                f"no answer within {self.timeout:g} s")
+            result = UrlResult(target.private,
+                               failure_of(report, target.secrets, self._no_answer))
             if remember and result.ok:
                 _remember(msg.key, target.raw)
             outcome.result = result
         except OffloadLost as e:
-            outcome.result = UrlResult(target.private, ok=False, error=str(e))
+            outcome.result = UrlResult(target.private, TransientDeliveryError(str(e)))
         except Exception as e:  # noqa: BLE001 - report any plugin crash as this URL's failure
-            outcome.result = UrlResult(
-                target.private, ok=False, error=f"internal error ({type(e).__name__})"
-            )
+            outcome.result = UrlResult(target.private, TransientDeliveryError(
+                f"internal error ({type(e).__name__})"))
         finally:
             with target.cond:
                 target.free.append(instance)

@@ -1,11 +1,10 @@
 """What a send carries and what it yields: the outgoing message, apprise's report, per-URL results.
 
-Permanence: apprise reports only success/failure per service, plus the
-warnings the plugin logged (captured per attempt in ``NotifyResult``). Nearly
-every HTTP-based apprise plugin logs a failed request as "..., error=NNN."; a
-failure whose logged statuses are all in ``PERMANENT_HTTP_STATUSES`` is
-permanent, as is a URL that cannot be loaded at all. Everything else
-(connection refused, 5xx, timeouts, disk errors) is transient.
+A URL's failure is typed (`notifier.errors.UrlFailure`): permanent or
+transient from what apprise says in structure (a URL that does not load, a
+call that dispatched nothing, a service that timed out), and, where apprise
+says nothing typed, from the one reading of its log text in
+`_failure_from_plugin_log`.
 """
 
 from __future__ import annotations
@@ -26,16 +25,15 @@ from apprise import (
 )
 
 from notifier.delivery.urls import short
-from notifier.errors import DeliveryError
+from notifier.errors import PermanentDeliveryError, TransientDeliveryError, UrlFailure
 
 __all__ = [
     "PERMANENT_HTTP_STATUSES",
-    "ChannelDeliveryError",
     "NotifyReport",
     "OutgoingMessage",
     "UrlResult",
+    "failure_of",
     "notify_report",
-    "url_result",
 ]
 
 PERMANENT_HTTP_STATUSES: Final = frozenset({401, 403, 404, 410})
@@ -72,20 +70,21 @@ class UrlResult:
 
     url_private: str
     """The URL in apprise's privacy form (passwords and tokens masked)."""
-    ok: bool
-    error: str | None = None
-    permanent: bool = False
-    """True when retrying soon is pointless (HTTP 401/403/404/410, unloadable URL)."""
+    failure: UrlFailure | None = None
+    """None: delivered."""
 
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
 
-class ChannelDeliveryError(DeliveryError):
-    """A ``DeliveryError`` that also carries the per-URL results of the send."""
+    @property
+    def error(self) -> str | None:
+        return None if self.failure is None else str(self.failure)
 
-    def __init__(
-        self, message: str, *, permanent: bool, results: Sequence[UrlResult]
-    ) -> None:
-        super().__init__(message, permanent=permanent)
-        self.results: tuple[UrlResult, ...] = tuple(results)
+    @property
+    def permanent(self) -> bool:
+        """True when retrying soon is pointless (HTTP 401/403/404/410, unloadable URL)."""
+        return isinstance(self.failure, PermanentDeliveryError)
 
 
 @dataclass(frozen=True)
@@ -140,18 +139,34 @@ def _report(result: AppriseResult) -> NotifyReport:
     return NotifyReport(1, res.status.name, tuple(messages))
 
 
-def url_result(private: str, secrets: Sequence[str], report: NotifyReport,
-               no_answer: str) -> UrlResult:
-    """The secret-free outcome of `report` for the URL shown as `private`."""
+def failure_of(report: NotifyReport, secrets: Sequence[str],
+               no_answer: str) -> UrlFailure | None:
+    """The typed, secret-free failure `report` tells of, or None if it was delivered."""
     if report.services != 1:
         # Nothing was dispatched (a bad call): say what apprise said.
-        why = report.said or report.status.lower()
-        return UrlResult(private, ok=False, error=short(why, secrets))
+        return TransientDeliveryError(short(report.said or report.status.lower(), secrets))
     if report.status == AppriseResultStatus.SUCCESS.name:
-        return UrlResult(private, ok=True)
+        return None
     if report.status == AppriseResultStatus.TIMEOUT.name:
-        return UrlResult(private, ok=False, error=no_answer)
-    statuses = {int(m) for text in report.warnings for m in _HTTP_STATUS_RE.findall(text)}
-    error = short("; ".join(report.warnings), secrets) or "delivery failed"
-    permanent = bool(statuses) and statuses <= PERMANENT_HTTP_STATUSES
-    return UrlResult(private, ok=False, error=error, permanent=permanent)
+        return TransientDeliveryError(no_answer)
+    return _failure_from_plugin_log(report.warnings, secrets)
+
+
+def _failure_from_plugin_log(warnings: Sequence[str], secrets: Sequence[str]) -> UrlFailure:
+    """A FAILURE that apprise gives no reason for, judged by what the plugin logged.
+
+    The one place where apprise (2.3) says nothing typed: a plugin's
+    ``send()``/``notify()`` returns only True or False; ``NotifyResult`` and
+    ``NotifyAttempt`` hold SUCCESS, FAILURE or TIMEOUT, the privacy URL and the
+    captured log lines; ``NotifyBase`` keeps neither the response nor its
+    status; and ``URLBase.http_response_code_lookup`` only turns a code into
+    words for the plugin's warning. Nearly every HTTP-based plugin logs a
+    failed request as "..., error=NNN.", so a failure whose logged statuses are
+    all in `PERMANENT_HTTP_STATUSES` is permanent; any other (no status: a
+    refused connection, a TLS or disk error; or a 5xx) is transient.
+    """
+    statuses = {int(m) for text in warnings for m in _HTTP_STATUS_RE.findall(text)}
+    error = short("; ".join(warnings), secrets) or "delivery failed"
+    if statuses and statuses <= PERMANENT_HTTP_STATUSES:
+        return PermanentDeliveryError(error)
+    return TransientDeliveryError(error)
