@@ -32,9 +32,10 @@ plugins (not known to be safe to run side by side), and throttled services
 defeat that).
 
 Other processes: a channel given an `Offload` (the daemon's send helpers,
-`notifier.delivery.sendpool`) hands it the sends of those parallel URLs, and turns the
-helper's `NotifyReport` into a `UrlResult` exactly as its own; every other
-URL, and every send while no helper is up, runs here.
+`notifier.delivery.sendpool`, opt-in with ``[delivery] helpers``) hands it the
+sends of those parallel URLs, and turns the helper's `NotifyReport` into a
+`UrlResult` exactly as its own; every other URL, and every send while no
+helper is up, runs here.
 
 Deduplication: apprise has no per-message field a service could deduplicate on
 (``json://`` headers and payload extras are fixed per URL), so only
