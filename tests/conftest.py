@@ -1,23 +1,19 @@
-"""Shared fixtures. Keep this file small: reusable servers live in tests/receivers.py."""
+"""Shared fixtures. Keep this file small: shared helpers live in tests/support/."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 import pytest
-from receivers import HttpReceiver, SmtpReceiver
+from support.receivers import HttpReceiver, SmtpReceiver
+from support.threads import apprise_logging_restored
 
 
 @pytest.fixture(autouse=True)
 def _restore_apprise_logger() -> Iterator[None]:
     """An in-process Daemon isolates the process-wide apprise logger; undo it per test."""
-    logger = logging.getLogger("apprise")
-    saved = (logger.propagate, logger.level, list(logger.handlers))
-    yield
-    logger.propagate, level, handlers = saved
-    logger.setLevel(level)
-    logger.handlers[:] = handlers
+    with apprise_logging_restored():
+        yield
 
 
 @pytest.fixture

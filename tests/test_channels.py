@@ -17,7 +17,8 @@ from typing import Any
 
 import apprise
 import pytest
-from receivers import HttpReceiver, SmtpReceiver, dead_url
+from support.jsonl import read_jsonl
+from support.receivers import HttpReceiver, SmtpReceiver, dead_url
 
 from notifier.delivery import appriseset, channels, plugins
 from notifier.delivery.appriseset import load_plugin_paths, register_builtin_schemas
@@ -55,10 +56,6 @@ def message(key: str = "kalbajar/reminder/1", **changes: Any) -> OutgoingMessage
 
 def sender(*urls: str, timeout: float = 10.0, name: str = "ops") -> ChannelSender:
     return ChannelSender(Channel(name=name, urls=tuple(urls)), timeout=timeout)
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from harness import config_text, deadline, read_jsonl, running_in_thread, wait_until
+from support.configs import deadline_toml, jsonl_config, write_config
+from support.jsonl import read_jsonl
+from support.threads import RunningDaemon, daemon_thread
+from support.waits import wait_until
 
-from notifier.config import loader as config
-from notifier.daemon.loop import Daemon
-from notifier.daemon.sdnotify import SystemdNotifier
-from notifier.delivery.ledger import DeliveryState, open_ledger
+from notifier.delivery.ledger import DeliveryState
 
 pytestmark = pytest.mark.timeout(60)
 HEARTBEAT = 1.0
@@ -36,23 +36,18 @@ class JumpClock:
 
 
 @contextmanager
-def daemon_thread(tmp: Path, text: str, clock: JumpClock) -> Iterator[Daemon]:
-    path = tmp / "config.toml"
-    path.write_text(text)
-    path.chmod(0o600)
-    book = open_ledger(tmp / "state.db")
-    daemon = Daemon(config.load(path), book, clock=clock, notifier=SystemdNotifier({}),
-                    heartbeat=HEARTBEAT, watch_interval=0, install_signals=False)
-    with running_in_thread(daemon, book):
-        yield daemon
+def jumping_daemon(tmp: Path, text: str, clock: JumpClock) -> Iterator[RunningDaemon]:
+    with daemon_thread(write_config(tmp / "config.toml", text), clock=clock,
+                       heartbeat=HEARTBEAT) as run:
+        yield run
 
 
 def test_jump_forward_sends_within_the_heartbeat(tmp_path: Path) -> None:
     start = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
     clock = JumpClock(start)
-    text = config_text(tmp_path, deadline("jump", start + timedelta(hours=1)))
+    text = jsonl_config(tmp_path, deadline_toml("jump", start + timedelta(hours=1)))
     out = tmp_path / "out.jsonl"
-    with daemon_thread(tmp_path, text, clock):
+    with jumping_daemon(tmp_path, text, clock):
         time.sleep(HEARTBEAT * 1.5)
         assert read_jsonl(out) == []
         clock.jump(timedelta(hours=1) - timedelta(seconds=0.2))
@@ -68,15 +63,15 @@ def test_jump_forward_sends_within_the_heartbeat(tmp_path: Path) -> None:
 def test_big_jump_follows_catch_up_rules(tmp_path: Path) -> None:
     start = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
     clock = JumpClock(start)
-    one = deadline("one", start + timedelta(days=2), reminders='["1d", "2h"]')
-    two = deadline("two", start + timedelta(days=3), reminders='["1d"]')
+    one = deadline_toml("one", start + timedelta(days=2), reminders=["1d", "2h"])
+    two = deadline_toml("two", start + timedelta(days=3), reminders=["1d"])
     out = tmp_path / "out.jsonl"
-    with daemon_thread(tmp_path, config_text(tmp_path, one + two), clock) as daemon:
+    with jumping_daemon(tmp_path, jsonl_config(tmp_path, one + two), clock) as run:
         clock.jump(timedelta(days=2, hours=12))  # like a suspend over two and a half days
         wait_until(lambda: len(read_jsonl(out)) >= 3, HEARTBEAT * 4, "catch-up")
         time.sleep(HEARTBEAT * 1.5)
         rows = read_jsonl(out)
-        history = daemon.ledger.history()
+        history = run.ledger.history()
     # Latest per deadline only: one's due, two's 1d reminder; then one summary.
     assert sorted((r["deadline"] or "", r["kind"]) for r in rows) == [
         ("", "summary"), ("one", "due"), ("two", "reminder")]
@@ -90,9 +85,9 @@ def test_big_jump_follows_catch_up_rules(tmp_path: Path) -> None:
 def test_jump_back_sends_nothing_twice(tmp_path: Path) -> None:
     start = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
     clock = JumpClock(start)
-    text = config_text(tmp_path, deadline("back", start + timedelta(seconds=2)))
+    text = jsonl_config(tmp_path, deadline_toml("back", start + timedelta(seconds=2)))
     out = tmp_path / "out.jsonl"
-    with daemon_thread(tmp_path, text, clock):
+    with jumping_daemon(tmp_path, text, clock):
         wait_until(lambda: len(read_jsonl(out)) == 1, 10, "the due")
         clock.jump(-timedelta(hours=1))
         time.sleep(HEARTBEAT * 2)

@@ -11,15 +11,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from harness import (
-    config_text,
-    deadline,
-    read_jsonl,
-    running_daemon,
-    utc_now,
-    wait_until,
-)
-from receivers import HttpReceiver
+from support.configs import deadline_toml, jsonl_config, write_config
+from support.jsonl import read_jsonl
+from support.processes import daemon_process
+from support.receivers import HttpReceiver
+from support.times import utc_now
+from support.waits import wait_until
 
 from notifier.delivery.ledger import DeliveryState, open_ledger
 
@@ -46,11 +43,11 @@ def p99(values: list[float]) -> float:
 
 def test_ready_then_on_time_to_jsonl_and_http(tmp_path: Path, http_receiver: HttpReceiver) -> None:
     start = utc_now().replace(microsecond=0) + timedelta(seconds=6)
-    deadlines = "".join(deadline(f"d{i}", start + timedelta(seconds=i), reminders='["2s"]')
+    deadlines = "".join(deadline_toml(f"d{i}", start + timedelta(seconds=i), reminders=["2s"])
                         for i in range(5))
-    channels = f'[channels.hook]\nurl = "{http_receiver.url}"\n'
+    channels = {"hook": http_receiver.url}
     wall_minus_mono = time.time() - time.monotonic()
-    with running_daemon(tmp_path, config_text(tmp_path, deadlines, channels=channels)) as (_, sd):
+    with daemon_process(tmp_path, jsonl_config(tmp_path, deadlines, more_channels=channels)) as (_, sd):
         ready = sd.wait_for(lambda m: "READY=1" in m)
         assert "STATUS=5 deadlines" in ready
         out = tmp_path / "out.jsonl"
@@ -81,14 +78,15 @@ def test_ready_then_on_time_to_jsonl_and_http(tmp_path: Path, http_receiver: Htt
 def test_sighup_adds_moves_and_removes_without_duplicates(tmp_path: Path) -> None:
     base = utc_now().replace(microsecond=0)
     keep, move, drop = (base + timedelta(seconds=s) for s in (8, 9, 10))
-    before = deadline("keep", keep) + deadline("move", move) + deadline("drop", drop)
-    text = config_text(tmp_path, before)
-    with running_daemon(tmp_path, text) as (d, sd):
+    before = deadline_toml("keep", keep) + deadline_toml("move", move) + deadline_toml("drop", drop)
+    text = jsonl_config(tmp_path, before)
+    with daemon_process(tmp_path, text) as (d, sd):
         sd.wait_for(lambda m: "READY=1" in m)
         moved = move + timedelta(seconds=2)
         added = base + timedelta(seconds=11)
-        after = deadline("keep", keep) + deadline("move", moved) + deadline("add", added)
-        d.config.write_text(config_text(tmp_path, after))
+        after = (deadline_toml("keep", keep) + deadline_toml("move", moved)
+                 + deadline_toml("add", added))
+        write_config(tmp_path / "config.toml", jsonl_config(tmp_path, after))
         count = len(sd.texts())
         d.signal(signal.SIGHUP)
         reloading = sd.wait_for(lambda m: "RELOADING=1" in m, after=count)
@@ -97,7 +95,7 @@ def test_sighup_adds_moves_and_removes_without_duplicates(tmp_path: Path) -> Non
         out = tmp_path / "out.jsonl"
         wait_until(lambda: len(read_jsonl(out)) >= 3, timeout=20, what="three dues")
         time.sleep(1.5)
-        logs = d.logs()
+        logs = d.text()
     rows = read_jsonl(out)
     assert sorted(r["deadline"] for r in rows) == ["add", "keep", "move"]
     by_deadline = {r["deadline"]: r for r in rows}
@@ -107,31 +105,31 @@ def test_sighup_adds_moves_and_removes_without_duplicates(tmp_path: Path) -> Non
 
 def test_sighup_with_broken_file_keeps_old_plan(tmp_path: Path) -> None:
     due = utc_now().replace(microsecond=0) + timedelta(seconds=7)
-    with running_daemon(tmp_path, config_text(tmp_path, deadline("kept", due))) as (d, sd):
+    with daemon_process(tmp_path, jsonl_config(tmp_path, deadline_toml("kept", due))) as (d, sd):
         sd.wait_for(lambda m: "READY=1" in m)
-        d.config.write_text(config_text(tmp_path, deadline("kept", due)) + "\n[[deadlines]\n")
+        write_config(tmp_path / "config.toml", jsonl_config(tmp_path, deadline_toml("kept", due)) + "\n[[deadlines]\n")
         count = len(sd.texts())
         d.signal(signal.SIGHUP)
         sd.wait_for(lambda m: "READY=1" in m, after=count)
         out = tmp_path / "out.jsonl"
         wait_until(lambda: len(read_jsonl(out)) >= 1, timeout=20, what="the old plan's due")
-        logs = d.logs()
+        logs = d.text()
         assert d.proc is not None
         assert d.proc.poll() is None
     assert [r["deadline"] for r in read_jsonl(out)] == ["kept"]
-    assert f"reload rejected: {d.config}:" in logs
+    assert f"reload rejected: {tmp_path / 'config.toml'}:" in logs
     assert "TOML syntax" in logs
     assert "keeping the previous configuration" in logs
 
 
 def test_saving_the_file_reloads_without_a_signal(tmp_path: Path) -> None:
     due = utc_now().replace(microsecond=0) + timedelta(seconds=60)
-    with running_daemon(tmp_path, config_text(tmp_path, deadline("first", due))) as (d, sd):
+    with daemon_process(tmp_path, jsonl_config(tmp_path, deadline_toml("first", due))) as (_, sd):
         sd.wait_for(lambda m: "READY=1" in m)
         soon = utc_now().replace(microsecond=0) + timedelta(seconds=4)
         count = len(sd.texts())
-        d.config.write_text(config_text(tmp_path, deadline("first", due)
-                                        + deadline("second", soon)))
+        write_config(tmp_path / "config.toml", jsonl_config(tmp_path, deadline_toml("first", due)
+                                        + deadline_toml("second", soon)))
         sd.wait_for(lambda m: "RELOADING=1" in m, after=count, timeout=10)
         out = tmp_path / "out.jsonl"
         wait_until(lambda: len(read_jsonl(out)) >= 1, timeout=20, what="the new deadline")
@@ -140,7 +138,7 @@ def test_saving_the_file_reloads_without_a_signal(tmp_path: Path) -> None:
 
 def test_sigterm_exits_zero_with_stopping(tmp_path: Path) -> None:
     due = utc_now() + timedelta(hours=1)
-    with running_daemon(tmp_path, config_text(tmp_path, deadline("later", due))) as (d, sd):
+    with daemon_process(tmp_path, jsonl_config(tmp_path, deadline_toml("later", due))) as (d, sd):
         sd.wait_for(lambda m: "READY=1" in m)
         d.signal(signal.SIGTERM)
         assert d.wait() == 0
@@ -150,9 +148,9 @@ def test_sigterm_exits_zero_with_stopping(tmp_path: Path) -> None:
 def test_sigkill_then_restart_resends_nothing_and_catches_up(tmp_path: Path) -> None:
     base = utc_now().replace(microsecond=0)
     first, during = base + timedelta(seconds=5), base + timedelta(seconds=9)
-    text = config_text(tmp_path, deadline("first", first) + deadline("during", during))
+    text = jsonl_config(tmp_path, deadline_toml("first", first) + deadline_toml("during", during))
     out = tmp_path / "out.jsonl"
-    with running_daemon(tmp_path, text) as (d, sd):
+    with daemon_process(tmp_path, text) as (d, sd):
         sd.wait_for(lambda m: "READY=1" in m)
         # Killed once the first delivery is done, i.e. recorded as sent: one killed
         # between its send and that record may be sent again (SPEC 3), not this one.
@@ -172,8 +170,8 @@ def test_sigkill_then_restart_resends_nothing_and_catches_up(tmp_path: Path) -> 
 
 def test_watchdog_pings(tmp_path: Path) -> None:
     due = utc_now() + timedelta(hours=1)
-    text = config_text(tmp_path, deadline("later", due))
-    with running_daemon(tmp_path, text, extra_env={"WATCHDOG_USEC": "2000000"}) as (_, sd):
+    text = jsonl_config(tmp_path, deadline_toml("later", due))
+    with daemon_process(tmp_path, text, extra_env={"WATCHDOG_USEC": "2000000"}) as (_, sd):
         sd.wait_for(lambda m: "READY=1" in m)
         time.sleep(3.5)
         sd.texts()
@@ -184,9 +182,9 @@ def test_watchdog_pings(tmp_path: Path) -> None:
 
 
 def test_bad_config_at_start_exits_78(tmp_path: Path) -> None:
-    with running_daemon(tmp_path, "[[deadlines]]\nid = 'x'\n") as (d, _):
+    with daemon_process(tmp_path, "[[deadlines]]\nid = 'x'\n") as (d, _):
         assert d.wait() == 78
-        logs = d.logs()
+        logs = d.text()
     assert "config.toml:1:1: deadlines.0.title" in logs
     assert "Traceback" not in logs
 
@@ -194,7 +192,7 @@ def test_bad_config_at_start_exits_78(tmp_path: Path) -> None:
 def test_live_edits_take_their_first_seen_time(tmp_path: Path) -> None:
     base = utc_now().replace(microsecond=0)
     a_due = base + timedelta(seconds=90)
-    with running_daemon(tmp_path, config_text(tmp_path, deadline("a", a_due))) as (d, sd):
+    with daemon_process(tmp_path, jsonl_config(tmp_path, deadline_toml("a", a_due))) as (d, sd):
         sd.wait_for(lambda m: "READY=1" in m)
         b_due = utc_now().replace(microsecond=0) + timedelta(seconds=7)
         # b has no `announced`: it counts from the moment the daemon first sees it,
@@ -212,7 +210,7 @@ due = {(a_due + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
 reason = "more time"
 """
         count = len(sd.texts())
-        d.config.write_text(config_text(tmp_path, deadline("a", a_due) + extension + b))
+        write_config(tmp_path / "config.toml", jsonl_config(tmp_path, deadline_toml("a", a_due) + extension + b))
         d.signal(signal.SIGHUP)
         sd.wait_for(lambda m: "READY=1" in m, after=count)
         out = tmp_path / "out.jsonl"
@@ -228,7 +226,7 @@ reason = "more time"
 
     from notifier.cli import main  # noqa: PLC0415
 
-    result = CliRunner().invoke(main, ["plan", "-c", str(d.config), "--from",
+    result = CliRunner().invoke(main, ["plan", "-c", str(tmp_path / "config.toml"), "--from",
                                        (base - timedelta(hours=2)).isoformat(), "--json"])
     import json  # noqa: PLC0415
 

@@ -20,17 +20,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from daemon_util import (
-    apprise_logging_restored,
-    deadline,
-    read_jsonl,
-    rows,
-    running_daemon,
-    utc_now,
-    wait_until,
-    write_config,
-)
-from receivers import HttpReceiver, SmtpReceiver
+from support.configs import config_toml, deadline_toml, write_config
+from support.jsonl import read_jsonl
+from support.ledger import rows
+from support.receivers import HttpReceiver, SmtpReceiver
+from support.threads import apprise_logging_restored, daemon_thread
+from support.times import utc_now
+from support.waits import wait_until
 
 from notifier.cli import main
 from notifier.config import loader as config
@@ -66,14 +62,14 @@ def test_retries_until_success_with_backoff(tmp_path: Path, http_receiver: HttpR
     http_receiver.fail_next(failures, status=503)
     db = tmp_path / "ledger.db"
     due = utc_now() + 1.5 * S
-    cfg = write_config(tmp_path / "config.toml", state=db,
-                       channels={"http": http_receiver.url},
-                       deadlines=[deadline("kalbajar", due)])
+    cfg = write_config(tmp_path / "config.toml", config_toml(
+        state=db, channels={"http": http_receiver.url},
+        deadlines=deadline_toml("kalbajar", due), zone="Asia/Baku"))
     first = 0.25
-    with running_daemon(cfg, first_backoff=first * S,
+    with daemon_thread(cfg, first_backoff=first * S,
                         max_backoff=10 * S) as run:
         assert http_receiver.wait_for(failures + 1, timeout=20)
-        assert wait_until(lambda: any(r.state == DeliveryState.SENT for r in rows(db)), 10)
+        wait_until(lambda: any(r.state == DeliveryState.SENT for r in rows(db)), 10, "a sent row")
         time.sleep(0.5)  # nothing more may arrive
         run.stop()
     (rec,) = rows(db)
@@ -100,10 +96,10 @@ def test_a_retry_is_not_held_back_until_the_heartbeat(tmp_path: Path,
     next wake-up; the dispatcher's on_retry hook makes the daemon plan again.
     """
     http_receiver.fail_next(1)
-    cfg = write_config(tmp_path / "config.toml", state=tmp_path / "ledger.db",
-                       channels={"http": http_receiver.url},
-                       deadlines=[deadline("kalbajar", utc_now() + 1 * S)])
-    with running_daemon(cfg, first_backoff=0.25 * S, max_backoff=1 * S) as run:
+    cfg = write_config(tmp_path / "config.toml", config_toml(
+        state=tmp_path / "ledger.db", channels={"http": http_receiver.url},
+        deadlines=deadline_toml("kalbajar", utc_now() + 1 * S), zone="Asia/Baku"))
+    with daemon_thread(cfg, first_backoff=0.25 * S, max_backoff=1 * S) as run:
         try:
             assert http_receiver.wait_for(1, timeout=10)
             assert http_receiver.wait_for(2, timeout=2.5)
@@ -118,8 +114,9 @@ def test_a_pending_retry_is_sent_or_given_up_by_what_the_config_holds(tmp_path: 
     db = tmp_path / "ledger.db"
     out = tmp_path / "out.jsonl"
     now = utc_now()
-    cfg = write_config(tmp_path / "config.toml", state=db, channels={"file": f"jsonl://{out}"},
-                       deadlines=[deadline("kalbajar", now - MIN)])
+    cfg = write_config(tmp_path / "config.toml", config_toml(
+        state=db, channels={"file": f"jsonl://{out}"},
+        deadlines=deadline_toml("kalbajar", now - MIN), zone="Asia/Baku"))
     (kept,) = plan(config.load(cfg).schedule, now - 2 * MIN, now)
     gone = "aghdam/due/2026-01-01T00:00:00Z/"
     with open_ledger(db) as book:
@@ -128,10 +125,10 @@ def test_a_pending_retry_is_sent_or_given_up_by_what_the_config_holds(tmp_path: 
                               now=now - MIN)
             book.mark_retry(key, "file", now=now - MIN, error="503", next_attempt=now)
         book.touch_alive(now)
-    with running_daemon(cfg) as run:
+    with daemon_thread(cfg) as run:
         try:
-            assert wait_until(lambda: all(s in (DeliveryState.SENT, DeliveryState.FAILED)
-                                          for s, _ in states(db).values()), 15)
+            wait_until(lambda: all(s in (DeliveryState.SENT, DeliveryState.FAILED)
+                                   for s, _ in states(db).values()), 15, "both rows settled")
         finally:
             run.stop()
     assert states(db) == {(kept.key, "file"): (DeliveryState.SENT, 2),
@@ -142,9 +139,9 @@ def test_a_pending_retry_is_sent_or_given_up_by_what_the_config_holds(tmp_path: 
 
 
 def test_the_daemon_uses_the_30s_to_1h_backoff_by_default(tmp_path: Path) -> None:
-    cfg_path = write_config(tmp_path / "config.toml", state=tmp_path / "ledger.db",
-                            channels={"file": f"jsonl://{tmp_path / 'out.jsonl'}"},
-                            deadlines=[deadline("kalbajar", utc_now() + H)])
+    cfg_path = write_config(tmp_path / "config.toml", config_toml(
+        state=tmp_path / "ledger.db", channels={"file": f"jsonl://{tmp_path / 'out.jsonl'}"},
+        deadlines=deadline_toml("kalbajar", utc_now() + H), zone="Asia/Baku"))
     with apprise_logging_restored(), open_ledger(tmp_path / "ledger.db") as book:
         d = Daemon(config.load(cfg_path), book, notifier=SystemdNotifier({}),
                    install_signals=False, watch_interval=0)
@@ -167,11 +164,12 @@ def healthy_lateness(tmp: Path, healthy: HttpReceiver, stuck: HttpReceiver, *,
     stuck.fail_next(1)
     start = utc_now() + 1.5 * S
     dues = {f"n{i}": start + i * 0.3 * S for i in range(8)}
-    cfg = write_config(tmp / "config.toml", state=tmp / "ledger.db",
-                       channels={"stuck": stuck.url, "healthy": healthy.url},
-                       deadlines=[deadline(name, due, channels=["stuck", "healthy"])
-                                  for name, due in dues.items()])
-    with running_daemon(cfg, first_backoff=0.2 * S, max_backoff=1 * S) as run:
+    cfg = write_config(tmp / "config.toml", config_toml(
+        state=tmp / "ledger.db", channels={"stuck": stuck.url, "healthy": healthy.url},
+        deadlines="".join(deadline_toml(name, due, channels=["stuck", "healthy"])
+                          for name, due in dues.items()),
+        zone="Asia/Baku"))
+    with daemon_thread(cfg, first_backoff=0.2 * S, max_backoff=1 * S) as run:
         try:
             assert healthy.wait_for(len(dues), timeout=15)
             if hang:
@@ -188,7 +186,7 @@ def healthy_lateness(tmp: Path, healthy: HttpReceiver, stuck: HttpReceiver, *,
                 assert stuck.wait_for(len(dues) + 1, timeout=5)
         finally:
             stuck.release()
-        assert wait_until(run.daemon.dispatcher.idle, 15)
+        wait_until(run.daemon.dispatcher.idle, 15, "the dispatcher to be idle")
         run.stop()
     lateness = []
     for req in healthy.requests:
@@ -224,12 +222,13 @@ def test_give_up_marks_failed_with_a_secret_free_error(tmp_path: Path,
     http_receiver.set_status(500)
     db = tmp_path / "ledger.db"
     due = utc_now() + 1 * S
-    cfg = write_config(tmp_path / "config.toml", state=db,
-                       channels={"ops": http_receiver.url_with_auth("ops", SECRET)},
-                       deadlines=[deadline("aghdam", due)],
-                       delivery={"give_up_after": "2s"})
-    with running_daemon(cfg, first_backoff=0.2 * S, max_backoff=0.5 * S) as run:
-        assert wait_until(lambda: any(r.state == DeliveryState.FAILED for r in rows(db)), 20)
+    cfg = write_config(tmp_path / "config.toml", config_toml(
+        state=db, channels={"ops": http_receiver.url_with_auth("ops", SECRET)},
+        deadlines=deadline_toml("aghdam", due), delivery={"give_up_after": "2s"},
+        zone="Asia/Baku"))
+    with daemon_thread(cfg, first_backoff=0.2 * S, max_backoff=0.5 * S) as run:
+        wait_until(lambda: any(r.state == DeliveryState.FAILED for r in rows(db)), 20,
+                   "a failed row")
         time.sleep(0.3)
         run.stop()
     # The planted password was really used: it is in the Basic auth of every request.
@@ -276,28 +275,29 @@ def test_restarting_the_daemon_sends_nothing_twice(tmp_path: Path,
     out = tmp_path / "out.jsonl"
     start = utc_now() + 1.5 * S
     dues = {f"n{i}": start + i * 0.2 * S for i in range(5)}
-    cfg = write_config(tmp_path / "config.toml", state=db,
-                       channels={"http": http_receiver.url, "file": f"jsonl://{out}"},
-                       deadlines=[deadline(k, v) for k, v in dues.items()])
+    cfg = write_config(tmp_path / "config.toml", config_toml(
+        state=db, channels={"http": http_receiver.url, "file": f"jsonl://{out}"},
+        deadlines="".join(deadline_toml(k, v) for k, v in dues.items()), zone="Asia/Baku"))
     http_receiver.fail_next(1)  # n0 to http fails once: a retry is pending at the restart
     # The retry is due 3.75 s to 6.25 s after the failure: after this first run stops.
-    with running_daemon(cfg, first_backoff=5 * S, max_backoff=10 * S) as run:
-        assert wait_until(lambda: len(read_jsonl(out)) == 5 and len(http_receiver.requests) == 5,
-                          15)
-        assert wait_until(run.daemon.dispatcher.idle, 5)
+    with daemon_thread(cfg, first_backoff=5 * S, max_backoff=10 * S) as run:
+        wait_until(lambda: len(read_jsonl(out)) == 5 and len(http_receiver.requests) == 5,
+                   15, "five deliveries on each channel")
+        wait_until(run.daemon.dispatcher.idle, 5, "the dispatcher to be idle")
         run.stop()
     before = states(db)
     assert Counter(s for s, _ in before.values()) == {DeliveryState.SENT: 9,
                                                        DeliveryState.RETRYING: 1}
     # A new daemon over the same file: only the pending retry goes out, once.
-    with running_daemon(cfg, first_backoff=5 * S, max_backoff=10 * S) as run:
+    with daemon_thread(cfg, first_backoff=5 * S, max_backoff=10 * S) as run:
         assert http_receiver.wait_for(6, timeout=15)
-        assert wait_until(lambda: all(s == DeliveryState.SENT for s, _ in states(db).values()), 5)
+        wait_until(lambda: all(s == DeliveryState.SENT for s, _ in states(db).values()), 5,
+                   "every row sent")
         time.sleep(1.0)
         run.stop()
         assert run.daemon.dispatcher.sent == 1
     # And a third start finds nothing at all to do.
-    with running_daemon(cfg) as run:
+    with daemon_thread(cfg) as run:
         time.sleep(1.5)
         run.stop()
         assert run.daemon.dispatcher.sent == 0
@@ -321,29 +321,27 @@ def test_catch_up_after_hours_of_downtime(tmp_path: Path, http_receiver: HttpRec
     with open_ledger(db) as book:
         book.touch_alive(now - 5 * H)  # the daemon was last alive 5 h ago
     announced = now - 2 * 24 * H
-    cfg = write_config(
-        tmp_path / "config.toml", state=db,
-        channels={"file": f"jsonl://{out}", "http": http_receiver.url,
-                  "mail": smtp_receiver.url()},
-        deadlines=[
+    cfg = write_config(tmp_path / "config.toml", config_toml(
+        state=db,
+        channels={"file": f"jsonl://{out}", "http": http_receiver.url, "mail": smtp_receiver.url()},
+        deadlines="".join([
             # Reminders 3.5 h, 2.5 h, 1.5 h and 30 min ago: the last is sent late.
-            deadline("kalbajar", now + 30 * MIN, reminders=["4h", "3h", "2h", "1h"],
-                     announced=announced),
+            deadline_toml("kalbajar", now + 30 * MIN, reminders=["4h", "3h", "2h", "1h"],
+                          announced=announced),
             # Reminders 3 h and 1.5 h ago, due 1 h ago: the due message is sent late.
-            deadline("aghdam", now - 1 * H, reminders=["2h", "30m"], announced=announced),
+            deadline_toml("aghdam", now - 1 * H, reminders=["2h", "30m"], announced=announced),
             # Everything (4 h and 3 h ago) is older than the 2 h catch-up window.
-            deadline("lachin", now - 3 * H, reminders=["1h"], announced=announced),
+            deadline_toml("lachin", now - 3 * H, reminders=["1h"], announced=announced),
             # Before the downtime began: none of the catch-up's business.
-            deadline("shusha", now - 7 * H, announced=announced),
-        ],
-        delivery={"catchup": "2h"},
-    )
-    with running_daemon(cfg) as run:
-        assert wait_until(lambda: len(read_jsonl(out)) >= 3, 15)
+            deadline_toml("shusha", now - 7 * H, announced=announced),
+        ]),
+        delivery={"catchup": "2h"}, zone="Asia/Baku"))
+    with daemon_thread(cfg) as run:
+        wait_until(lambda: len(read_jsonl(out)) >= 3, 15, "three lines in the file")
         assert http_receiver.wait_for(3, timeout=10)
         # apprise's email plugin throttles itself: one message per 5.5 s per URL.
         assert smtp_receiver.wait_for(3, timeout=25)
-        assert wait_until(run.daemon.dispatcher.idle, 10)
+        wait_until(run.daemon.dispatcher.idle, 10, "the dispatcher to be idle")
         time.sleep(0.5)
         run.stop()
 
@@ -386,7 +384,7 @@ def test_catch_up_after_hours_of_downtime(tmp_path: Path, http_receiver: HttpRec
     assert len(sent) == 3  # two late messages + the summary
 
     # A restart right after the catch-up sends nothing again, and no second summary.
-    with running_daemon(cfg) as run:
+    with daemon_thread(cfg) as run:
         time.sleep(1.5)
         run.stop()
         assert run.daemon.dispatcher.sent == 0
@@ -402,20 +400,17 @@ def test_a_failed_catch_up_summary_is_retried(tmp_path: Path,
     now = utc_now()
     with open_ledger(db) as book:
         book.touch_alive(now - 5 * H)
-    cfg = write_config(
-        tmp_path / "config.toml", state=db,
-        channels={"http": http_receiver.url},
+    cfg = write_config(tmp_path / "config.toml", config_toml(
+        state=db, channels={"http": http_receiver.url},
         # Both missed notifications are older than the window: the summary is all there is.
-        deadlines=[deadline("lachin", now - 3 * H, reminders=["1h"],
-                            announced=now - 48 * H)],
-        delivery={"catchup": "2h"},
-    )
+        deadlines=deadline_toml("lachin", now - 3 * H, reminders=["1h"], announced=now - 48 * H),
+        delivery={"catchup": "2h"}, zone="Asia/Baku"))
     http_receiver.fail_next(1)
-    with running_daemon(cfg, first_backoff=0.2 * S, max_backoff=1 * S) as run:
+    with daemon_thread(cfg, first_backoff=0.2 * S, max_backoff=1 * S) as run:
         try:
             assert http_receiver.wait_for(1, timeout=10)
-            assert wait_until(lambda: any(r.kind == "summary" and r.state in ("sent", "failed")
-                                          for r in rows(db)), 10)
+            wait_until(lambda: any(r.kind == "summary" and r.state in ("sent", "failed")
+                                   for r in rows(db)), 10, "the summary's row to settle")
         finally:
             run.stop()
     (summary,) = [r for r in rows(db) if r.kind == "summary"]

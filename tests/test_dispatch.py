@@ -15,8 +15,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from daemon_util import deadline, read_jsonl, senders, utc_now, write_config
-from receivers import HttpReceiver
+from support.configs import config_toml, deadline_toml, write_config
+from support.jsonl import read_jsonl
+from support.receivers import HttpReceiver
+from support.senders import senders
+from support.times import utc_now
 
 from notifier.config import loader as config
 from notifier.delivery.backoff import FIRST_BACKOFF, MAX_BACKOFF, backoff
@@ -132,13 +135,11 @@ class World:
         self.jsonl = tmp / "out.jsonl"
         self.db = tmp / "ledger.db"
         base = when or utc_now()
-        self.cfg = config.load(write_config(
-            tmp / "config.toml", state=self.db,
-            channels={"http": receiver.url, "file": f"jsonl://{self.jsonl}"},
-            deadlines=[deadline(f"d{i}", base + i * S, announced=base - 10 * H)
-                       for i in range(3)],
-            delivery={"give_up_after": give_up_after},
-        ))
+        self.cfg = config.load(write_config(tmp / "config.toml", config_toml(
+            state=self.db, channels={"http": receiver.url, "file": f"jsonl://{self.jsonl}"},
+            deadlines="".join(deadline_toml(f"d{i}", base + i * S, announced=base - 10 * H)
+                              for i in range(3)),
+            delivery={"give_up_after": give_up_after}, zone="Asia/Baku")))
         self.schedule: Schedule = self.cfg.schedule
         self.items: list[Notification] = planning.plan(self.schedule, base - H, base + H)
         assert [n.kind for n in self.items] == ["due"] * 3

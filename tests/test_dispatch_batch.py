@@ -16,8 +16,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from daemon_util import deadline, read_jsonl, senders, utc_now, write_config
-from receivers import HttpReceiver
+from support.configs import config_toml, deadline_toml, write_config
+from support.jsonl import read_jsonl
+from support.receivers import HttpReceiver
+from support.senders import senders
+from support.times import utc_now
 
 from notifier.config import loader as config
 from notifier.delivery.channels import PARALLEL_SENDS
@@ -52,12 +55,11 @@ class Burst:
         self.jsonl = tmp / "out.jsonl"
         self.receiver = receiver
         base = utc_now()
-        self.config_path = write_config(
-            tmp / "config.toml", state=self.db,
-            channels={"http": receiver.url, "file": f"jsonl://{self.jsonl}"},
-            deadlines=[deadline(f"d{i:04d}", base, announced=base - 10 * H)
-                       for i in range(count)],
-        )
+        self.config_path = write_config(tmp / "config.toml", config_toml(
+            state=self.db, channels={"http": receiver.url, "file": f"jsonl://{self.jsonl}"},
+            deadlines="".join(deadline_toml(f"d{i:04d}", base, announced=base - 10 * H)
+                              for i in range(count)),
+            zone="Asia/Baku"))
         self.schedule: Schedule = config.load(self.config_path).schedule
         self.items: list[Notification] = planning.plan(self.schedule, base - H, base + H)
         assert len(self.items) == count

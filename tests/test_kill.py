@@ -35,9 +35,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from daemon_util import deadline, read_jsonl, rows, utc_now, write_config
-from harness import config_text, running_daemon
-from harness import deadline as harness_deadline
+from support.configs import config_toml, deadline_toml, jsonl_config, write_config
+from support.env import clean_env
+from support.jsonl import read_jsonl, read_jsonl_after_kills
+from support.ledger import rows
+from support.processes import daemon_process
+from support.times import utc_now
 
 from notifier.config import loader as config
 from notifier.delivery.ledger import DeliveryState, Skip, open_ledger
@@ -49,13 +52,6 @@ SPAN = 40.0
 """Seconds over which the deadlines fall due."""
 KILLS = 30
 SEED = int(os.environ.get("NOTIFIER_KILL_SEED", "20201110"))
-
-
-def clean_env() -> dict[str, str]:
-    """This process's environment without anything that would change the daemon's config."""
-    drop = ("NOTIFIER_", "NOTIFY_SOCKET", "WATCHDOG_", "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY",
-            "STATE_DIRECTORY", "CONFIGURATION_DIRECTORY")
-    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
 
 
 def since(log: Path, offset: int) -> bytes:
@@ -83,13 +79,11 @@ def test_sigkill_loses_nothing_and_duplicates_at_most_once_per_kill(
     log = tmp_path / "daemon.log"
     start = utc_now() + timedelta(seconds=1)
     dues = {f"k{i:04d}": start + timedelta(seconds=SPAN * i / N) for i in range(N)}
-    cfg = write_config(
-        tmp_path / "config.toml", state=db,
-        channels={"file": f"jsonl://{out}"},
-        deadlines=[deadline(name, due, announced=start - timedelta(hours=1))
-                   for name, due in dues.items()],
-        delivery={"catchup": "24h"},
-    )
+    cfg = write_config(tmp_path / "config.toml", config_toml(
+        state=db, channels={"file": f"jsonl://{out}"},
+        deadlines="".join(deadline_toml(name, due, announced=start - timedelta(hours=1))
+                          for name, due in dues.items()),
+        delivery={"catchup": "24h"}, zone="Asia/Baku"))
     with open_ledger(db) as book:
         book.touch_alive(utc_now())  # alive until now: everything after this is owed
     planned = {f"{name}/due/{due:%Y-%m-%dT%H:%M:%SZ}/" for name, due in dues.items()}
@@ -105,7 +99,7 @@ def test_sigkill_loses_nothing_and_duplicates_at_most_once_per_kill(
             sink.write(f"=== run {kills + 1}\n".encode())
             sink.flush()
             offset = log.stat().st_size
-            size_before = len(read_jsonl(out))
+            size_before = len(read_jsonl_after_kills(out)[0])
             proc = subprocess.Popen(command, stdout=sink, stderr=sink, env=env)
             if rng.random() < 0.2:
                 time.sleep(rng.uniform(0.0, 1.0))  # while it starts: imports, config, ledger
@@ -119,7 +113,7 @@ def test_sigkill_loses_nothing_and_duplicates_at_most_once_per_kill(
             kills += 1
             segment = since(log, offset)
             killed_after_ready += b" ready: " in segment
-            killed_while_growing += len(read_jsonl(out)) > size_before
+            killed_while_growing += len(read_jsonl_after_kills(out)[0]) > size_before
         kill_phase = time.monotonic() - t_begin
 
         # The last run: let it catch up and deliver the rest, then stop it properly.
@@ -133,7 +127,7 @@ def test_sigkill_loses_nothing_and_duplicates_at_most_once_per_kill(
             last_due = max(dues.values())
             limit = time.monotonic() + max(0.0, (last_due - utc_now()).total_seconds()) + 30
             while time.monotonic() < limit:
-                if {line["key"] for line in read_jsonl(out)} >= planned:
+                if {line["key"] for line in read_jsonl_after_kills(out)[0]} >= planned:
                     break
                 time.sleep(0.25)
             time.sleep(0.5)
@@ -142,8 +136,7 @@ def test_sigkill_loses_nothing_and_duplicates_at_most_once_per_kill(
             status = proc.wait(30)
     assert status == 0, log.read_text("utf-8")[-3000:]
 
-    lines = read_jsonl(out)
-    torn = len(out.read_text("utf-8").splitlines()) - len(lines)
+    lines, torn = read_jsonl_after_kills(out)
     counts = Counter(line["key"] for line in lines)
     lost = planned - set(counts)
     extra = set(counts) - planned
@@ -195,9 +188,9 @@ def test_a_summary_in_flight_at_a_kill_is_sent_at_the_next_start(tmp_path: Path)
     """The ledger as a kill during a catch-up leaves it: the skips recorded, the
     summary claimed but never marked. The next start sends that summary."""
     now = utc_now()
-    text = config_text(tmp_path, harness_deadline(
-        "lachin", now - timedelta(hours=3), reminders='["1h"]',
-        announced=now - timedelta(days=2)), head="[delivery]\ncatchup = \"2h\"\n")
+    text = jsonl_config(tmp_path, deadline_toml(
+        "lachin", now - timedelta(hours=3), reminders=["1h"],
+        announced=now - timedelta(days=2)), delivery={"catchup": "2h"})
     (tmp_path / "config.toml").write_text(text)
     schedule = config.load(tmp_path / "config.toml").schedule
     crashed_at = now - timedelta(minutes=10)
@@ -214,13 +207,13 @@ def test_a_summary_in_flight_at_a_kill_is_sent_at_the_next_start(tmp_path: Path)
     def summary_state() -> DeliveryState:
         return next(r.state for r in rows(tmp_path / "state.db") if r.key == key)
 
-    with running_daemon(tmp_path, text) as (daemon, notify):
+    with daemon_process(tmp_path, text) as (daemon, notify):
         notify.wait_for(lambda m: "READY=1" in m)
         wait = time.monotonic() + 20
         while summary_state() in (DeliveryState.CLAIMED, DeliveryState.RETRYING):
-            assert time.monotonic() < wait, daemon.logs()[-3000:]
+            assert time.monotonic() < wait, daemon.text()[-3000:]
             time.sleep(0.05)
-    assert summary_state() == DeliveryState.SENT, daemon.logs()[-3000:]
+    assert summary_state() == DeliveryState.SENT, daemon.text()[-3000:]
     (line,) = read_jsonl(tmp_path / "out.jsonl")
     assert line["key"] == key
     assert line["title"].startswith("notifier was down")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -23,8 +22,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from daemon_util import deadline, rows, utc_now, wait_until, write_config
-from receivers import HttpReceiver
+from support.configs import config_toml, deadline_toml, write_config
+from support.env import clean_env
+from support.ledger import rows
+from support.receivers import HttpReceiver
+from support.times import utc_now
+from support.waits import wait_until
 
 from notifier.cli import main
 from notifier.delivery.channels import ChannelSender
@@ -37,12 +40,6 @@ TOML_SECRET = "T0mlPlantedPw-417"
 ENV_SECRET = "EnvPlantedPw-5309"
 CRED_SECRET = "CredPlantedPw-8675"
 SECRETS = (TOML_SECRET, ENV_SECRET, CRED_SECRET)
-
-
-def base_env() -> dict[str, str]:
-    drop = ("NOTIFIER_", "NOTIFY_SOCKET", "WATCHDOG_", "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY",
-            "STATE_DIRECTORY", "CONFIGURATION_DIRECTORY")
-    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
 
 
 def leaks(text: str | bytes) -> list[str]:
@@ -74,26 +71,25 @@ def test_planted_secrets_never_appear(tmp_path: Path) -> None:
         creds.mkdir(mode=0o700)
         (creds / "channels__credch__url").write_text(
             cred_rx.url_with_auth("ops", CRED_SECRET) + "\n", "utf-8")
-        env = base_env() | {
+        env = clean_env() | {
             "NOTIFIER_CHANNELS__ENVCH__URL": env_rx.url_with_auth("ops", ENV_SECRET),
             "CREDENTIALS_DIRECTORY": str(creds),
         }
         start = utc_now() + timedelta(seconds=2.5)
         names = ["toml", "envch", "credch"]
-        cfg = write_config(
-            tmp_path / "config.toml", state=db, log_level="DEBUG",
+        cfg = write_config(tmp_path / "config.toml", config_toml(
+            state=db, log_level="DEBUG",
             channels={
                 "toml": toml_rx.url_with_auth("ops", TOML_SECRET),
                 # Placeholders: the environment and the credential file override them.
                 "envch": "json://127.0.0.1:9/",
                 "credch": "json://127.0.0.1:9/",
             },
-            deadlines=[deadline("kalbajar", start, channels=names),
-                       deadline("aghdam", start + timedelta(seconds=1.5), channels=names)],
+            deadlines=(deadline_toml("kalbajar", start, channels=names)
+                       + deadline_toml("aghdam", start + timedelta(seconds=1.5), channels=names)),
             # No retries: every failure is final at once, so the test sees
             # both the retry path's and the give-up path's error text quickly.
-            delivery={"give_up_after": "0s"},
-        )
+            delivery={"give_up_after": "0s"}, zone="Asia/Baku"))
         log = tmp_path / "daemon.log"
         with log.open("wb") as sink:
             proc = subprocess.Popen([sys.executable, "-m", "notifier", "run", "-c", str(cfg)],
@@ -106,9 +102,8 @@ def test_planted_secrets_never_appear(tmp_path: Path) -> None:
                 toml_rx.set_status(500)
                 env_rx.refuse()
                 cred_rx.set_status(401)
-                assert wait_until(
-                    lambda: sum(r.state == DeliveryState.FAILED for r in rows(db)) == 3, 20
-                ), [(r.key, r.channel, r.state) for r in rows(db)]
+                wait_until(lambda: sum(r.state == DeliveryState.FAILED for r in rows(db)) == 3, 20,
+                           "three failed deliveries in the ledger")
                 while_running = ledger_bytes(db)
                 assert (tmp_path / "ledger.db-wal").exists()  # the WAL was searched too
             finally:
@@ -167,9 +162,10 @@ def test_a_secret_in_a_custom_header_is_not_shown_either(tmp_path: Path,
                                                          http_receiver: HttpReceiver) -> None:
     url = f"{http_receiver.url}?+X-Api-Key={HEADER_SECRET}"
     http_receiver.set_status(500)
-    cfg = write_config(tmp_path / "config.toml", state=tmp_path / "ledger.db",
-                       channels={"hook": url},
-                       deadlines=[deadline("kalbajar", utc_now() + timedelta(hours=1))])
+    cfg = write_config(tmp_path / "config.toml", config_toml(
+        state=tmp_path / "ledger.db", channels={"hook": url},
+        deadlines=deadline_toml("kalbajar", utc_now() + timedelta(hours=1)),
+        zone="Asia/Baku"))
     result = CliRunner().invoke(main, ["send-test", "hook", "-c", str(cfg)])
     assert result.exit_code == 1
     assert http_receiver.requests[0].headers["X-Api-Key"] == HEADER_SECRET  # really used

@@ -10,18 +10,20 @@ from datetime import timedelta
 from pathlib import Path
 
 from click.testing import CliRunner, Result
-from daemon_util import deadline, utc_now, write_config
-from receivers import HttpReceiver, SmtpReceiver, dead_url
+from support.configs import config_toml, deadline_toml, write_config
+from support.receivers import HttpReceiver, SmtpReceiver, dead_url
+from support.times import utc_now
 
 from notifier.cli import main
 from notifier.delivery.ledger import open_ledger
 
 
 def config_with(tmp: Path, channels: dict[str, str | list[str]], **delivery: str) -> Path:
-    return write_config(tmp / "config.toml", state=tmp / "ledger.db", channels=channels,
-                        deadlines=[deadline("kalbajar", utc_now() + timedelta(days=3),
-                                            channels=[next(iter(channels))])],
-                        delivery=delivery or None)
+    return write_config(tmp / "config.toml", config_toml(
+        state=tmp / "ledger.db", channels=channels,
+        deadlines=deadline_toml("kalbajar", utc_now() + timedelta(days=3),
+                                channels=[next(iter(channels))]),
+        delivery=delivery or None, zone="Asia/Baku"))
 
 
 def cli(*args: str) -> Result:

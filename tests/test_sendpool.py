@@ -21,9 +21,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from daemon_util import rows, utc_now, wait_until
-from harness import NotifySocket, config_text, daemon_setup, deadline
-from receivers import HttpReceiver, dead_url
+from support.configs import deadline_toml, jsonl_config, write_config
+from support.ledger import rows
+from support.processes import NotifySocket, daemon_setup
+from support.receivers import HttpReceiver, dead_url
+from support.times import utc_now
+from support.waits import wait_until
 
 from notifier.delivery.channels import ChannelSender
 from notifier.delivery.ledger import DeliveryState
@@ -38,7 +41,7 @@ def pool() -> Iterator[SendPool]:
     p = SendPool(1, respawn_gap=0.2)
     p.start()
     try:
-        assert wait_until(lambda: len(p.pids()) == 1, 20), "the helper never said it was ready"
+        wait_until(lambda: len(p.pids()) == 1, 20, "the helper to say it is ready")
         yield p
     finally:
         p.close()
@@ -114,7 +117,7 @@ def test_a_killed_helper_costs_a_retry_not_a_message(
     http_receiver.ok()
     # Meanwhile the daemon sends itself; then a new helper takes over.
     assert sender.send(message("k2"))[0].ok
-    assert wait_until(lambda: pool.pids() not in ([], [helper]), 20)
+    wait_until(lambda: pool.pids() not in ([], [helper]), 20, "a new helper")
     assert sender.send(message("k3"))[0].ok
     titles = [r.json["title"] for r in http_receiver.requests]
     assert len(titles) == 3
@@ -161,11 +164,17 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def send_soon(tmp: Path, daemon: int, deadlines: str, channels: str) -> None:
+def hook_config(tmp: Path, deadlines: str, url: str, helpers: int = 0) -> str:
+    """The jsonl config plus a channel "hook" to `url`, with `helpers` send helpers."""
+    return jsonl_config(tmp, deadlines, more_channels={"hook": url},
+                        delivery={"helpers": helpers} if helpers else None)
+
+
+def send_soon(tmp: Path, daemon: int, deadlines: str, url: str, helpers: int = 0) -> None:
     """Add a deadline due in 2 s to the running daemon's config, by a reload."""
-    soon = deadline("d2", utc_now().replace(microsecond=0) + timedelta(seconds=2),
-                    extra='channels = ["hook"]')
-    (tmp / "config.toml").write_text(config_text(tmp, deadlines + soon, channels=channels))
+    soon = deadline_toml("d2", utc_now().replace(microsecond=0) + timedelta(seconds=2),
+                         channels=["hook"])
+    write_config(tmp / "config.toml", hook_config(tmp, deadlines + soon, url, helpers))
     os.kill(daemon, signal.SIGHUP)
 
 
@@ -179,18 +188,14 @@ def start_daemon(tmp: Path, text: str) -> tuple[subprocess.Popen[bytes], NotifyS
     return proc, notify
 
 
-TWO_HELPERS = "\n[delivery]\nhelpers = 2\n"
-
-
 def test_by_default_the_daemon_sends_without_helpers(tmp_path: Path,
                                                      http_receiver: HttpReceiver) -> None:
-    channels = f'[channels.hook]\nurl = "{http_receiver.url}"\n'
-    later = deadline("d1", utc_now() + timedelta(days=1), extra='channels = ["hook"]')
-    proc, notify = start_daemon(tmp_path, config_text(tmp_path, later, channels=channels))
+    later = deadline_toml("d1", utc_now() + timedelta(days=1), channels=["hook"])
+    proc, notify = start_daemon(tmp_path, hook_config(tmp_path, later, http_receiver.url))
     try:
         notify.wait_for(lambda m: "READY=1" in m)
         # Helpers would start right after READY=1, before this send.
-        send_soon(tmp_path, proc.pid, later, channels)
+        send_soon(tmp_path, proc.pid, later, http_receiver.url)
         assert http_receiver.wait_for(1, timeout=20)
         assert helper_pids(proc.pid) == set()
     finally:
@@ -202,16 +207,15 @@ def test_by_default_the_daemon_sends_without_helpers(tmp_path: Path,
 def test_helpers_do_not_outlive_a_killed_daemon(tmp_path: Path,
                                                 http_receiver: HttpReceiver) -> None:
     due = utc_now() + timedelta(days=1)
-    channels = f'[channels.hook]\nurl = "{http_receiver.url}"\n' + TWO_HELPERS
-    text = config_text(tmp_path, deadline("d1", due), channels=channels)
+    text = hook_config(tmp_path, deadline_toml("d1", due), http_receiver.url, helpers=2)
     proc, notify = start_daemon(tmp_path, text)
     try:
         notify.wait_for(lambda m: "READY=1" in m)
-        assert wait_until(lambda: len(helper_pids(proc.pid)) == 2, 20)
+        wait_until(lambda: len(helper_pids(proc.pid)) == 2, 20, "two helpers")
         helpers = helper_pids(proc.pid)
         proc.kill()
         proc.wait(10)
-        assert wait_until(lambda: not any(alive(p) for p in helpers), 10)
+        wait_until(lambda: not any(alive(p) for p in helpers), 10, "the helpers to exit")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -220,17 +224,18 @@ def test_helpers_do_not_outlive_a_killed_daemon(tmp_path: Path,
 
 def test_sigterm_to_the_whole_service_lets_the_send_in_flight_finish(
         tmp_path: Path, http_receiver: HttpReceiver) -> None:
-    channels = f'[channels.hook]\nurl = "{http_receiver.url}"\n' + TWO_HELPERS
-    later = deadline("d1", utc_now() + timedelta(days=1), extra='channels = ["hook"]')
+    later = deadline_toml("d1", utc_now() + timedelta(days=1), channels=["hook"])
     http_receiver.hang()
-    proc, notify = start_daemon(tmp_path, config_text(tmp_path, later, channels=channels))
+    proc, notify = start_daemon(tmp_path, hook_config(tmp_path, later, http_receiver.url,
+                                                      helpers=2))
     try:
         notify.wait_for(lambda m: "READY=1" in m)
         # Only a helper that is ready takes sends (and ignores SIGTERM): the
         # deadline comes with a reload once both are.
         log = tmp_path / "daemon.log"
-        assert wait_until(lambda: log.read_text().count("send helper ready") == 2, 30)
-        send_soon(tmp_path, proc.pid, later, channels)
+        wait_until(lambda: log.read_text().count("send helper ready") == 2, 30,
+                   "two helpers ready")
+        send_soon(tmp_path, proc.pid, later, http_receiver.url, helpers=2)
         assert http_receiver.wait_for(1, timeout=20)
         assert len(helper_pids(proc.pid)) == 2
         helpers = helper_pids(proc.pid)
@@ -239,7 +244,7 @@ def test_sigterm_to_the_whole_service_lets_the_send_in_flight_finish(
         assert all(alive(p) for p in helpers)  # still sending
         http_receiver.release()
         assert proc.wait(20) == 0
-        assert wait_until(lambda: not any(alive(p) for p in helpers), 10)
+        wait_until(lambda: not any(alive(p) for p in helpers), 10, "the helpers to exit")
     finally:
         if proc.poll() is None:
             proc.kill()

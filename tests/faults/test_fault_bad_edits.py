@@ -32,20 +32,13 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from faultkit import (
-    Proc,
-    S,
-    clean_env,
-    due_block,
-    passed,
-    read_jsonl,
-    report,
-    simple_config,
-    utc_now,
-    wait_ready,
-    wait_until,
-    write_config,
-)
+from support.configs import config_toml, deadline_toml, write_config
+from support.env import clean_env
+from support.figures import report
+from support.jsonl import read_jsonl
+from support.processes import Proc, wait_ready
+from support.times import S, passed, utc_now
+from support.waits import wait_until
 
 from notifier.config import loader as config
 from notifier.daemon.loop import Daemon
@@ -62,9 +55,9 @@ SETTLE = 2.0
 
 def version(tmp: Path, k: int, due: datetime, steady: datetime) -> str:
     """Valid version k: the steady deadline plus `verk` due at `due` (same size for every k)."""
-    return simple_config(
+    return config_toml(
         state=tmp / "ledger.db", channels={"file": f"jsonl://{tmp / 'out.jsonl'}"},
-        deadlines=due_block("steady", steady) + due_block(f"ver{k:03d}", due))
+        deadlines=deadline_toml("steady", steady) + deadline_toml(f"ver{k:03d}", due))
 
 
 def cut_in_a_string(text: str, rng: random.Random) -> int:

@@ -29,18 +29,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from faultkit import (
-    Proc,
-    clean_env,
-    due_block,
-    parse_time,
-    read_jsonl,
-    report,
-    run_notifier,
-    simple_config,
-    write_config,
-)
-from receivers import HttpReceiver
+from support.configs import config_toml, deadline_toml, write_config
+from support.env import clean_env
+from support.figures import report
+from support.jsonl import read_jsonl
+from support.processes import Proc, run_notifier
+from support.receivers import HttpReceiver
+from support.times import parse_time
 
 from notifier.delivery.ledger import DeliveryState, open_ledger
 
@@ -99,12 +94,12 @@ def test_outage_then_recovery_delivers_everything_with_backoff(
     outage_503, outage_refused = START + 5.75 * MIN, START + 11.25 * MIN
     recovered = START + 15.25 * MIN
     with HttpReceiver() as rx:
-        config = write_config(tmp_path / "config.toml", simple_config(
+        config = write_config(tmp_path / "config.toml", config_toml(
             state=tmp_path / "ledger.db",
             channels={"http": rx.url, "file": f"jsonl://{out}"},
             # The day's digest falls in the 503 phase: it is retried like the rest.
             extra='[digest]\nschedule = "7 0 * * *"\n',
-            deadlines="".join(due_block(k, v, announced=START - 10 * MIN)
+            deadlines="".join(deadline_toml(k, v, announced=START - 10 * MIN)
                               for k, v in dues.items())))
         with replay(tmp_path, config, START + 30 * MIN, speed) as r:
             r.sleep_until(outage_503)
@@ -200,11 +195,11 @@ def test_permanent_refusal_is_retried_until_give_up_and_recorded(
     with HttpReceiver() as locked, HttpReceiver() as gone:
         locked.set_status(401)
         gone.set_status(404)
-        config = write_config(tmp_path / "config.toml", simple_config(
+        config = write_config(tmp_path / "config.toml", config_toml(
             state=tmp_path / "ledger.db",
             channels={"locked": locked.url, "gone": gone.url, "file": f"jsonl://{out}"},
-            delivery='give_up_after = "2h"\n',
-            deadlines=due_block("d01", due, announced=START - 10 * MIN)))
+            delivery={"give_up_after": "2h"},
+            deadlines=deadline_toml("d01", due, announced=START - 10 * MIN)))
         with replay(tmp_path, config, START + 4 * timedelta(hours=1), speed) as r:
             status = r.finish()
         assert status == 0, r.proc.text()[-3000:]

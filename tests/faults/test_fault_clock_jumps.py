@@ -23,34 +23,21 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import time_machine
-from faultkit import (
-    D,
-    H,
-    Proc,
-    S,
-    clean_env,
-    due_block,
-    parse_time,
-    read_jsonl,
-    report,
-    simple_config,
-    utc_now,
-    wait_ready,
-    wait_until,
-    write_config,
-)
-from harness import running_in_thread
+from support.configs import config_toml, deadline_toml, write_config
+from support.env import clean_env
+from support.figures import report
+from support.jsonl import read_jsonl
+from support.processes import Proc, wait_ready
+from support.threads import RecordingNotifier, daemon_thread
+from support.times import D, H, S, parse_time, utc_now
+from support.waits import wait_until
 
-from notifier.config import loader as config
-from notifier.daemon.loop import Daemon
-from notifier.daemon.sdnotify import SystemdNotifier
 from notifier.delivery.ledger import DeliveryState, open_ledger
 
 pytestmark = pytest.mark.timeout(120)
@@ -58,61 +45,41 @@ HEARTBEAT = 1.0
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
-class Pings(SystemdNotifier):
-    """Records each WATCHDOG=1 (monotonic time) instead of sending it."""
-
-    def __init__(self) -> None:
-        super().__init__({})
-        self.pings: list[float] = []
-
-    def watchdog(self) -> bool:
-        self.pings.append(time.monotonic())
-        return True
-
-    def since(self, t: float) -> list[float]:
-        return [p for p in self.pings if p >= t]
-
-
-@contextmanager
-def in_process(config_path: Path, pings: Pings) -> Iterator[Daemon]:
-    cfg = config.load(config_path)
-    assert cfg.state is not None
-    book = open_ledger(cfg.state)
-    daemon = Daemon(cfg, book, notifier=pings, heartbeat=HEARTBEAT, watch_interval=0,
-                    install_signals=False)
-    with running_in_thread(daemon, book):
-        yield daemon
+def pings_since(notes: RecordingNotifier, t: float) -> list[float]:
+    """When each WATCHDOG=1 at or after monotonic time `t` was sent."""
+    return [p for p in notes.times("WATCHDOG=1") if p >= t]
 
 
 def test_wall_clock_jumps(tmp_path: Path, record_property: Callable[[str, object], None]) -> None:
     out = tmp_path / "out.jsonl"
     three_years = T0 + 3 * 365 * D
     blocks = [
-        due_block("soon", T0 + 6 * S, announced=T0 - D),
-        due_block("hours", T0 + 3 * H, announced=T0 - D, reminders=["1h", "30m"]),
+        deadline_toml("soon", T0 + 6 * S, announced=T0 - D),
+        deadline_toml("hours", T0 + 3 * H, announced=T0 - D, reminders=["1h", "30m"]),
         # One a month for three years, with a day-before reminder: 72 in the jump.
-        *(due_block(f"m{i:02d}", T0 + (i + 1) * 30 * D, announced=T0 - D, reminders=["1d"])
+        *(deadline_toml(f"m{i:02d}", T0 + (i + 1) * 30 * D, announced=T0 - D, reminders=["1d"])
           for i in range(36)),
         # Within the 24 h catch-up window of the three-year jump, and just after it.
-        due_block("recent", three_years - 2 * H, announced=T0 - D),
-        due_block("after", three_years + 4 * S, announced=T0 - D),
+        deadline_toml("recent", three_years - 2 * H, announced=T0 - D),
+        deadline_toml("after", three_years + 4 * S, announced=T0 - D),
     ]
-    cfg = write_config(tmp_path / "config.toml", simple_config(
+    cfg = write_config(tmp_path / "config.toml", config_toml(
         state=tmp_path / "ledger.db", channels={"file": f"jsonl://{out}"},
         deadlines="".join(blocks)))
-    pings = Pings()
     figures: dict[str, object] = {}
-    with time_machine.travel(T0, tick=True) as traveller, in_process(cfg, pings) as daemon:
+    with time_machine.travel(T0, tick=True) as traveller, \
+            daemon_thread(cfg, heartbeat=HEARTBEAT) as run:
+        notes = run.notes
         assert read_jsonl(out) == []
         # 1. Back by an hour: the heartbeat goes on (APScheduler alone would
         #    wait for its clock to come back), nothing is sent.
         traveller.shift(-H)
         jumped = time.monotonic()
         time.sleep(HEARTBEAT * 2.6)
-        gaps = [b - a for a, b in zip([jumped, *pings.since(jumped)], pings.since(jumped),
-                                      strict=False)]
-        figures["pings_after_back_jump"] = len(pings.since(jumped))
-        assert len(pings.since(jumped)) >= 2, pings.pings
+        pings = pings_since(notes, jumped)
+        gaps = [b - a for a, b in zip([jumped, *pings], pings, strict=False)]
+        figures["pings_after_back_jump"] = len(pings)
+        assert len(pings) >= 2, notes.times("WATCHDOG=1")
         assert max(gaps) <= HEARTBEAT + 0.5, gaps
         assert read_jsonl(out) == []
         # 2. Forward again: "soon" (T0 + 6 s) goes out on time.
@@ -139,7 +106,7 @@ def test_wall_clock_jumps(tmp_path: Path, record_property: Callable[[str, object
         # 5. And on as normal: "after" is due 4 s past the jump.
         wait_until(lambda: any(x["deadline"] == "after" for x in read_jsonl(out)), 10, "after")
         time.sleep(HEARTBEAT * 1.5)
-        assert daemon.dispatcher.idle()
+        assert run.daemon.dispatcher.idle()
     lines = read_jsonl(out)
     with open_ledger(tmp_path / "ledger.db", readonly=True) as book:
         rows = book.history()
@@ -166,9 +133,9 @@ def test_suspend_and_resume(tmp_path: Path, record_property: Callable[[str, obje
     dues = {f"s{i}": first + 1.5 * S + i * 0.5 * S for i in range(3)}
     dues["before"] = first
     dues["later"] = first + 8 * S
-    cfg = write_config(tmp_path / "config.toml", simple_config(
+    cfg = write_config(tmp_path / "config.toml", config_toml(
         state=tmp_path / "ledger.db", channels={"file": f"jsonl://{out}"},
-        deadlines="".join(due_block(k, v) for k, v in dues.items())))
+        deadlines="".join(deadline_toml(k, v) for k, v in dues.items())))
     proc = Proc(["run", "-c", str(cfg)], tmp_path / "daemon.log", clean_env()).start()
     try:
         wait_ready(proc)

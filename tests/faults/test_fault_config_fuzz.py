@@ -33,9 +33,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from faultkit import report
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.figures import report
 
 from notifier.config import loader as config
 from notifier.config import tomlread

@@ -24,16 +24,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from faultkit import (
-    S,
-    clean_env,
-    due_block,
-    notifier_cmd,
-    report,
-    simple_config,
-    utc_now,
-    write_config,
-)
+from support.configs import config_toml, deadline_toml, write_config
+from support.env import clean_env
+from support.figures import report
+from support.processes import notifier_cmd
+from support.times import S, utc_now
 
 from notifier.delivery.ledger import SCHEMA_VERSION, open_ledger
 
@@ -178,9 +173,9 @@ def test_damaged_ledger_refuses_to_start(case: str, shared_dir: Path,
     ledger_dir.chmod(0o777)
     db = ledger_dir / "ledger.db"
     out = shared_dir / "out.jsonl"
-    config = write_config(shared_dir / "config.toml", simple_config(
+    config = write_config(shared_dir / "config.toml", config_toml(
         state=db, channels={"file": f"jsonl://{out}"},
-        deadlines=due_block("soon", utc_now() + 1 * S, announced=utc_now() - 1 * S)), 0o644)
+        deadlines=deadline_toml("soon", utc_now() + 1 * S, announced=utc_now() - 1 * S)), 0o644)
     damage(db)
     before = snapshot(db)
     env = clean_env()

@@ -24,20 +24,13 @@ from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from faultkit import (
-    Proc,
-    S,
-    clean_env,
-    due_block,
-    parse_time,
-    read_jsonl,
-    report,
-    simple_config,
-    utc_now,
-    wait_ready,
-    wait_until,
-    write_config,
-)
+from support.configs import config_toml, deadline_toml, write_config
+from support.env import clean_env
+from support.figures import report
+from support.jsonl import read_jsonl
+from support.processes import Proc, wait_ready
+from support.times import S, parse_time, utc_now
+from support.waits import wait_until
 
 from notifier.delivery.ledger import DeliveryState, open_ledger
 
@@ -85,9 +78,9 @@ def test_disk_full_sends_nothing_unrecorded_and_recovers(
         "after": {f"c{i}": base + 10 * S + i * 0.3 * S for i in range(3)},
     }
     dues = {k: v for phase in phases.values() for k, v in phase.items()}
-    config = write_config(tmp_path / "config.toml", simple_config(
+    config = write_config(tmp_path / "config.toml", config_toml(
         state=db, channels={"file": f"jsonl://{out}"},
-        deadlines="".join(due_block(k, v) for k, v in dues.items())))
+        deadlines="".join(deadline_toml(k, v) for k, v in dues.items())))
     proc = Proc(["run", "-c", str(config)], tmp_path / "daemon.log", clean_env()).start()
     try:
         wait_ready(proc)

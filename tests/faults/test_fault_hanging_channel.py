@@ -21,21 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from faultkit import (
-    Proc,
-    S,
-    clean_env,
-    due_block,
-    parse_time,
-    read_jsonl,
-    report,
-    simple_config,
-    utc_now,
-    wait_ready,
-    wait_until,
-    write_config,
-)
-from receivers import HttpReceiver
+from support.configs import config_toml, deadline_toml, write_config
+from support.env import clean_env
+from support.figures import report
+from support.jsonl import read_jsonl
+from support.processes import Proc, wait_ready
+from support.receivers import HttpReceiver
+from support.times import S, parse_time, utc_now
+from support.waits import wait_until
 
 from notifier.daemon.loop import SHUTDOWN_BOUND
 from notifier.delivery.ledger import DeliveryState, open_ledger
@@ -53,11 +46,11 @@ def test_hanging_channel_is_bounded_and_isolated(
         wall = time.time() - time.monotonic()
         first = utc_now() + 4 * S
         dues = {f"d{i:02d}": first + i * 0.8 * S for i in range(5)}
-        config = write_config(tmp_path / "config.toml", simple_config(
+        config = write_config(tmp_path / "config.toml", config_toml(
             state=db, channels={"stuck": stuck.url, "healthy": healthy.url,
                                 "file": f"jsonl://{out}"},
-            delivery=f'timeout = "{TIMEOUT:g}s"\n',
-            deadlines="".join(due_block(k, v) for k, v in dues.items())))
+            delivery={"timeout": f"{TIMEOUT:g}s"},
+            deadlines="".join(deadline_toml(k, v) for k, v in dues.items())))
         proc = Proc(["run", "-c", str(config)], tmp_path / "daemon.log", clean_env()).start()
         try:
             wait_ready(proc)

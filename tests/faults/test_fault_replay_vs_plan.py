@@ -41,17 +41,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultkit import (
-    Proc,
-    clean_env,
-    parse_time,
-    random_schedule,
-    read_jsonl,
-    report,
-    run_notifier,
-    wait_until,
-    write_config,
-)
+from support.configs import write_config
+from support.env import clean_env
+from support.figures import report
+from support.jsonl import read_jsonl_after_kills
+from support.processes import Proc, run_notifier
+from support.schedules import random_schedule
+from support.times import parse_time
+from support.waits import wait_until
 
 from notifier.delivery.ledger import DeliveryRecord, DeliveryState, open_ledger
 from notifier.errors import LedgerError
@@ -125,7 +122,7 @@ def virtual(sent_at: str) -> datetime:
 
 
 def delivered(setup: Setup) -> dict[str, list[dict[str, Any]]]:
-    return {c: read_jsonl(p) for c, p in setup.out.items()}
+    return {c: read_jsonl_after_kills(p)[0] for c, p in setup.out.items()}
 
 
 def ledger_rows(path: Path) -> list[DeliveryRecord]:
@@ -225,7 +222,8 @@ def test_sigkilled_replay_loses_nothing(
             # Once it runs: in its catch-up burst or live delivery. A run marks
             # the ledger "alive" as it starts its loop.
             with suppress(AssertionError):
-                wait_until(lambda: not proc.alive() or alive_mark(ledger) != mark, 20)  # noqa: B023
+                wait_until(lambda: not proc.alive() or alive_mark(ledger) != mark, 20,  # noqa: B023
+                           "the run to mark the ledger alive")
             time.sleep(rng.uniform(*KILL_WINDOW))
         if not proc.alive():
             break

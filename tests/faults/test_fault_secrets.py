@@ -33,21 +33,14 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
-from faultkit import (
-    Proc,
-    S,
-    clean_env,
-    due_block,
-    read_jsonl,
-    report,
-    run_notifier,
-    toml_str,
-    utc_now,
-    wait_ready,
-    wait_until,
-    write_config,
-)
-from receivers import HttpReceiver
+from support.configs import deadline_toml, toml_str, write_config
+from support.env import clean_env
+from support.figures import report
+from support.jsonl import read_jsonl
+from support.processes import Proc, run_notifier, wait_ready
+from support.receivers import HttpReceiver
+from support.times import S, utc_now
+from support.waits import wait_until
 
 from notifier.delivery.ledger import DeliveryState, open_ledger
 
@@ -118,7 +111,7 @@ def test_canaries_never_leak(tmp_path: Path,
         names = ["toml", "envch", "credch", "tgram", "file"]
 
         def dues(*items: tuple[str, float]) -> str:
-            return "".join(due_block(k, start + t * S, channels=names) for k, t in items)
+            return "".join(deadline_toml(k, start + t * S, channels=names) for k, t in items)
 
         first = dues(("ok", 0.0), ("failing", 2.0))
         config = tmp_path / "config.toml"

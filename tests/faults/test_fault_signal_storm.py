@@ -22,21 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from faultkit import (
-    Proc,
-    S,
-    clean_env,
-    due_block,
-    parse_time,
-    read_jsonl,
-    report,
-    simple_config,
-    utc_now,
-    wait_ready,
-    wait_until,
-    write_config,
-)
-from receivers import HttpReceiver
+from support.configs import config_toml, deadline_toml, write_config
+from support.env import clean_env
+from support.figures import report
+from support.jsonl import read_jsonl
+from support.processes import Proc, wait_ready
+from support.receivers import HttpReceiver
+from support.times import S, parse_time, utc_now
+from support.waits import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 SPREAD = 4 * S
@@ -53,9 +46,9 @@ def test_sighup_storm_during_a_burst(tmp_path: Path,
         dues = {f"b{i:03d}": start + SPREAD * i / N for i in range(N)}
 
         def text(extra: str = "") -> str:
-            return simple_config(
+            return config_toml(
                 state=tmp_path / "ledger.db", channels={"file": f"jsonl://{out}", "http": rx.url},
-                deadlines="".join(due_block(k, v) for k, v in dues.items()) + extra)
+                deadlines="".join(deadline_toml(k, v) for k, v in dues.items()) + extra)
 
         config = write_config(tmp_path / "config.toml", text())
         proc = Proc(["run", "-c", str(config)], tmp_path / "daemon.log", clean_env()).start()
@@ -70,7 +63,7 @@ def test_sighup_storm_during_a_burst(tmp_path: Path,
                 signals += 1
                 if not added and time.monotonic() > storm_end - 3.0:
                     late_due = utc_now() + 1.5 * S
-                    write_config(config, text(due_block("added", late_due)))
+                    write_config(config, text(deadline_toml("added", late_due)))
                     added = True
                 time.sleep(rng.uniform(0.005, 0.04))
                 assert proc.alive(), proc.text()[-3000:]
