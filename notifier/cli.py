@@ -26,17 +26,22 @@ with heap.quiet():
     import click
 
     from notifier.commands import check as check_command
-    from notifier.commands.common import EX_CONFIG, Result
+    from notifier.commands.common import EX_CONFIG, EX_LEDGER, EX_USAGE, Result
     from notifier.errors import ConfigError, LedgerError, UsageError
-
-EX_USAGE = 2
-EX_LEDGER = 74  # EX_IOERR: the ledger is unreadable or damaged; never sent blind
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _say(line: str) -> None:
+    click.echo(line)
+
+
+def _warn(line: str) -> None:
+    click.echo(line, err=True)
+
+
 def _fail(message: str, status: int) -> NoReturn:
-    click.echo(message, err=True)
+    _warn(message)
     sys.exit(status)
 
 
@@ -46,25 +51,17 @@ def _finish(command: Callable[[], Result]) -> NoReturn:
         result = command()
     except ConfigError as e:
         for problem in e.problems:
-            click.echo(str(problem), err=True)
+            _warn(str(problem))
         sys.exit(EX_CONFIG)
     except LedgerError as e:
         _fail(str(e), EX_LEDGER)
     except UsageError as e:
         _fail(f"Error: {e}", EX_USAGE)
     for note in result.notes:
-        click.echo(note, err=True)
+        _warn(note)
     if result.text:
         click.echo(result.text, nl=False, color=True if result.verbatim else None)
     sys.exit(result.status)
-
-
-def _say(line: str) -> None:
-    click.echo(line)
-
-
-def _warn(line: str) -> None:
-    click.echo(line, err=True)
 
 
 def now() -> datetime:

@@ -16,7 +16,10 @@ from notifier.config import paths
 if TYPE_CHECKING:
     from notifier.delivery.ledger import Ledger
 
-EX_OK, EX_RUNTIME, EX_CONFIG = 0, 1, 78
+# The exit statuses the README lists, sysexits.h's where one fits.
+EX_OK, EX_RUNTIME, EX_USAGE = 0, 1, 2
+EX_LEDGER = 74  # EX_IOERR: the ledger is unreadable or damaged; never sent blind
+EX_CONFIG = 78
 DEFAULT_SPAN = timedelta(days=30)
 """How far `plan` and `replay` look when no end is given."""
 
