@@ -1,10 +1,10 @@
-"""`notifier run`: the main loop, its timer, signals and heartbeat.
+"""`notifier run`: the main loop, its timers, signals and heartbeat.
 
-APScheduler is only the timer: at most three jobs (the next wake-up, the
-heartbeat, the config-file watch) whatever the number of deadlines. The plan
-itself lives in `Timeline`, refilled from the pure planner as time passes. All
-decisions happen on the main thread, one command at a time; channel workers
-(dispatch.py) only deliver.
+APScheduler times one job, the next wake-up, whatever the number of
+deadlines; the heartbeat and the file watch are the loop's own timers (see
+`Daemon._next_command`). The plan itself lives in `Timeline`, refilled from the
+pure planner as time passes. All decisions happen on the main thread, one
+command at a time; channel workers (dispatch.py) only deliver.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Daemon:
         self.install_signals = install_signals
         self.commands: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.reloads = ReloadRequests(self.commands)
-        self.watch = FileWatch(cfg.path, settle=min(0.2, watch_interval / 2))
+        self.watch = FileWatch(cfg.path, watch_interval)
         isolate_apprise_logging()
         # APScheduler logs every job run at INFO; the heartbeat would flood the journal.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -112,7 +112,6 @@ class Daemon:
         """(key, channel) handed to the dispatcher for a first attempt whose claim may not
         be in the ledger yet -> planned time. The ledger's "alive" mark never passes the
         oldest of them, so a restart's catch-up covers them if the process dies first."""
-        self._wall_drift = time.time() - time.monotonic()
         self._last_heartbeat = time.monotonic()
 
     def _start_helpers(self) -> None:
@@ -141,7 +140,6 @@ class Daemon:
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
         self._scheduler = scheduler
-        self._arm_timers()
         scheduler.start()
         self.commands.put("tick")
         self._touch_alive(now)
@@ -150,24 +148,8 @@ class Daemon:
         self._start_helpers()
         heap.settle()
         try:
-            while True:
-                command = self._next_command()
-                if command == "stop":
-                    break
-                try:
-                    if command == "reload":
-                        self._reload_when_due()
-                    elif command == "heartbeat":
-                        self._heartbeat()
-                    self._tick()
-                except LedgerError as e:
-                    # Disk full or I/O trouble: nothing is sent without its
-                    # claim (the workers retry claims), so keep running and
-                    # try again at the next wake-up or heartbeat.
-                    log.error("ledger: %s; will retry", e)
-                if self.stop_at is not None and self.clock.now() >= self.stop_at \
-                        and self.dispatcher.idle():
-                    break
+            while self._serve(self._next_command()):
+                pass
         finally:
             self.sd.stopping()
             log.info("stopping: finishing in-flight sends (at most %.0f s)", SHUTDOWN_BOUND)
@@ -183,6 +165,29 @@ class Daemon:
                 log.error("ledger: %s", e)
         log.info("stopped")
         return 0
+
+    def _serve(self, command: str) -> bool:
+        """Carry out one command; False when the loop ends."""
+        if command == "stop":
+            return False
+        if command == "watch":
+            if self.watch.look():
+                self.reloads.request()
+            return True
+        try:
+            if command == "reload":
+                self._reload_when_due()
+            elif command == "heartbeat":
+                self._heartbeat()
+            self._tick()
+        except LedgerError as e:
+            # Disk full or I/O trouble: nothing is sent without its claim (the
+            # workers retry claims), so keep running and try again at the next
+            # wake-up or heartbeat.
+            log.error("ledger: %s; will retry", e)
+        # A replay ends at --until, once everything before it is sent.
+        return self.stop_at is None or self.clock.now() < self.stop_at \
+            or not self.dispatcher.idle()
 
     def _start(self, now: datetime) -> None:
         """Recover sends cut off by a crash, catch up on downtime, fill the timeline."""
@@ -202,55 +207,28 @@ class Daemon:
 
     def _heartbeat(self) -> None:
         self._last_heartbeat = time.monotonic()
-        self._arm("heartbeat", self.heartbeat, self.commands.put, "heartbeat")
         self.sd.watchdog()
 
-    def _arm_timers(self) -> None:
-        """The heartbeat and the config-file watch, from now (again after a clock jump)."""
-        self._arm("heartbeat", self.heartbeat, self.commands.put, "heartbeat")
-        if self.watch_interval > 0:
-            self._arm("watch", self.watch_interval, self._watch)
-
-    def _arm(self, ident: str, seconds: float, func: Callable[..., object], *args: str) -> None:
-        """Run `func(*args)` once, `seconds` from now; re-armed each time it runs.
-
-        One-shot jobs, not APScheduler interval jobs: an interval job that
-        missed runs (the clock jumped years ahead) makes APScheduler 3 step
-        through every missed run time one interval at a time, which for a
-        1-second job over three years is minutes of CPU with its lock held.
-        """
-        scheduler = self._scheduler
-        if scheduler is None:
-            return
-        scheduler.add_job(  # type: ignore[attr-defined]  # BackgroundScheduler, untyped
-            func, "date", args=list(args), id=ident, replace_existing=True,
-            run_date=datetime.now(UTC) + timedelta(seconds=seconds))
-
     def _next_command(self) -> str:
-        """The next command, or "heartbeat" when one is overdue.
+        """The next command on the queue, or the loop's own timer that falls due first.
 
-        APScheduler times its jobs by the wall clock: set back by an hour, it
-        would run the heartbeat, the watch and the wake-up an hour late. The
-        heartbeat is also kept here by the monotonic clock, which a clock
-        change does not move, and a change of the wall clock against it
-        re-arms the jobs; so the daemon re-checks what is due and pings the
-        watchdog within a heartbeat whatever the clock does.
+        The heartbeat, the file watch and a deferred reload are timed here by
+        the monotonic clock, which a change of the wall clock does not move:
+        set back by an hour or forward by years, the daemon still re-checks
+        what is due and pings the watchdog every heartbeat. APScheduler times
+        only the next wake-up, by the wall clock like the plan; every tick
+        (so at least every heartbeat) plans that wake-up again.
         """
-        due = self._last_heartbeat + self.heartbeat
+        timers = [(self._last_heartbeat + self.heartbeat, "heartbeat")]
+        if self.watch_interval > 0:
+            timers.append((self.watch.due, "watch"))
         if self.reloads.deferred_until is not None:
-            due = min(due, self.reloads.deferred_until)
+            timers.append((self.reloads.deferred_until, "reload"))
+        due, timer = min(timers)
         try:
-            command = self.commands.get(timeout=max(0.0, due - time.monotonic()))
+            return self.commands.get(timeout=max(0.0, due - time.monotonic()))
         except queue.Empty:
-            command = "reload" if self.reloads.take_deferred() else "heartbeat"
-        drift = time.time() - time.monotonic()
-        if abs(drift - self._wall_drift) > 1.0:
-            # The wall clock was set, or the machine was suspended.
-            log.info("wall clock moved by %+.0f s against the monotonic clock; "
-                     "re-arming the timers", drift - self._wall_drift)
-            self._wall_drift = drift
-            self._arm_timers()
-        return command
+            return timer
 
     def _on_retry(self, _at: datetime) -> None:
         # A channel worker recorded a failed send after the last wake-up was
@@ -301,13 +279,6 @@ class Daemon:
     def _reload_when_due(self) -> None:
         if self.reloads.may_start():
             self.reload()
-
-    def _watch(self) -> None:
-        try:
-            if self.watch.saved():
-                self.reloads.request()
-        finally:
-            self._arm("watch", self.watch_interval, self._watch)
 
     def _tick(self) -> None:
         now = self.clock.now()

@@ -145,15 +145,9 @@ class ReloadRequests:
         if wait > 0:
             self.deferred_until = time.monotonic() + wait
             return False
+        self.deferred_until = None
         self._last_start = time.monotonic()
         return True
-
-    def take_deferred(self) -> bool:
-        """Whether the deferred reload is due now (it is then no longer deferred)."""
-        if self.deferred_until is not None and time.monotonic() >= self.deferred_until:
-            self.deferred_until = None
-            return True
-        return False
 
     def started(self) -> None:
         """The queued reload runs: a request from now on queues another."""
@@ -175,34 +169,47 @@ def fingerprint(path: Path) -> bytes | None:
 
 
 class FileWatch:
-    """Notices a save of the config file that no reload has read yet."""
+    """Notices a save of the config file that no reload has read yet.
 
-    def __init__(self, path: Path, settle: float) -> None:
+    The daemon's loop looks every `interval` seconds (monotonic, at `due`). A
+    new version is taken once it has stopped changing: seen, it is looked at
+    again `settle` seconds later, so a half-written save is not read.
+    """
+
+    def __init__(self, path: Path, interval: float) -> None:
         self.path = path
-        self.settle = settle
-        """Seconds the file must stay the same before a save counts (not half-written)."""
+        self.interval = interval
+        self.settle = min(0.2, interval / 2)
+        self.due = time.monotonic() + interval
+        """When to look next (time.monotonic())."""
         self._tried = fingerprint(path)
+        self._candidate: bytes | None = None
+        """A new version seen once, taken if it is still there at the next look."""
         self._hashed_stat: tuple[int, ...] | None = None
 
     def read_now(self) -> None:
         """A reload reads the file as it is now."""
         self._tried = fingerprint(self.path)
 
-    def saved(self) -> bool:
-        """Whether the file holds a version not tried yet, settled; once true for a
-        version, it is tried (one reload for each version of the file)."""
-        if self.unchanged_since_hashed():
-            return False
-        current = fingerprint(self.path)
-        if current is None or current == self._tried:
-            return False
-        # Wait until the file has stopped changing, so a half-written save is
-        # not read.
-        time.sleep(self.settle)
-        if fingerprint(self.path) != current:
-            return False
-        self._tried = current
-        return True
+    def look(self) -> bool:
+        """Whether the file holds a version not tried yet that has stopped changing;
+        once true for a version, it is tried (one reload for each version of the file)."""
+        try:
+            if self._candidate is None and self.unchanged_since_hashed():
+                return False
+            current = fingerprint(self.path)
+            if current is None or current == self._tried:
+                self._candidate = None
+                return False
+            if current != self._candidate:
+                self._candidate = current
+                return False
+            self._candidate = None
+            self._tried = current
+            return True
+        finally:
+            self.due = time.monotonic() + (self.interval if self._candidate is None
+                                           else self.settle)
 
     def unchanged_since_hashed(self) -> bool:
         """Whether the file surely has not changed since the watch last hashed it.
