@@ -157,7 +157,8 @@ def run(config_path: Path | None) -> None:
 @click.option("--speed", type=click.FloatRange(min=1.0, max=1e7), default=3600.0, show_default=True,
               help="Virtual seconds per real second.")
 @click.option("--ledger", "ledger_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Keep the ledger in this file (default: a temporary one).")
+              default=None, help="Keep the ledger in this file (default: a temporary one); "
+              "never one that `notifier run` has used.")
 @click.option("--epoch", type=float, default=None,
               help="Unix time at which the virtual clock reads --from (default: now); with "
               "--ledger, a replay restarted with the same epoch resumes where it was.")

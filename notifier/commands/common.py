@@ -58,11 +58,13 @@ def instant(value: datetime | date, zone: ZoneInfo) -> datetime:
     return datetime.combine(value, datetime.min.time(), tzinfo=zone).astimezone(UTC)
 
 
-def writable_ledger(cfg: config_mod.Config, path: Path | None = None) -> Ledger:
-    """The ledger for writing (at `path`, else the config's); raises LedgerError."""
+def writable_ledger(cfg: config_mod.Config, path: Path | None = None, *,
+                    owner: bool = False) -> Ledger:
+    """The ledger for writing (at `path`, else the config's), owned by this daemon if
+    `owner` (see open_ledger); raises LedgerError."""
     from notifier.delivery.ledger import open_ledger  # noqa: PLC0415 - `check` never reads it
 
-    return open_ledger(path or paths.ledger_path(cfg.state, os.environ))
+    return open_ledger(path or paths.ledger_path(cfg.state, os.environ), owner=owner)
 
 
 @contextmanager

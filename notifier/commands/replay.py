@@ -18,6 +18,7 @@ from notifier.commands.common import (
 from notifier.daemon.clock import VirtualClock
 from notifier.daemon.loop import Daemon
 from notifier.daemon.sdnotify import SystemdNotifier
+from notifier.delivery.ledger import daemon_has_owned
 from notifier.delivery.outcomes import OutgoingMessage
 from notifier.errors import UsageError
 from notifier.text import rfc3339
@@ -39,6 +40,9 @@ def replay(config_path: Path | None, *, start: datetime | date, end: datetime | 
         stamp = msg.planned_at.astimezone(zone).strftime("%a %d %b %Y %H:%M %Z")
         say(f"{stamp}  {msg.kind:<11} -> {channel}: {msg.title}")
 
+    if ledger_file is not None and daemon_has_owned(ledger_file):
+        raise UsageError(f"--ledger {ledger_file}: `notifier run` has used this ledger; a "
+                         "replay keeps its virtual deliveries in a ledger of its own")
     with tempfile.TemporaryDirectory(prefix="notifier-replay-") as tmp:
         book = writable_ledger(cfg, ledger_file or Path(tmp) / "replay.db")
         say(f"replay {rfc3339(begin)} -> {rfc3339(finish)} "

@@ -29,7 +29,7 @@ def run(config_path: Path | None, *, warn: Callable[[str], None]) -> Result:
         # loaded with its first-seen times; one that does not open is reported after
         # the config's own problems.
         try:
-            opened.append(open_ledger(where))
+            opened.append(open_ledger(where, owner=True))
             return FirstSeen(opened[0].first_seen(), datetime.now(UTC))
         except LedgerError:
             return NOT_SEEN
@@ -38,7 +38,7 @@ def run(config_path: Path | None, *, warn: Callable[[str], None]) -> Result:
     start_logging(cfg)
     for line in warning_lines(cfg):
         warn(line)
-    book = opened[0] if opened else writable_ledger(cfg)
+    book = opened[0] if opened else writable_ledger(cfg, owner=True)
     secrets = set(cfg.secrets)
 
     def relog(new: Config) -> None:

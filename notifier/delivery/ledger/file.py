@@ -17,7 +17,7 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _HEADER_SIZE = 100
 
 
-def _os_reason(exc: OSError) -> str:
+def os_reason(exc: OSError) -> str:
     return " ".join((exc.strerror or type(exc).__name__).split()).lower()
 
 
@@ -39,7 +39,7 @@ def inspect_file(path: Path, *, must_exist: bool) -> bool:
             raise LedgerError(f"ledger {path}: does not exist") from None
         return False
     except OSError as exc:
-        raise LedgerError(f"ledger {path}: cannot access: {_os_reason(exc)}") from exc
+        raise LedgerError(f"ledger {path}: cannot access: {os_reason(exc)}") from exc
     if stat.S_ISDIR(st.st_mode):
         raise LedgerError(f"ledger {path}: is a directory, not a ledger file")
     if not stat.S_ISREG(st.st_mode):
@@ -48,7 +48,7 @@ def inspect_file(path: Path, *, must_exist: bool) -> bool:
         with path.open("rb") as f:
             header = f.read(_HEADER_SIZE)
     except OSError as exc:
-        raise LedgerError(f"ledger {path}: cannot read: {_os_reason(exc)}") from exc
+        raise LedgerError(f"ledger {path}: cannot read: {os_reason(exc)}") from exc
     size = st.st_size
     if size == 0:
         # A ledger we created but had not initialised yet (or whose first
@@ -71,22 +71,27 @@ def inspect_file(path: Path, *, must_exist: bool) -> bool:
     return True
 
 
-def create_file(path: Path) -> None:
-    """Create the parent directory (0700) and an empty ledger file (0600)."""
+def make_parent(path: Path) -> None:
+    """Create the ledger's directory (0700) if it is missing."""
     parent = path.parent
     try:
         parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise LedgerError(
-            f"ledger {path}: cannot create directory {parent}: {_os_reason(exc)}"
+            f"ledger {path}: cannot create directory {parent}: {os_reason(exc)}"
         ) from exc
+
+
+def create_file(path: Path) -> None:
+    """Create the parent directory (0700) and an empty ledger file (0600)."""
+    make_parent(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
         return  # someone else created it meanwhile; it is inspected like any other
     except OSError as exc:
-        raise LedgerError(f"ledger {path}: cannot create: {_os_reason(exc)}") from exc
+        raise LedgerError(f"ledger {path}: cannot create: {os_reason(exc)}") from exc
     try:
         # The umask may have removed more than group/other bits; SQLite gives
         # the -wal and -shm files the same mode as the database file.

@@ -31,6 +31,7 @@ from notifier.delivery.ledger.base import (
     Skip,
 )
 from notifier.delivery.ledger.sqlite_open import rollback, sqlite_reason
+from notifier.delivery.ledger.sqlite_owner import OwnerLock
 from notifier.delivery.ledger.sqlite_rows import from_us, to_us
 from notifier.errors import LedgerError, LedgerWriteError
 from notifier.text import one_line
@@ -75,6 +76,8 @@ class SqliteLedger:
 
     `readonly=True` opens an existing file without creating or changing
     anything (for `status`, `history`, `plan`); writes then raise LedgerError.
+    `owner=True` (the daemon) first takes the ledger's owner lock (see
+    sqlite_owner), held until `close`: a second owner is refused.
     `max_page_count` caps the database size in pages, which lets tests make
     the "disk" fill up (see also `set_max_page_count`).
     """
@@ -84,14 +87,23 @@ class SqliteLedger:
         path: str | Path,
         *,
         readonly: bool = False,
+        owner: bool = False,
         max_page_count: int | None = None,
         busy_timeout: float = 10.0,
     ) -> None:
+        if owner and readonly:
+            raise ValueError("the owner of a ledger writes it: owner=True needs readonly=False")
         self._path = Path(path)
         self._readonly = readonly
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
-        conn = sqlite_open.connect(self._path, readonly=readonly, busy_timeout=busy_timeout)
+        # Before anything is read or migrated: a second daemon changes nothing.
+        self._owner = OwnerLock.take(self._path) if owner else None
+        try:
+            conn = sqlite_open.connect(self._path, readonly=readonly, busy_timeout=busy_timeout)
+        except BaseException:
+            self._release_owner()
+            raise
         try:
             self._version = sqlite_open.schema_version(conn)
             self._default_max_pages = int(conn.execute("PRAGMA max_page_count").fetchone()[0])
@@ -99,8 +111,14 @@ class SqliteLedger:
                 self._apply_max_page_count(conn, max_page_count)
         except BaseException:
             conn.close()
+            self._release_owner()
             raise
         self._conn = conn
+
+    def _release_owner(self) -> None:
+        owner, self._owner = self._owner, None
+        if owner is not None:
+            owner.release()
 
     def _apply_max_page_count(self, conn: sqlite3.Connection, pages: int | None) -> None:
         limit = self._default_max_pages if pages is None else pages
@@ -431,13 +449,16 @@ class SqliteLedger:
     def close(self) -> None:
         with self._lock:
             conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
+        try:
+            if conn is not None:
                 conn.close()
-            except sqlite3.Error as exc:
-                raise LedgerError(
-                    f"ledger {self._path}: cannot close: {sqlite_reason(exc)}"
-                ) from exc
+        except sqlite3.Error as exc:
+            raise LedgerError(
+                f"ledger {self._path}: cannot close: {sqlite_reason(exc)}"
+            ) from exc
+        finally:
+            # After the connection: the next owner finds the file as this one left it.
+            self._release_owner()
 
     def __enter__(self) -> Self:
         return self
