@@ -128,7 +128,8 @@ CASES: dict[str, tuple[Callable[[Path], None], bool, str, bool]] = {
     "unreadable (mode 000)": (unreadable, True, "permission denied", True),
     # Intact but write-protected: `history` may read it; the daemon may not run on it.
     "read-only file (mode 444)": (read_only_file, True, "is read-only", False),
-    "read-only directory": (read_only_directory, True, "readonly", True),
+    # The daemon's lock file beside the ledger is the first thing it cannot create.
+    "read-only directory": (read_only_directory, True, "cannot create its lock file", True),
     "a directory": (directory, False, "is a directory", True),
 }
 

@@ -53,13 +53,15 @@ class OwnerLock:
             ) from None
         except OSError as exc:
             os.close(fd)
-            raise LedgerError(f"ledger {ledger}: cannot lock {path}: {os_reason(exc)}") from exc
+            raise LedgerError(f"ledger {ledger}: cannot lock {path}: "
+                              f"{os_reason(exc)}") from exc
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         except OSError as exc:
             os.close(fd)
-            raise LedgerError(f"ledger {ledger}: cannot write {path}: {os_reason(exc)}") from exc
+            raise LedgerError(f"ledger {ledger}: cannot write its lock file {path}: "
+                              f"{os_reason(exc)}") from exc
         return cls(fd)
 
     def release(self) -> None:
@@ -78,17 +80,21 @@ def _open(ledger: Path, path: Path) -> int:
     daemon's helper processes must not hold the lock after it ends)."""
     flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
         try:
-            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
             return os.open(path, flags)
+        except OSError as exc:
+            raise LedgerError(f"ledger {ledger}: cannot open its lock file {path}: "
+                              f"{os_reason(exc)}") from exc
     except OSError as exc:
-        raise LedgerError(f"ledger {ledger}: cannot open {path}: {os_reason(exc)}") from exc
+        raise LedgerError(f"ledger {ledger}: cannot create its lock file {path}: "
+                          f"{os_reason(exc)}") from exc
     try:
         os.fchmod(fd, 0o600)  # the umask may have removed more than group/other bits
     except OSError as exc:
         os.close(fd)
-        raise LedgerError(f"ledger {ledger}: cannot set the mode of {path}: "
+        raise LedgerError(f"ledger {ledger}: cannot set the mode of its lock file {path}: "
                           f"{os_reason(exc)}") from exc
     return fd
 
