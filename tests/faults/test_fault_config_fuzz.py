@@ -214,9 +214,10 @@ PATHOLOGICAL = [
     "\n".join(f"[[deadlines]]\nid = \"d{i}\"\ntitle = \"t\"\ndue = 2020-11-15" for i in range(5000)),
 ]
 
-STATS: dict[str, float] = {"examples": 0, "traced": 0, "config_errors": 0, "slowest_s": 0.0,
-                           "peak_mb": 0.0, "both_parsers": 0, "toml_1_1_only": 0,
-                           "parsers_disagree": 0}
+STATS: dict[str, float] = {"examples": 0, "traced": 0, "config_errors": 0,
+                           "other_exceptions": 0, "over_time": 0, "over_memory": 0,
+                           "slowest_s": 0.0, "peak_mb": 0.0, "both_parsers": 0,
+                           "toml_1_1_only": 0, "parsers_disagree": 0}
 TRACE_EVERY = 5
 
 
@@ -261,6 +262,9 @@ def check(tmp: Path, text: str, *, trace: bool = True) -> None:
         loaded = config.load(path)
     except ConfigError as e:
         error = e
+    except Exception:
+        STATS["other_exceptions"] += 1
+        raise
     finally:
         took = time.monotonic() - began
         peak = tracemalloc.get_traced_memory()[1] if trace else 0
@@ -269,6 +273,8 @@ def check(tmp: Path, text: str, *, trace: bool = True) -> None:
     STATS["traced"] += trace
     STATS["slowest_s"] = max(STATS["slowest_s"], took)
     STATS["peak_mb"] = max(STATS["peak_mb"], peak / 2**20)
+    STATS["over_time"] += took > MAX_SECONDS
+    STATS["over_memory"] += peak > MAX_PEAK
     assert took <= MAX_SECONDS, (took, text[:200])
     assert peak <= MAX_PEAK, (peak, text[:200])
     if loaded is not None:
@@ -371,13 +377,23 @@ def test_what_only_rtoml_reads_is_toml_1_1(text: str) -> None:
 
 
 def test_figures(record_property: Callable[[str, object], None]) -> None:
-    """Runs last in this module: the figures of the examples above."""
-    if STATS["examples"] < 3 * EXAMPLES:
+    """Runs last in this module: what the README's table claims of all the inputs above
+    together (each input's own bounds are checked as it runs)."""
+    inputs = 3 * EXAMPLES + len(PATHOLOGICAL)
+    if STATS["examples"] < inputs:
         pytest.skip("the fuzz tests of this module did not all run")
+    assert STATS["other_exceptions"] == 0  # only ConfigError escapes
+    assert STATS["over_time"] == 0
+    assert STATS["slowest_s"] <= MAX_SECONDS
+    assert STATS["over_memory"] == 0
+    assert STATS["peak_mb"] <= MAX_PEAK / 2**20
+    # Memory is measured on every pathological input and every fifth random one.
+    assert STATS["traced"] >= len(PATHOLOGICAL) + 3 * EXAMPLES // TRACE_EVERY
+    assert STATS["parsers_disagree"] == 0
     report("config fuzz", {
         "examples": int(STATS["examples"]), "memory_traced": int(STATS["traced"]),
         "config_errors": int(STATS["config_errors"]),
-        "other_exceptions": 0, "slowest_ms": round(STATS["slowest_s"] * 1000),
+        "other_exceptions": int(STATS["other_exceptions"]), "slowest_ms": round(STATS["slowest_s"] * 1000),
         "peak_mib": round(STATS["peak_mb"], 1),
         "read_by_both_parsers": int(STATS["both_parsers"]),
         "toml_1_1_only": int(STATS["toml_1_1_only"]),
