@@ -14,6 +14,10 @@ normal delivery.
 A subprocess: `notifier run` is frozen (SIGSTOP) while three deadlines fall
 due and thawed (SIGCONT), as a suspended laptop would be.
 
+And the daemon's own clock made to jump (the Daemon takes a clock): a jump
+forward sends what fell due within a heartbeat, a suspend over days follows
+the catch-up rules, a jump back and forward again sends nothing twice.
+
 Checked: nothing stalls beyond the heartbeat, no burst of stale messages,
 no duplicates.
 """
@@ -23,18 +27,19 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import time_machine
-from support.configs import config_toml, deadline_toml, write_config
+from support.configs import config_toml, deadline_toml, jsonl_config, write_config
 from support.env import clean_env
 from support.figures import report
 from support.jsonl import read_jsonl
 from support.processes import Proc, wait_ready
-from support.threads import RecordingNotifier, daemon_thread
+from support.threads import RecordingNotifier, RunningDaemon, daemon_thread
 from support.times import D, H, S, parse_time, utc_now
 from support.waits import wait_until
 
@@ -75,7 +80,8 @@ def test_wall_clock_jumps(tmp_path: Path, record_property: Callable[[str, object
         #    wait for its clock to come back), nothing is sent.
         traveller.shift(-H)
         jumped = time.monotonic()
-        time.sleep(HEARTBEAT * 2.6)
+        wait_until(lambda: len(pings_since(notes, jumped)) >= 2, HEARTBEAT * 2.6,
+                   "two watchdog pings after the jump back")
         pings = pings_since(notes, jumped)
         gaps = [b - a for a, b in zip([jumped, *pings], pings, strict=False)]
         figures["pings_after_back_jump"] = len(pings)
@@ -105,7 +111,7 @@ def test_wall_clock_jumps(tmp_path: Path, record_property: Callable[[str, object
         assert time.monotonic() - jumped <= HEARTBEAT + 1.5
         # 5. And on as normal: "after" is due 4 s past the jump.
         wait_until(lambda: any(x["deadline"] == "after" for x in read_jsonl(out)), 10, "after")
-        time.sleep(HEARTBEAT * 1.5)
+        run.heartbeats(1)
         assert run.daemon.dispatcher.idle()
     lines = read_jsonl(out)
     with open_ledger(tmp_path / "ledger.db", readonly=True) as book:
@@ -162,3 +168,83 @@ def test_suspend_and_resume(tmp_path: Path, record_property: Callable[[str, obje
         "frozen_over": 3, "resumed_to_sent_s": round((caught_up - resumed).total_seconds(), 2),
         "deliveries": len(lines), "duplicates": 0, "next_on_time_ms": round(late * 1000),
     }, record_property)
+
+
+# --------------------------------------------------------------------------- the daemon's clock
+
+
+class JumpClock:
+    """The system clock plus an offset the test can jump, as a wall clock would."""
+
+    scale = 1.0
+
+    def __init__(self, start: datetime) -> None:
+        self.offset = start - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def jump(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+@contextmanager
+def jumping_daemon(tmp: Path, text: str, clock: JumpClock) -> Iterator[RunningDaemon]:
+    with daemon_thread(write_config(tmp / "config.toml", text), clock=clock,
+                       heartbeat=HEARTBEAT) as run:
+        yield run
+
+
+def test_jump_forward_sends_within_the_heartbeat(tmp_path: Path) -> None:
+    clock = JumpClock(T0)
+    text = jsonl_config(tmp_path, deadline_toml("jump", T0 + H))
+    out = tmp_path / "out.jsonl"
+    with jumping_daemon(tmp_path, text, clock) as run:
+        run.heartbeats(1)
+        assert read_jsonl(out) == []
+        clock.jump(H - 0.2 * S)
+        jumped = time.monotonic()
+        wait_until(lambda: len(read_jsonl(out)) == 1, HEARTBEAT * 3, "the due after the jump")
+        waited = time.monotonic() - jumped
+    print(f"\nclock jump +1 h: delivered {waited * 1000:.0f} ms after the jump "
+          f"(heartbeat {HEARTBEAT:.0f} s)")
+    assert waited <= HEARTBEAT + 0.5
+    assert read_jsonl(out)[0]["kind"] == "due"
+
+
+def test_big_jump_follows_catch_up_rules(tmp_path: Path) -> None:
+    clock = JumpClock(T0)
+    one = deadline_toml("one", T0 + 2 * D, reminders=["1d", "2h"])
+    two = deadline_toml("two", T0 + 3 * D, reminders=["1d"])
+    out = tmp_path / "out.jsonl"
+    with jumping_daemon(tmp_path, jsonl_config(tmp_path, one + two), clock) as run:
+        clock.jump(2 * D + 12 * H)  # like a suspend over two and a half days
+        wait_until(lambda: len(read_jsonl(out)) >= 3, HEARTBEAT * 4, "catch-up")
+        run.heartbeats(1)
+        wait_until(run.daemon.dispatcher.idle, 10, "the dispatcher to be idle")
+        rows = read_jsonl(out)
+        history = run.ledger.history()
+    # Latest per deadline only: one's due, two's 1d reminder; then one summary.
+    assert sorted((r["deadline"] or "", r["kind"]) for r in rows) == [
+        ("", "summary"), ("one", "due"), ("two", "reminder")]
+    assert all(r["late"] for r in rows if r["kind"] != "summary")
+    summary = next(r for r in rows if r["kind"] == "summary")
+    assert summary["title"].startswith("notifier fell behind (suspend or clock jump): ")
+    skipped = sorted(r.key for r in history if r.state == DeliveryState.SKIPPED)
+    assert skipped == ["one/reminder/2030-01-03T12:00:00Z/1d",
+                       "one/reminder/2030-01-03T12:00:00Z/2h"]
+
+
+def test_jump_back_sends_nothing_twice(tmp_path: Path) -> None:
+    clock = JumpClock(T0)
+    text = jsonl_config(tmp_path, deadline_toml("back", T0 + 2 * S))
+    out = tmp_path / "out.jsonl"
+    with jumping_daemon(tmp_path, text, clock) as run:
+        wait_until(lambda: len(read_jsonl(out)) == 1, 10, "the due")
+        clock.jump(-H)
+        run.heartbeats(2)
+        clock.jump(H)
+        run.heartbeats(2)
+        wait_until(run.daemon.dispatcher.idle, 10, "the dispatcher to be idle")
+    assert len(read_jsonl(out)) == 1
+

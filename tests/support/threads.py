@@ -85,6 +85,15 @@ class RunningDaemon:
     thread: threading.Thread
     result: list[int]
 
+    def heartbeats(self, count: int = 1, timeout: float = 20.0) -> None:
+        """Return once `count` whole heartbeat rounds ran after the call: what the daemon
+        would do for the wall clock as it is now (send, catch up, skip) it has done, or
+        handed to the dispatcher. A round's WATCHDOG=1 goes out as it starts, so
+        count + 1 pings mean count whole rounds."""
+        first = self.notes.count("WATCHDOG=1")
+        wait_until(lambda: self.notes.count("WATCHDOG=1") >= first + count + 1, timeout,
+                   f"{count} heartbeat round(s) of the daemon")
+
     def stop(self, timeout: float = 20.0) -> int:
         self.daemon.commands.put("stop")
         self.thread.join(timeout)
