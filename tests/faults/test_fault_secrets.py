@@ -19,11 +19,17 @@ every file the daemon wrote. Zero hits. Also: a config file readable by
 group or others that holds a secret gets a warning (from check and run);
 the ledger (and its directory, -wal, -shm) and the jsonl output are created
 private even under umask 000.
+
+Then the final failures: each channel failing its own way (500, refused,
+401) with no retries, the error text each leaves in the ledger, `history`
+and `send-test`; and a secret in a custom HTTP header, which `send-test` and
+the channel's error text leave out too.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import stat
@@ -33,16 +39,23 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
-from support.configs import deadline_toml, toml_str, write_config
+from click.testing import CliRunner
+from support.configs import config_toml, deadline_toml, toml_str, write_config
 from support.env import clean_env
 from support.figures import report
 from support.jsonl import read_jsonl
+from support.ledger import rows
 from support.processes import Proc, run_notifier, wait_ready
 from support.receivers import HttpReceiver
-from support.times import S, utc_now
+from support.times import H, S, utc_now
 from support.waits import wait_until
 
+from notifier.cli import main
+from notifier.delivery.channels import ChannelSender
 from notifier.delivery.ledger import DeliveryState, open_ledger
+from notifier.delivery.outcomes import OutgoingMessage
+from notifier.errors import ChannelDeliveryError
+from notifier.schedule.model import Channel
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -235,3 +248,111 @@ def test_canaries_never_leak(tmp_path: Path,
     assert all(v == 0o600 for k, v in modes.items() if k.startswith("ledger.db")), modes
     assert modes["state/sub/"] == 0o700
     assert modes["out.jsonl"] == 0o600
+
+
+def ledger_bytes(db: Path) -> bytes:
+    """The ledger file and its -wal/-shm companions, as they are on disk."""
+    return b"".join(p.read_bytes() for p in sorted(db.parent.glob(db.name + "*")))
+
+
+def test_final_failures_leave_no_secret_in_their_error_text(tmp_path: Path) -> None:
+    with HttpReceiver() as toml_rx, HttpReceiver() as env_rx, HttpReceiver() as cred_rx:
+        db = tmp_path / "ledger.db"
+        creds = tmp_path / "credentials"
+        creds.mkdir(mode=0o700)
+        (creds / "channels__credch__url").write_text(
+            cred_rx.url_with_auth("ops", CRED_SECRET) + "\n", "utf-8")
+        env = clean_env(NOTIFIER_CHANNELS__ENVCH__URL=env_rx.url_with_auth("ops", ENV_SECRET),
+                        CREDENTIALS_DIRECTORY=str(creds))
+        start = utc_now() + 2.5 * S
+        names = ["toml", "envch", "credch"]
+        cfg = write_config(tmp_path / "config.toml", config_toml(
+            state=db, log_level="DEBUG",
+            channels={
+                "toml": toml_rx.url_with_auth("ops", TOML_SECRET),
+                # Placeholders: the environment and the credential file override them.
+                "envch": "json://127.0.0.1:9/",
+                "credch": "json://127.0.0.1:9/",
+            },
+            deadlines=(deadline_toml("kalbajar", start, channels=names)
+                       + deadline_toml("aghdam", start + 1.5 * S, channels=names)),
+            # No retries: every failure is final at once, so the test sees
+            # both the retry path's and the give-up path's error text quickly.
+            delivery={"give_up_after": "0s"}, zone="Asia/Baku"))
+        proc = Proc(["run", "-c", str(cfg)], tmp_path / "daemon.log", env).start()
+        try:
+            # The first deadline goes through all three channels...
+            for rx in (toml_rx, env_rx, cred_rx):
+                assert rx.wait_for(1, timeout=20), proc.text()
+            # ...then each channel fails its own way for the second one.
+            toml_rx.set_status(500)
+            env_rx.refuse()
+            cred_rx.set_status(401)
+            wait_until(lambda: sum(r.state == DeliveryState.FAILED for r in rows(db)) == 3, 20,
+                       "three failed deliveries in the ledger")
+            while_running = ledger_bytes(db)
+            assert (tmp_path / "ledger.db-wal").exists()  # the WAL was searched too
+        finally:
+            status = proc.stop(timeout=30)
+        assert status == 0
+
+        # The secrets were really in use: each receiver saw its own in Basic auth.
+        for rx, secret in ((toml_rx, TOML_SECRET), (env_rx, ENV_SECRET), (cred_rx, CRED_SECRET)):
+            auth = rx.requests[0].headers["Authorization"]
+            assert base64.b64decode(auth.split()[1]).decode() == f"ops:{secret}"
+
+        failed = {r.channel: r.last_error or "" for r in rows(db) if r.state == "failed"}
+        assert set(failed) == set(names)
+        assert "500" in failed["toml"]
+        assert "401" in failed["credch"]
+        assert failed["envch"]
+
+        outputs: dict[str, bytes] = {
+            "daemon log": proc.log.read_bytes(),
+            "ledger (running)": while_running,
+            "ledger (stopped)": ledger_bytes(db),
+            "last_error": "\n".join(failed.values()).encode(),
+        }
+        for args in (["history"], ["history", "--json"], ["status", "--json"], ["check"],
+                     ["send-test", "toml"], ["send-test", "envch"], ["send-test", "credch"]):
+            done = run_notifier(*args, "-c", str(cfg), env=env)
+            outputs[" ".join(args)] = (done.stdout + done.stderr).encode()
+            if args == ["history", "--json"]:
+                history = json.loads(done.stdout)
+            if args[0] == "send-test":
+                assert done.returncode == 1, done  # every channel fails by now
+        # send-test reports each failing URL and why, in the privacy form.
+        assert b"FAILED json://ops:****@" in outputs["send-test toml"]
+        assert b"error=500" in outputs["send-test toml"]
+
+        daemon_log = outputs["daemon log"].decode()
+        assert " DEBUG " in daemon_log  # the level really was DEBUG
+        assert "gave up on aghdam" in daemon_log
+        assert "error=500" in daemon_log
+        assert "error=401" in daemon_log
+        found = {where: leaks(data) for where, data in outputs.items() if leaks(data)}
+        assert not found, found
+        assert {item["state"] for item in history} == {"sent", "failed"}
+
+
+HEADER_SECRET = "HdrPlantedKey-2718"
+
+
+def test_a_secret_in_a_custom_header_is_not_shown_either(tmp_path: Path,
+                                                         http_receiver: HttpReceiver) -> None:
+    url = f"{http_receiver.url}?+X-Api-Key={HEADER_SECRET}"
+    http_receiver.set_status(500)
+    cfg = write_config(tmp_path / "config.toml", config_toml(
+        state=tmp_path / "ledger.db", channels={"hook": url},
+        deadlines=deadline_toml("kalbajar", utc_now() + 1 * H), zone="Asia/Baku"))
+    result = CliRunner().invoke(main, ["send-test", "hook", "-c", str(cfg)])
+    assert result.exit_code == 1
+    assert http_receiver.requests[0].headers["X-Api-Key"] == HEADER_SECRET  # really used
+    now = utc_now()
+    msg = OutgoingMessage(key="k", kind="due", deadline="kalbajar", title="t", body="b",
+                          due=now, planned_at=now)
+    with pytest.raises(ChannelDeliveryError) as caught:
+        ChannelSender(Channel("hook", (url,)), timeout=5).send(msg)
+    error_text = str(caught.value)  # what the dispatcher stores as last_error
+    assert HEADER_SECRET not in result.output
+    assert HEADER_SECRET not in error_text
