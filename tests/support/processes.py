@@ -62,8 +62,17 @@ class Proc:
         assert self.proc is not None
         return self.proc.wait(timeout=timeout)
 
-    def text(self) -> str:
-        return self.log.read_text("utf-8", errors="replace") if self.log.exists() else ""
+    def size(self) -> int:
+        """The log's length in bytes: a mark for text(after=...)."""
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def text(self, after: int = 0) -> str:
+        """The log from byte `after` on."""
+        if not self.log.exists():
+            return ""
+        with self.log.open("rb") as f:
+            f.seek(after)
+            return f.read().decode("utf-8", errors="replace")
 
     def stop(self, timeout: float = 20) -> int | None:
         """SIGTERM, then SIGKILL if it does not exit in time; the exit status."""
@@ -80,10 +89,10 @@ class Proc:
 
 
 def wait_ready(p: Proc, timeout: float = 30, after: int = 0) -> None:
-    """Until the daemon logs ` ready: ` (at or after character `after` of its log)."""
+    """Until the daemon logs ` ready: ` (at or after byte `after` of its log)."""
     def ready() -> bool:
         assert p.alive(), p.text()[-3000:]
-        return " ready: " in p.text()[after:]
+        return " ready: " in p.text(after)
     wait_until(ready, timeout, "the daemon to be ready")
 
 

@@ -1,4 +1,4 @@
-"""SIGKILL the real daemon again and again while it delivers 1,200 notifications.
+"""Fault 11: SIGKILL the live daemon again and again while it delivers 1,200 notifications.
 
 `python -m notifier run` runs in a subprocess over a persistent SQLite ledger
 and a jsonl:// channel. 1,200 deadlines fall due over about 40 s; meanwhile the
@@ -26,21 +26,22 @@ import os
 import random
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from support.configs import config_toml, deadline_toml, jsonl_config, write_config
 from support.env import clean_env
+from support.figures import report
 from support.jsonl import read_jsonl, read_jsonl_after_kills
 from support.ledger import rows
-from support.processes import daemon_process
+from support.processes import Proc, daemon_process, wait_ready
 from support.times import utc_now
+from support.waits import wait_until
 
 from notifier.config import loader as config
 from notifier.delivery.ledger import DeliveryState, Skip, open_ledger
@@ -52,22 +53,6 @@ SPAN = 40.0
 """Seconds over which the deadlines fall due."""
 KILLS = 30
 SEED = int(os.environ.get("NOTIFIER_KILL_SEED", "20201110"))
-
-
-def since(log: Path, offset: int) -> bytes:
-    """What the log got from byte `offset` on."""
-    with log.open("rb") as f:
-        f.seek(offset)
-        return f.read()
-
-
-def wait_ready(proc: subprocess.Popen[bytes], log: Path, offset: int) -> None:
-    """Wait until the daemon whose output starts at `offset` in the log says it is ready."""
-    began = time.monotonic()
-    while b" ready: " not in since(log, offset):
-        assert proc.poll() is None, log.read_text("utf-8")[-3000:]
-        assert time.monotonic() - began < 30, "the daemon never became ready"
-        time.sleep(0.02)
 
 
 @pytest.mark.timeout(180)
@@ -90,51 +75,49 @@ def test_sigkill_loses_nothing_and_duplicates_at_most_once_per_kill(
     assert len(planned) == N
 
     rng = random.Random(SEED)
-    command = [sys.executable, "-m", "notifier", "run", "-c", str(cfg)]
-    env = clean_env()
+    proc = Proc(["run", "-c", str(cfg)], log, clean_env())
+
+    def start_run(run: str) -> int:
+        """Start a run, its name marked in the log; where its output begins."""
+        with log.open("ab") as sink:
+            sink.write(f"=== {run}\n".encode())
+        offset = proc.size()
+        proc.start()
+        return offset
+
     kills = killed_after_ready = killed_while_growing = 0
     t_begin = time.monotonic()
-    with log.open("ab") as sink:
-        while kills < KILLS:
-            sink.write(f"=== run {kills + 1}\n".encode())
-            sink.flush()
-            offset = log.stat().st_size
-            size_before = len(read_jsonl_after_kills(out)[0])
-            proc = subprocess.Popen(command, stdout=sink, stderr=sink, env=env)
-            if rng.random() < 0.2:
-                time.sleep(rng.uniform(0.0, 1.0))  # while it starts: imports, config, ledger
-            else:
-                # Once it runs (the start-up time varies with the machine's load):
-                # during the catch-up burst or live delivery.
-                wait_ready(proc, log, offset)
-                time.sleep(rng.uniform(0.0, 1.0))
-            proc.send_signal(signal.SIGKILL)
-            assert proc.wait(10) == -signal.SIGKILL, log.read_text("utf-8")[-3000:]
-            kills += 1
-            segment = since(log, offset)
-            killed_after_ready += b" ready: " in segment
-            killed_while_growing += len(read_jsonl_after_kills(out)[0]) > size_before
-        kill_phase = time.monotonic() - t_begin
+    while kills < KILLS:
+        size_before = len(read_jsonl_after_kills(out)[0])
+        offset = start_run(f"run {kills + 1}")
+        if rng.random() < 0.2:
+            time.sleep(rng.uniform(0.0, 1.0))  # while it starts: imports, config, ledger
+        else:
+            # Once it runs (the start-up time varies with the machine's load):
+            # during the catch-up burst or live delivery.
+            wait_ready(proc, after=offset)
+            time.sleep(rng.uniform(0.0, 1.0))
+        proc.signal(signal.SIGKILL)
+        assert proc.wait(10) == -signal.SIGKILL, proc.text()[-3000:]
+        kills += 1
+        killed_after_ready += " ready: " in proc.text(offset)
+        killed_while_growing += len(read_jsonl_after_kills(out)[0]) > size_before
+    kill_phase = time.monotonic() - t_begin
 
-        # The last run: let it catch up and deliver the rest, then stop it properly.
-        sink.write(b"=== final run\n")
-        sink.flush()
-        offset = log.stat().st_size
-        proc = subprocess.Popen(command, stdout=sink, stderr=sink, env=env)
-        try:
-            # Signals are handled once the daemon is up; SIGTERM before that would kill it.
-            wait_ready(proc, log, offset)
-            last_due = max(dues.values())
-            limit = time.monotonic() + max(0.0, (last_due - utc_now()).total_seconds()) + 30
-            while time.monotonic() < limit:
-                if {line["key"] for line in read_jsonl_after_kills(out)[0]} >= planned:
-                    break
-                time.sleep(0.25)
-            time.sleep(0.5)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            status = proc.wait(30)
-    assert status == 0, log.read_text("utf-8")[-3000:]
+    # The last run: let it catch up and deliver the rest, then stop it properly (a
+    # SIGTERM lets the sends in flight finish: nothing can arrive after it exits).
+    offset = start_run("final run")
+    try:
+        # Signals are handled once the daemon is up; SIGTERM before that would kill it.
+        wait_ready(proc, after=offset)
+        last_due = max(dues.values())
+        with suppress(AssertionError):  # what is missing is reported below, by key
+            wait_until(lambda: {line["key"] for line in read_jsonl_after_kills(out)[0]}
+                       >= planned, max(0.0, (last_due - utc_now()).total_seconds()) + 30,
+                       "every planned key in the file")
+    finally:
+        status = proc.stop(timeout=30)
+    assert status == 0, proc.text()[-3000:]
 
     lines, torn = read_jsonl_after_kills(out)
     counts = Counter(line["key"] for line in lines)
@@ -169,9 +152,7 @@ def test_sigkill_loses_nothing_and_duplicates_at_most_once_per_kill(
         "ledger_states": dict(by_state),
         "seed": SEED,
     }
-    print("\nkill test: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
-    for k, v in figures.items():
-        record_property(k, v)
+    report("sigkill (live run)", figures, record_property)
 
     assert kills >= 30
     assert killed_after_ready >= 15, "too few kills hit a running daemon"
@@ -209,10 +190,8 @@ def test_a_summary_in_flight_at_a_kill_is_sent_at_the_next_start(tmp_path: Path)
 
     with daemon_process(tmp_path, text) as (daemon, notify):
         notify.wait_for(lambda m: "READY=1" in m)
-        wait = time.monotonic() + 20
-        while summary_state() in (DeliveryState.CLAIMED, DeliveryState.RETRYING):
-            assert time.monotonic() < wait, daemon.text()[-3000:]
-            time.sleep(0.05)
+        wait_until(lambda: summary_state() not in (DeliveryState.CLAIMED, DeliveryState.RETRYING),
+                   20, "the summary's row to settle")
     assert summary_state() == DeliveryState.SENT, daemon.text()[-3000:]
     (line,) = read_jsonl(tmp_path / "out.jsonl")
     assert line["key"] == key
