@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import marshal
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -17,7 +16,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from notifier.config import forkread, tomlsplit
+from notifier.config import tomlsplit
 from notifier.config.located import Collector
 from notifier.config.resolve import (
     NOT_SEEN,
@@ -31,7 +30,6 @@ from notifier.config.resolve import (
 from notifier.config.schema import DeadlineSettings, Settings, load_settings
 from notifier.config.secrets import warn_if_exposed
 from notifier.config.tomlread import fast_read
-from notifier.errors import Problem
 from notifier.schedule.model import Deadline
 
 BATCH = 2000
@@ -122,28 +120,8 @@ def _read_parts(
     todo = [i for i, d in enumerate(slots) if d is None]
     groups = [todo[first:first + BATCH] for first in range(0, len(todo), BATCH)]
     batch = _Batch(parts, base, col, seen, slots, digests if remember and not known else None)
-    theirs: list[list[int]] = []
-    helper: forkread.Forked | None = None
-    if len(groups) >= FORK_GROUPS and forkread.available():
-        # The child takes 40 %: it reads a third slower (its first writes to pages it
-        # shares with this process copy them), and this process decodes its share after.
-        mine = (len(groups) * 3 + 4) // 5
-        later = groups[mine:]
-        try:
-            helper = forkread.Forked(lambda: batch.read_encoded(later))
-        except OSError:  # no fork here (a seccomp filter, no memory): one process reads all
-            helper = None
-        else:
-            groups, theirs = groups[:mine], later
-    try:
-        for group in groups:
-            batch.read(group)
-    except BaseException:
-        if helper is not None:
-            helper.cancel()
-        raise
-    if helper is not None:
-        batch.take(helper.result(), theirs)
+    for group in groups:
+        batch.read(group)
     unclean = batch.unclean
     deadlines = [d for d in slots if d is not None]
     if _repeats(sorted(d.id for d in deadlines)):
@@ -157,13 +135,8 @@ def _read_parts(
                    if remember else None)
 
 
-FORK_GROUPS = 8
-"""A file of at least this many batches (16,000 deadlines) is read by two processes
-(see `forkread`) where the machine has a second core."""
-
-
 class _Batch:
-    """Reads groups of deadline tables into `slots` (one process's share of a file)."""
+    """Reads groups of deadline tables into `slots`."""
 
     def __init__(self, parts: tomlsplit.Parts, base: Inherited, col: Collector, seen: FirstSeen,
                  slots: list[Deadline | None], digests: bytearray | None) -> None:
@@ -196,67 +169,6 @@ class _Batch:
             self.slots[i] = resolved
             if len(col.warnings) != warned:
                 self.unclean.add(i)
-
-    def _shared(self) -> forkread.Shared:
-        base = self.base
-        return forkread.Shared(base.default_reminders, base.default_channels,
-                               base.default_overdue, base.remind_at)
-
-    def read_encoded(self, groups: list[list[int]]) -> tuple[object, ...]:
-        """In the forked child: `groups` read, and what `take` needs, marshal-able.
-
-        Each group's deadlines go as one marshal blob, made as soon as the group
-        is read (and the deadlines dropped): neither process ever holds the
-        share's deadlines twice, or all of it as tuples (40 MB at 100,000).
-        """
-        warned = len(self.col.warnings)
-        shared = self._shared()
-        slots = self.slots
-        blobs: list[bytes] = []
-        try:
-            for group in groups:
-                self.read(group)
-                encoded = []
-                for i in group:
-                    d = slots[i]
-                    assert d is not None  # read just above
-                    encoded.append(forkread.encode(d, shared))
-                    slots[i] = None
-                blobs.append(marshal.dumps(encoded))
-        except _WholeFile:
-            return ("whole",)
-        indexes = [i for group in groups for i in group]
-        digests = b"" if self.digests is None else b"".join(
-            bytes(self.digests[i * DIGEST_SIZE:(i + 1) * DIGEST_SIZE]) for i in indexes)
-        return ("read", blobs, sorted(self.unclean.intersection(indexes)),
-                [tuple(p) for p in self.col.warnings[warned:]], digests)
-
-    def take(self, result: object, groups: list[list[int]]) -> None:
-        """The child's `read_encoded` result for `groups`; read them here if it has none."""
-        if not isinstance(result, tuple) or not result:
-            for group in groups:
-                self.read(group)
-            return
-        if result[0] == "whole":
-            raise _WholeFile
-        try:
-            _, blobs, unclean, warnings, digests = result
-            decoder = forkread.Decoder(self._shared())
-            for group, blob in zip(groups, blobs, strict=True):
-                for i, item in zip(group, marshal.loads(blob), strict=True):  # noqa: S302 - ours
-                    self.slots[i] = decoder.decode(item)
-        except (ValueError, TypeError, EOFError):
-            # Not what read_encoded sends (a bug, not the user's file): read them here.
-            for group in groups:
-                self.read(group)
-            return
-        self.unclean.update(unclean)
-        self.col.warnings.extend(Problem(*p) for p in warnings)
-        if self.digests is not None:
-            indexes = [i for group in groups for i in group]
-            for n, i in enumerate(indexes):
-                self.digests[i * DIGEST_SIZE:(i + 1) * DIGEST_SIZE] = \
-                    digests[n * DIGEST_SIZE:(n + 1) * DIGEST_SIZE]
 
 
 def _repeats(ordered: list[str]) -> bool:
