@@ -24,13 +24,7 @@ from support.times import utc_now
 from notifier.config import loader as config
 from notifier.delivery.backoff import FIRST_BACKOFF, MAX_BACKOFF, backoff
 from notifier.delivery.dispatch import NOT_STARTED, Dispatcher
-from notifier.delivery.ledger import (
-    DeliveryRecord,
-    DeliveryState,
-    FixedText,
-    Ledger,
-    open_ledger,
-)
+from notifier.delivery.ledger import DeliveryRecord, DeliveryState, Ledger, open_ledger
 from notifier.messages.render import Message, Renderer
 from notifier.schedule import planning
 from notifier.schedule.model import Notification, Schedule
@@ -200,22 +194,6 @@ def test_claim_send_mark_delivers_each_key_once_per_channel(world: World) -> Non
             assert (rec.state, rec.attempts, rec.last_error) == (DeliveryState.SENT, 1, None)
     assert d.sent == 6
     d.stop(5)
-
-
-def test_a_message_rendered_once_is_kept_with_its_claim(world: World) -> None:
-    """A catch-up summary's words go into the ledger with its claim: if the process
-    dies while sending it, the next start has them to send again (SPEC 3)."""
-    words = Message("Missed while notifier was down", "d0: due")
-    summary = replace(world.items[0], kind="summary", deadline=None, due=None,
-                      channels=("file",), title=words.title, key="summary/2020-11-15T14:54:00Z")
-    d = world.dispatcher()
-    d.submit(summary, fixed=words)
-    assert d.wait_idle(10)
-    d.stop(5)
-    assert [r["title"] for r in read_jsonl(world.jsonl)] == [words.title]
-    with open_ledger(world.db, readonly=True) as book:
-        assert book.fixed_text(summary.key, "file") == FixedText(words.title, words.body)
-        assert book.fixed_text(world.items[1].key, "file") is None
 
 
 def test_a_job_handed_over_early_is_claimed_at_once_and_sent_at_its_instant(

@@ -37,7 +37,6 @@ from notifier.delivery.ledger import (
     MAX_ERROR_CHARS,
     Claim,
     DeliveryState,
-    FixedText,
     Ledger,
     Sent,
     Skip,
@@ -404,41 +403,6 @@ def test_one_delivery_is_looked_up_by_key_and_channel(ledger: Ledger) -> None:
         DeliveryState.RETRYING, T0, at(30))
     assert ledger.delivery(KEY, "mail") is None
     assert ledger.delivery("nope", "ops") is None
-
-
-SUMMARY = "summary/2020-11-15T14:54:00Z"
-
-
-def test_a_message_rendered_once_is_kept_with_its_claim_through_a_crash(store: Store) -> None:
-    """A catch-up summary is not in the plan: its words come back from the ledger
-    after a crash cut its send off, so it goes out again (SPEC 3)."""
-    words = FixedText("Missed while notifier was down", "kalbajar: reminder\nlachin: due")
-    with store.open() as led:
-        assert led.claim_many(
-            [Claim(SUMMARY, "ops", None, "summary", T0, text=words),
-             Claim(KEY, "ops", "kalbajar", "reminder", T0)], now=T0) == [True, True]
-        assert led.fixed_text(SUMMARY, "ops") == words
-        assert led.fixed_text(KEY, "ops") is None
-        assert led.fixed_text(SUMMARY, "mail") is None
-        # A refused claim keeps nothing: the words of the first claim stand.
-        other = FixedText("other", "words")
-        assert led.claim_many([Claim(SUMMARY, "ops", None, "summary", T0, text=other),
-                               Claim(KEY, "ops", "kalbajar", "reminder", T0, text=other)],
-                              now=at(1)) == [False, False]
-        assert led.fixed_text(SUMMARY, "ops") == words
-        assert led.fixed_text(KEY, "ops") is None
-    with store.open() as led:  # the next start, after a SIGKILL mid-send
-        assert led.recover_in_flight(at(60)) == 2
-        due = {r.key: r for r in led.due_retries(at(60))}
-        assert set(due) == {SUMMARY, KEY}
-        assert (due[SUMMARY].kind, due[SUMMARY].deadline) == ("summary", None)
-        assert led.fixed_text(SUMMARY, "ops") == words
-        assert led.claim(SUMMARY, "ops", deadline=None, kind="summary", planned_at=T0,
-                         now=at(60)) is True
-        assert led.fixed_text(SUMMARY, "ops") == words
-        led.mark_sent(SUMMARY, "ops", now=at(61))
-    with store.open(readonly=True) as ro:
-        assert ro.fixed_text(SUMMARY, "ops") == words
 
 
 # --------------------------------------------------------------------------- reopening

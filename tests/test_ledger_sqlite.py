@@ -16,13 +16,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from ledger_stores import KEY, T0, claim, only
+from ledger_stores import T0, claim, only
 
 from notifier.delivery.ledger import (
     SCHEMA_VERSION,
     Claim,
-    DeliveryState,
-    FixedText,
     ledger_exists,
     open_ledger,
 )
@@ -83,7 +81,7 @@ def test_wal_synchronous_full_and_schema_version(ledger: SqliteLedger, db_path: 
     raw = sqlite3.connect(db_path)
     try:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
         indexes = {r[0] for r in raw.execute("SELECT sql FROM sqlite_master WHERE type='index'")}
         assert any("(state, next_attempt)" in (s or "") for s in indexes)
         assert any("(deadline" in (s or "") for s in indexes)
@@ -187,34 +185,6 @@ def test_damaged_page_is_refused_and_left_untouched(db_path: Path) -> None:
     both_modes_refuse(db_path, "corrupt|malformed")
 
 
-def test_a_version_1_ledger_is_read_as_it_is_and_migrated_by_a_writer(db_path: Path) -> None:
-    with open_ledger(db_path) as led:
-        assert claim(led)
-        led.record_first_seen(["kalbajar"], T0)
-        led.touch_alive(T0)
-    raw = sqlite3.connect(db_path, isolation_level=None)
-    raw.execute("DROP TABLE fixed_texts")  # what version 1 wrote
-    raw.execute("PRAGMA user_version = 1")
-    raw.close()
-    before = db_path.read_bytes()
-    with open_ledger(db_path, readonly=True) as ro:
-        assert only(ro).state is DeliveryState.CLAIMED
-        assert ro.first_seen() == {"kalbajar": T0}
-        assert ro.fixed_text(KEY, "ops") is None
-    assert db_path.read_bytes() == before  # reading never migrates
-    with open_ledger(db_path) as led:
-        assert only(led).state is DeliveryState.CLAIMED
-        assert led.last_alive() == T0
-        words = FixedText("t", "b")
-        assert led.claim_many([Claim("s", "ops", None, "summary", T0, text=words)], now=T0)
-        assert led.fixed_text("s", "ops") == words
-    raw = sqlite3.connect(db_path)
-    try:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    finally:
-        raw.close()
-
-
 def test_newer_schema_version_is_refused(db_path: Path) -> None:
     make_ledger_file(db_path, rows=3)
     raw = sqlite3.connect(db_path)
@@ -237,7 +207,7 @@ def test_foreign_sqlite_database_is_refused_and_not_converted(db_path: Path) -> 
         raw.close()
 
 
-@pytest.mark.parametrize("table", ["deliveries", "first_seen", "meta", "fixed_texts"])
+@pytest.mark.parametrize("table", ["deliveries", "first_seen", "meta"])
 def test_missing_table_is_refused(db_path: Path, table: str) -> None:
     make_ledger_file(db_path, rows=3)
     raw = sqlite3.connect(db_path, isolation_level=None)

@@ -35,7 +35,7 @@ from typing import TypeVar
 
 from notifier.delivery.backoff import FIRST_BACKOFF, MAX_BACKOFF, backoff
 from notifier.delivery.lanes import Job, Lane, Render, Sender, parallel_of
-from notifier.delivery.ledger import Claim, FixedText, Ledger, Sent
+from notifier.delivery.ledger import Claim, Ledger, Sent
 from notifier.delivery.outcomes import OutgoingMessage
 from notifier.delivery.sentmarks import SentMarks
 from notifier.errors import DeliveryError, LedgerError, LedgerWriteError
@@ -276,8 +276,7 @@ class Dispatcher:
         fresh = [j for j in batch if not j.claimed]
         lateness = [self._is_late(j.notification, now, forced=j.late) for j in fresh]
         claims = [Claim(j.notification.key, j.channel, j.notification.deadline,
-                        j.notification.kind, j.notification.at, late,
-                        None if j.fixed is None else FixedText(j.fixed.title, j.fixed.body))
+                        j.notification.kind, j.notification.at, late)
                   for j, late in zip(fresh, lateness, strict=True)]
         outcome = self._retrying(lambda: self._ledger.claim_many(claims, now=now)) if claims \
             else []

@@ -18,11 +18,8 @@ from enum import StrEnum
 from types import TracebackType
 from typing import NamedTuple, Protocol, Self
 
-SCHEMA_VERSION = 2
-"""The ledger schema version this code writes; it reads every version up to it.
-
-1: deliveries, first-seen times, heartbeat. 2: the fixed texts (see Claim.text).
-"""
+SCHEMA_VERSION = 1
+"""The ledger schema version this code writes and understands."""
 
 MAX_ERROR_CHARS = 500
 """`last_error` (and a skip reason) is cut to this many characters."""
@@ -79,13 +76,6 @@ class Skip(NamedTuple):
     planned_at: datetime
 
 
-class FixedText(NamedTuple):
-    """The words of a message rendered once, not from the plan (a catch-up summary)."""
-
-    title: str
-    body: str
-
-
 class Claim(NamedTuple):
     """One delivery to take ownership of (see `Ledger.claim`)."""
 
@@ -95,10 +85,6 @@ class Claim(NamedTuple):
     kind: str
     planned_at: datetime
     late: bool = False
-    text: FixedText | None = None
-    """Kept with the claim (the first one that brings it), in the same commit, for
-    a delivery that cannot be rendered again from the plan: a send cut off by a
-    crash then goes out again, with the same words (`Ledger.fixed_text`)."""
 
 
 class Sent(NamedTuple):
@@ -227,10 +213,6 @@ class Ledger(Protocol):
 
     def delivery(self, key: str, channel: str) -> DeliveryRecord | None:
         """The one delivery of `key` to `channel`, if there is one (a lookup by key)."""
-        ...
-
-    def fixed_text(self, key: str, channel: str) -> FixedText | None:
-        """The words a claim of this delivery kept (`Claim.text`), if any."""
         ...
 
     def close(self) -> None:

@@ -25,7 +25,6 @@ from notifier.delivery.ledger.base import (
     Claim,
     DeliveryRecord,
     DeliveryState,
-    FixedText,
     Ledger,
     Sent,
     Skip,
@@ -97,7 +96,7 @@ class SqliteLedger:
         self._readonly = readonly
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
-        # Before anything is read or migrated: a second daemon changes nothing.
+        # Before anything is read or initialised: a second daemon changes nothing.
         self._owner = OwnerLock.take(self._path) if owner else None
         try:
             conn = sqlite_open.connect(self._path, readonly=readonly, busy_timeout=busy_timeout)
@@ -105,7 +104,6 @@ class SqliteLedger:
             self._release_owner()
             raise
         try:
-            self._version = sqlite_open.schema_version(conn)
             self._default_max_pages = int(conn.execute("PRAGMA max_page_count").fetchone()[0])
             if max_page_count is not None:
                 self._apply_max_page_count(conn, max_page_count)
@@ -253,15 +251,14 @@ class SqliteLedger:
                         (c.key, c.channel, c.deadline, c.kind, planned_us, int(c.late),
                          now_us, now_us),
                     )
-                else:
-                    state, next_attempt = current
-                    if (state != DeliveryState.RETRYING or next_attempt is None
-                            or next_attempt > now_us):
-                        claimed.append(False)
-                        continue
-                    conn.execute(sqlite_sql.RECLAIM, (int(c.late), now_us, c.key, c.channel))
-                if c.text is not None:
-                    conn.execute(sqlite_sql.KEEP_TEXT, (c.key, c.channel, *c.text))
+                    claimed.append(True)
+                    continue
+                state, next_attempt = current
+                if (state != DeliveryState.RETRYING or next_attempt is None
+                        or next_attempt > now_us):
+                    claimed.append(False)
+                    continue
+                conn.execute(sqlite_sql.RECLAIM, (int(c.late), now_us, c.key, c.channel))
                 claimed.append(True)
         return claimed
 
@@ -387,13 +384,6 @@ class SqliteLedger:
         with self._read("read a delivery") as conn:
             row = conn.execute(sqlite_sql.ONE, (key, channel)).fetchone()
             return None if row is None else self._record(tuple(row))
-
-    def fixed_text(self, key: str, channel: str) -> FixedText | None:
-        if self._version < sqlite_sql.TABLES["fixed_texts"][0]:  # opened read-only, unmigrated
-            return None
-        with self._read("read a kept message") as conn:
-            row = conn.execute(sqlite_sql.GET_TEXT, (key, channel)).fetchone()
-            return None if row is None else FixedText(str(row[0]), str(row[1]))
 
     # ------------------------------------------------------------------ first seen, alive
 

@@ -1,4 +1,4 @@
-"""Opening a SQLite ledger file: connect, make sure it is ours, initialise, migrate or probe it.
+"""Opening a SQLite ledger file: connect, make sure it is ours, initialise or probe it.
 
 Nothing is changed until the file is known to be a notifier ledger of a
 known version (or a blank database to initialise): a foreign or damaged
@@ -71,22 +71,22 @@ def _prepare(conn: sqlite3.Connection, path: Path, *, readonly: bool) -> None:
     # Look first, change nothing until the file is known to be ours.
     conn.execute("BEGIN")
     try:
-        version = _check(conn, path)
+        empty = _check(conn, path)
     finally:
         rollback(conn)
     if readonly:
-        if version == 0:
+        if empty:
             raise LedgerError(f"ledger {path}: is empty (never initialised)")
-        return  # an older version is read as it is: migrating is a write
+        return
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise LedgerError(
             f"ledger {path}: cannot use write-ahead logging here (journal mode {mode})"
         )
-    if version != 0:
+    if empty:
+        _initialise(conn, path)
+    else:
         _probe_write(conn, path)
-    if version < SCHEMA_VERSION:
-        _upgrade(conn, path)
 
 
 def _probe_write(conn: sqlite3.Connection, path: Path) -> None:
@@ -109,8 +109,8 @@ def _probe_write(conn: sqlite3.Connection, path: Path) -> None:
         rollback(conn)
 
 
-def _check(conn: sqlite3.Connection, path: Path) -> int:
-    """Validate an opened file; its schema version (0: a blank database to initialise)."""
+def _check(conn: sqlite3.Connection, path: Path) -> bool:
+    """Validate an opened file; True if it is a blank database to initialise."""
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     tables = {
         str(r[0])
@@ -130,12 +130,10 @@ def _check(conn: sqlite3.Connection, path: Path) -> int:
     if version == 0:
         if tables:
             raise LedgerError(f"ledger {path}: is a SQLite database but not a notifier ledger")
-        return 0
+        return True
     if version < 0:
         raise LedgerError(f"ledger {path}: unknown schema version {version}")
-    for table, (since, wanted) in sqlite_sql.TABLES.items():
-        if since > version:
-            continue
+    for table, wanted in sqlite_sql.COLUMNS.items():
         if table not in tables:
             raise LedgerError(f"ledger {path}: table {table} is missing")
         have = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
@@ -144,27 +142,17 @@ def _check(conn: sqlite3.Connection, path: Path) -> int:
             raise LedgerError(
                 f"ledger {path}: table {table} lacks column(s) {', '.join(missing)}"
             )
-    return version
+    return False
 
 
-def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
-    """Initialise a blank file, or migrate an older ledger, to SCHEMA_VERSION: at once."""
+def _initialise(conn: sqlite3.Connection, path: Path) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        version = _check(conn, path)  # again: someone may have done it meanwhile
-        statements = sqlite_sql.SCHEMA if version == 0 else [
-            statement for step in range(version + 1, SCHEMA_VERSION + 1)
-            for statement in sqlite_sql.MIGRATIONS[step]
-        ]
-        for statement in statements:
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if _check(conn, path):  # nobody initialised it meanwhile
+            for statement in sqlite_sql.SCHEMA:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
         rollback(conn)
         raise
-
-
-def schema_version(conn: sqlite3.Connection) -> int:
-    """The version of the ledger `conn` opened (older than SCHEMA_VERSION only read-only)."""
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])

@@ -7,25 +7,9 @@ The schema version lives in `PRAGMA user_version` (base.SCHEMA_VERSION).
 
 from __future__ import annotations
 
-from notifier.delivery.ledger.base import SCHEMA_VERSION, DeliveryState
+from notifier.delivery.ledger.base import DeliveryState
 
 _STATES = ", ".join(f"'{s.value}'" for s in DeliveryState)
-
-_FIXED_TEXTS = """CREATE TABLE fixed_texts (
-    -- the words of a message rendered once (a catch-up summary), kept by the
-    -- claim of each of its deliveries, so that a send cut off by a crash can
-    -- go out again unchanged
-    key     TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    title   TEXT NOT NULL,
-    body    TEXT NOT NULL,
-    PRIMARY KEY (key, channel)
-)"""
-
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    2: (_FIXED_TEXTS,),
-}
-"""version -> the statements that bring a ledger of the version before to it."""
 
 SCHEMA: tuple[str, ...] = (
     f"""CREATE TABLE deliveries (
@@ -59,25 +43,18 @@ SCHEMA: tuple[str, ...] = (
     k TEXT NOT NULL PRIMARY KEY,
     v TEXT NOT NULL
 )""",
-    *(statement for version in sorted(MIGRATIONS) for statement in MIGRATIONS[version]),
 )
-"""A new ledger, at SCHEMA_VERSION: version 1's tables, then every migration's."""
 
-if sorted(MIGRATIONS) != list(range(2, SCHEMA_VERSION + 1)):
-    raise AssertionError("one migration per schema version after 1")
-
-TABLES: dict[str, tuple[int, frozenset[str]]] = {
-    "deliveries": (1, frozenset(
+COLUMNS: dict[str, frozenset[str]] = {
+    "deliveries": frozenset(
         {
             "key", "channel", "deadline", "kind", "planned_at", "state", "attempts",
             "next_attempt", "last_error", "late", "created_at", "updated_at",
         }
-    )),
-    "first_seen": (1, frozenset({"id", "at"})),
-    "meta": (1, frozenset({"k", "v"})),
-    "fixed_texts": (2, frozenset({"key", "channel", "title", "body"})),
+    ),
+    "first_seen": frozenset({"id", "at"}),
+    "meta": frozenset({"k", "v"}),
 }
-"""table -> (the schema version that added it, the columns it must have)."""
 
 # Complete statements as literals: nothing but "?" placeholders is ever
 # interpolated into SQL (see `keys_in`).
@@ -130,8 +107,6 @@ HISTORY = _RECORD + "ORDER BY updated_at DESC, rowid DESC LIMIT ?"
 HISTORY_OF = _RECORD + "WHERE deadline = ? ORDER BY updated_at DESC, rowid DESC LIMIT ?"
 LAST_OF = _RECORD + "WHERE deadline = ? ORDER BY updated_at DESC, rowid DESC LIMIT 1"
 ONE = _RECORD + "WHERE key = ? AND channel = ?"
-KEEP_TEXT = "INSERT OR IGNORE INTO fixed_texts (key, channel, title, body) VALUES (?, ?, ?, ?)"
-GET_TEXT = "SELECT title, body FROM fixed_texts WHERE key = ? AND channel = ?"
 
 INSERT_FIRST_SEEN_JSON = (
     "INSERT OR IGNORE INTO first_seen (id, at) SELECT value, ? FROM json_each(?)"
