@@ -70,7 +70,9 @@ def test_retries_until_success_with_backoff(tmp_path: Path, http_receiver: HttpR
                         max_backoff=10 * S) as run:
         assert http_receiver.wait_for(failures + 1, timeout=20)
         wait_until(lambda: any(r.state == DeliveryState.SENT for r in rows(db)), 10, "a sent row")
-        time.sleep(0.5)  # nothing more may arrive
+        # Nothing more may arrive: nothing queued or in flight, and (below) the
+        # ledger's one row is sent, so no retry is left to make.
+        wait_until(run.daemon.dispatcher.idle, 10, "the dispatcher to be idle")
         run.stop()
     (rec,) = rows(db)
     assert rec.key == f"kalbajar/due/{due:%Y-%m-%dT%H:%M:%SZ}/"
@@ -229,7 +231,7 @@ def test_give_up_marks_failed_with_a_secret_free_error(tmp_path: Path,
     with daemon_thread(cfg, first_backoff=0.2 * S, max_backoff=0.5 * S) as run:
         wait_until(lambda: any(r.state == DeliveryState.FAILED for r in rows(db)), 20,
                    "a failed row")
-        time.sleep(0.3)
+        wait_until(run.daemon.dispatcher.idle, 10, "the dispatcher to be idle")
         run.stop()
     # The planted password was really used: it is in the Basic auth of every request.
     auth = http_receiver.requests[0].headers["Authorization"]
@@ -289,16 +291,18 @@ def test_restarting_the_daemon_sends_nothing_twice(tmp_path: Path,
     assert Counter(s for s, _ in before.values()) == {DeliveryState.SENT: 9,
                                                        DeliveryState.RETRYING: 1}
     # A new daemon over the same file: only the pending retry goes out, once.
-    with daemon_thread(cfg, first_backoff=5 * S, max_backoff=10 * S) as run:
+    with daemon_thread(cfg, first_backoff=5 * S, max_backoff=10 * S, heartbeat=0.5) as run:
         assert http_receiver.wait_for(6, timeout=15)
         wait_until(lambda: all(s == DeliveryState.SENT for s, _ in states(db).values()), 5,
                    "every row sent")
-        time.sleep(1.0)
+        run.heartbeats(1)
+        wait_until(run.daemon.dispatcher.idle, 10, "the dispatcher to be idle")
         run.stop()
         assert run.daemon.dispatcher.sent == 1
     # And a third start finds nothing at all to do.
-    with daemon_thread(cfg) as run:
-        time.sleep(1.5)
+    with daemon_thread(cfg, heartbeat=0.5) as run:
+        run.heartbeats(1)
+        wait_until(run.daemon.dispatcher.idle, 10, "the dispatcher to be idle")
         run.stop()
         assert run.daemon.dispatcher.sent == 0
     lines = read_jsonl(out)
@@ -336,13 +340,13 @@ def test_catch_up_after_hours_of_downtime(tmp_path: Path, http_receiver: HttpRec
             deadline_toml("shusha", now - 7 * H, announced=announced),
         ]),
         delivery={"catchup": "2h"}, zone="Asia/Baku"))
-    with daemon_thread(cfg) as run:
+    with daemon_thread(cfg, heartbeat=0.5) as run:
         wait_until(lambda: len(read_jsonl(out)) >= 3, 15, "three lines in the file")
         assert http_receiver.wait_for(3, timeout=10)
         # apprise's email plugin throttles itself: one message per 5.5 s per URL.
         assert smtp_receiver.wait_for(3, timeout=25)
+        run.heartbeats(1)
         wait_until(run.daemon.dispatcher.idle, 10, "the dispatcher to be idle")
-        time.sleep(0.5)
         run.stop()
 
     lines = read_jsonl(out)
@@ -384,8 +388,9 @@ def test_catch_up_after_hours_of_downtime(tmp_path: Path, http_receiver: HttpRec
     assert len(sent) == 3  # two late messages + the summary
 
     # A restart right after the catch-up sends nothing again, and no second summary.
-    with daemon_thread(cfg) as run:
-        time.sleep(1.5)
+    with daemon_thread(cfg, heartbeat=0.5) as run:
+        run.heartbeats(1)
+        wait_until(run.daemon.dispatcher.idle, 10, "the dispatcher to be idle")
         run.stop()
         assert run.daemon.dispatcher.sent == 0
     assert len(read_jsonl(out)) == 3
