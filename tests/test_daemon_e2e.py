@@ -94,7 +94,9 @@ def test_sighup_adds_moves_and_removes_without_duplicates(tmp_path: Path) -> Non
         sd.wait_for(lambda m: "READY=1" in m, after=count)
         out = tmp_path / "out.jsonl"
         wait_until(lambda: len(read_jsonl(out)) >= 3, timeout=20, what="three dues")
-        time.sleep(1.5)
+        # Every instant of either plan has passed by the last due ("add"): once the
+        # daemon has stopped (its sends in flight finished), nothing else can arrive.
+        assert d.stop() == 0
         logs = d.text()
     rows = read_jsonl(out)
     assert sorted(r["deadline"] for r in rows) == ["add", "keep", "move"]
@@ -163,7 +165,7 @@ def test_sigkill_then_restart_resends_nothing_and_catches_up(tmp_path: Path) -> 
         d.start()
         sd.wait_for(lambda m: "READY=1" in m, after=count)
         wait_until(lambda: len(read_jsonl(out)) >= 2, timeout=20, what="the missed due")
-        time.sleep(1.0)
+        assert d.stop() == 0  # both instants passed: nothing else can arrive after this
     rows = read_jsonl(out)
     assert [(r["deadline"], r["late"]) for r in rows] == [("first", False), ("during", True)]
 
@@ -173,11 +175,14 @@ def test_watchdog_pings(tmp_path: Path) -> None:
     text = jsonl_config(tmp_path, deadline_toml("later", due))
     with daemon_process(tmp_path, text, extra_env={"WATCHDOG_USEC": "2000000"}) as (_, sd):
         sd.wait_for(lambda m: "READY=1" in m)
-        time.sleep(3.5)
-        sd.texts()
-        pings = [t for t, m in sd.messages if "WATCHDOG=1" in m]
-    assert len(pings) >= 2, sd.messages
-    gaps = [b - a for a, b in itertools.pairwise(pings)]
+
+        def pings() -> list[float]:
+            sd.texts()
+            return [t for t, m in sd.messages if "WATCHDOG=1" in m]
+        wait_until(lambda: len(pings()) >= 2, timeout=3.5, what="two watchdog pings")
+        pings_seen = pings()
+    assert len(pings_seen) >= 2, sd.messages
+    gaps = [b - a for a, b in itertools.pairwise(pings_seen)]
     assert max(gaps) < 2.0
 
 
@@ -210,12 +215,13 @@ due = {(a_due + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
 reason = "more time"
 """
         count = len(sd.texts())
-        write_config(tmp_path / "config.toml", jsonl_config(tmp_path, deadline_toml("a", a_due) + extension + b))
+        write_config(tmp_path / "config.toml",
+                     jsonl_config(tmp_path, deadline_toml("a", a_due) + extension + b))
         d.signal(signal.SIGHUP)
         sd.wait_for(lambda m: "READY=1" in m, after=count)
         out = tmp_path / "out.jsonl"
         wait_until(lambda: len(read_jsonl(out)) >= 3, timeout=20, what="live-edit messages")
-        time.sleep(1.0)
+        assert d.stop() == 0  # all but a's far due passed: nothing else can arrive after this
     rows = read_jsonl(out)
     assert [(r["deadline"], r["kind"]) for r in rows] == [
         ("a", "rescheduled"), ("b", "reminder"), ("b", "due")]
