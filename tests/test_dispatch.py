@@ -8,7 +8,6 @@ where a test must step past a give-up time.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -17,9 +16,11 @@ from pathlib import Path
 import pytest
 from support.configs import config_toml, deadline_toml, write_config
 from support.jsonl import read_jsonl
+from support.ledger import rows
 from support.receivers import HttpReceiver
 from support.senders import senders
 from support.times import utc_now
+from support.waits import wait_until
 
 from notifier.config import loader as config
 from notifier.delivery.backoff import FIRST_BACKOFF, MAX_BACKOFF, backoff
@@ -203,8 +204,10 @@ def test_a_job_handed_over_early_is_claimed_at_once_and_sent_at_its_instant(
         d = w.dispatcher(lead=3 * S)
         first, far = w.items[0], w.items[2]
         d.submit(first, channels=("file",))
-        time.sleep(0.5)
-        # A second before its instant: claimed (durably, crash-safe), not yet sent.
+        wait_until(lambda: [r.state for r in rows(w.db)] == [DeliveryState.CLAIMED], 10,
+                   "the claim")
+        # A second before its instant: claimed (durably, crash-safe), not yet sent
+        # (and below: sent at its instant, not earlier).
         assert w.clock() < first.at
         assert w.row(first.key, "file").state == DeliveryState.CLAIMED
         assert not w.jsonl.exists() or read_jsonl(w.jsonl) == []
@@ -464,10 +467,8 @@ def test_stop_gives_queued_retries_back_to_the_ledger(world: World) -> None:
     # n1 was really being sent: it stays claimed, for recover_in_flight at the next start.
     assert world.row(n1.key, "http").state == DeliveryState.CLAIMED
     world.receiver.release()  # the worker then finishes n1 and sees the stop
-    deadline_ = time.monotonic() + 10
-    while world.row(n1.key, "http").state != DeliveryState.SENT:
-        assert time.monotonic() < deadline_
-        time.sleep(0.02)
+    wait_until(lambda: world.row(n1.key, "http").state == DeliveryState.SENT, 10,
+               "n1 to be sent")
 
 
 def test_late_is_decided_by_delay_or_forced_for_catch_up(world: World) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from support.jsonl import read_jsonl
 from support.receivers import HttpReceiver
 from support.senders import senders
 from support.times import utc_now
+from support.waits import wait_until
 
 from notifier.config import loader as config
 from notifier.delivery.channels import PARALLEL_SENDS
@@ -216,10 +216,8 @@ def test_a_kill_in_the_middle_of_a_claimed_batch_loses_nothing(
             http_receiver.release()
             http_receiver.hang()
             assert http_receiver.wait_for(2)
-            deadline_ = time.monotonic() + 10
-            while b.states()[("http", DeliveryState.SENT)] < 1:
-                assert time.monotonic() < deadline_
-                time.sleep(0.02)
+            wait_until(lambda: b.states()[("http", DeliveryState.SENT)] >= 1, 10,
+                       "the first send's sent mark")
         finally:
             child.kill()
             child.wait(10)
