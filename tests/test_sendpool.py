@@ -240,7 +240,8 @@ def test_sigterm_to_the_whole_service_lets_the_send_in_flight_finish(
         assert len(helper_pids(proc.pid)) == 2
         helpers = helper_pids(proc.pid)
         os.killpg(proc.pid, signal.SIGTERM)  # what systemd does to the unit's processes
-        time.sleep(0.5)
+        # The daemon has handled it, so every helper has had it too.
+        notify.wait_for(lambda m: "STOPPING=1" in m)
         assert all(alive(p) for p in helpers)  # still sending
         http_receiver.release()
         assert proc.wait(20) == 0
