@@ -11,7 +11,7 @@ from notifier import text
 from notifier.schedule import timing
 from notifier.schedule.model import Channel, Closure, Deadline, Digest, Schedule, Stage
 from notifier.schedule.planning import plan
-from notifier.schedule.standing import standing_at
+from notifier.schedule.standing import stale_reason, standing_at
 from notifier.text import rfc3339
 
 BAKU = ZoneInfo("Asia/Baku")
@@ -382,6 +382,34 @@ def test_state_at() -> None:
     assert [(s.state, s.stage) for _, s in rows] == [
         ("not-announced", 0), ("open", 0), ("open", 1), ("overdue", 1)]
     assert rows[2][1].effective_due - rows[2][1].original_due == timedelta(days=10)
+
+
+# Kalbajar: due 15 Nov (end of day, Baku), extended to 25 Nov on 15 Nov 18:54,
+# completed 27 Nov 12:00. (planned kind and due, when a retry would go) -> why dropped
+STALE = [
+    ("due", "2020-11-25", "2020-11-26T00:00:30+04:00", None),  # overdue, not closed: stands
+    ("due", "2020-11-25", "2020-11-27T12:00+04:00", "deadline completed"),  # at the closure
+    ("overdue", "2020-11-25", "2020-11-28T00:00+04:00", "deadline completed"),
+    ("reminder", "2020-11-15", "2020-11-15T18:53+04:00", None),
+    ("reminder", "2020-11-15", "2020-11-15T18:54+04:00", "due moved to 2020-11-25T20:00:00Z"),
+    ("reminder", "2020-11-25", "2020-11-20T00:00+04:00", None),
+    # status messages are never stale
+    ("rescheduled", "2020-11-25", "2020-11-28T00:00+04:00", None),
+    ("completed", "2020-11-25", "2020-11-28T00:00+04:00", None),
+]
+
+
+@pytest.mark.parametrize(("kind", "day", "at", "reason"), STALE)
+def test_a_retry_stands_while_its_deadline_is_open_and_its_due_effective(
+        kind: str, day: str, at: str, reason: str | None) -> None:
+    d = deadline(day_stage("2020-11-15", BAKU, announced="2020-11-10T00:00+04:00"),
+                 day_stage("2020-11-25", BAKU, announced="2020-11-15T18:54+04:00"),
+                 closure=Closure("completed", utc("2020-11-27T12:00+04:00")),
+                 overdue_every="1d", overdue_limit=1)
+    stage = 0 if day == "2020-11-15" else 1
+    n = next(n for n in plan(Schedule(deadlines=(d,)), *EVER)
+             if n.kind == kind and n.stage == stage)
+    assert stale_reason(d, n, utc(at)) == reason
 
 
 WEEKDAYS = [

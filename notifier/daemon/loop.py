@@ -44,6 +44,7 @@ from notifier.messages.wording import duration_text
 from notifier.schedule import planning
 from notifier.schedule.lateness import LATE_AFTER
 from notifier.schedule.model import Notification, Schedule
+from notifier.schedule.standing import stale_reason
 
 log = logging.getLogger("notifier.daemon")
 
@@ -311,6 +312,15 @@ class Daemon:
             if found is None:
                 self.ledger.mark_failed(rec.key, rec.channel, now=now,
                                         error="no longer in the configuration")
+                continue
+            deadline = self.loaded.schedule.deadline(found.deadline)
+            stale = None if deadline is None else stale_reason(deadline, found, now)
+            if stale is not None:
+                # Sent now, it would contradict the closure or extension sent meanwhile.
+                self.ledger.mark_skipped(rec.key, rec.channel, deadline=rec.deadline,
+                                         kind=rec.kind, planned_at=rec.planned_at, now=now,
+                                         reason=stale)
+                log.warning("dropped the retry of %s to %s: %s", rec.key, rec.channel, stale)
                 continue
             # A retry of a message sent late after downtime stays marked late.
             self.dispatcher.submit(found, channels=(rec.channel,), attempt=rec.attempts + 1,

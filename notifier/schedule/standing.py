@@ -1,7 +1,10 @@
 """Where a deadline stands at an instant: the one rule that status and messages both use. Pure.
 
 The due instant is when a deadline falls due: from that instant on (its `due`
-message is sent at it) the deadline is overdue, not open.
+message is sent at it) the deadline is overdue, not open. A message about a
+due (reminder, due, overdue) stands only while its deadline is not closed and
+that due is still the effective one: a retry sent later must not contradict a
+closure or an extension that went out in the meantime.
 """
 
 from __future__ import annotations
@@ -10,9 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from notifier.schedule.model import Deadline
+from notifier.schedule.model import Deadline, Kind, Notification
+from notifier.text import rfc3339
 
 State = Literal["not-announced", "open", "overdue", "completed", "cancelled"]
+
+ABOUT_A_DUE: frozenset[Kind] = frozenset({"reminder", "due", "overdue"})
+"""The kinds that speak of one due; status messages (rescheduled, completed,
+cancelled) and digests stay true whenever they arrive."""
 
 
 def state_at(d: Deadline, t: datetime) -> State:
@@ -39,3 +47,16 @@ def standing_at(d: Deadline, t: datetime) -> Standing:
     k = d.stage_at(t)
     return Standing(state=state_at(d, t), stage=k, effective_due=d.stages[k].due,
                     original_due=d.stages[0].due)
+
+
+def stale_reason(d: Deadline, n: Notification, t: datetime) -> str | None:
+    """Why `n`, sent at `t`, would no longer stand (its deadline closed at or before
+    `t`, or its due is no longer the effective one); None while it stands."""
+    if n.kind not in ABOUT_A_DUE:
+        return None
+    now = standing_at(d, t)
+    if now.state in ("completed", "cancelled"):
+        return f"deadline {now.state}"
+    if n.due is not None and now.effective_due != n.due:
+        return f"due moved to {rfc3339(now.effective_due)}"
+    return None

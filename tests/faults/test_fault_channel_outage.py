@@ -14,6 +14,9 @@ jsonl:// channel beside the failing HTTP one (a local json:// receiver).
   retried slowly (a permanent failure waits the longest backoff, 45-60 min)
   until `[delivery] give_up_after` (2 h), then recorded as failed, with the
   status in the error, in the ledger, `notifier history` and `notifier status`.
+* Stale retry (30x): a `due` message that failed is not retried once its
+  deadline is completed: the ledger records it as skipped, "deadline completed",
+  and nothing about the due follows the "completed" message.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from support.figures import report
 from support.jsonl import read_jsonl
 from support.processes import Proc, run_notifier
 from support.receivers import HttpReceiver
-from support.times import parse_time
+from support.times import parse_time, rfc3339
 
 from notifier.delivery.ledger import DeliveryState, open_ledger
 
@@ -254,3 +257,31 @@ def test_permanent_refusal_is_retried_until_give_up_and_recorded(
                                       for ts in attempts.values()), 2),
         "errors": [rows["locked"].last_error, rows["gone"].last_error],
     }, record_property)
+
+
+def test_a_failed_due_is_not_retried_after_its_deadline_is_completed(tmp_path: Path) -> None:
+    speed = 30.0
+    out = tmp_path / "out.jsonl"
+    due = START + 1 * MIN
+    completed = due + timedelta(seconds=10)  # before the first retry (30 s +-25 % after)
+    with HttpReceiver() as rx:
+        rx.fail_next(1, 503)  # the due message; the receiver is fine after that
+        config = write_config(tmp_path / "config.toml", config_toml(
+            state=tmp_path / "ledger.db",
+            channels={"http": rx.url, "file": f"jsonl://{out}"},
+            deadlines=deadline_toml("d01", due, announced=START - 10 * MIN,
+                                    extra=f"completed = {rfc3339(completed)}")))
+        with replay(tmp_path, config, START + 5 * MIN, speed) as r:
+            status = r.finish()
+        assert status == 0, r.proc.text()[-3000:]
+        requests = rx.requests
+    assert len(requests) == 2, [q.json for q in requests]  # the failed due, then completed
+    assert re.findall(r"(\w+)\s+-> http:", r.proc.text()) == ["completed"], r.proc.text()
+    assert [line["kind"] for line in read_jsonl(out)] == ["due", "completed"]
+    with open_ledger(tmp_path / "ledger.db", readonly=True) as book:
+        rows = {(rec.kind, rec.channel): rec for rec in book.history()}
+    stale = rows[("due", "http")]
+    assert stale.state == DeliveryState.SKIPPED, stale
+    assert stale.last_error == "deadline completed"
+    assert rows[("completed", "http")].state == DeliveryState.SENT
+    assert "dropped the retry of d01/due/" in r.proc.text()
