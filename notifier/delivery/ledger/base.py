@@ -101,6 +101,10 @@ class Ledger(Protocol):
     Every datetime argument must be timezone-aware (ValueError otherwise);
     every datetime returned is in UTC. Write failures raise LedgerWriteError,
     after which the ledger stays usable; other failures raise LedgerError.
+
+    A backend subclasses `Ledger` explicitly and so inherits the methods given
+    here in terms of others (one delivery as a batch of one; the context
+    manager as `close`): each rule is written once, for every backend.
     """
 
     def claim(
@@ -120,7 +124,9 @@ class Ledger(Protocol):
         was a retry due at `now` (claimed again, attempts+1); the claim is
         durably committed before True is returned. False otherwise.
         """
-        ...
+        (claimed,) = self.claim_many(
+            [Claim(key, channel, deadline, kind, planned_at, late)], now=now)
+        return claimed
 
     def claim_many(self, claims: Iterable[Claim], *, now: datetime) -> list[bool]:
         """`claim` for many deliveries in one transaction: one durable commit for all.
@@ -133,7 +139,7 @@ class Ledger(Protocol):
 
     def mark_sent(self, key: str, channel: str, *, now: datetime) -> None:
         """The delivery went out (always wins, from any state)."""
-        ...
+        self.mark_sent_many([Sent(key, channel, now)])
 
     def mark_sent_many(self, sent: Iterable[Sent]) -> None:
         """`mark_sent` for many deliveries, in one transaction (all or none)."""
@@ -160,8 +166,13 @@ class Ledger(Protocol):
         now: datetime,
         reason: str,
     ) -> None:
-        """Record a delivery deliberately not made (new row, or a pending retry)."""
-        ...
+        """Record a delivery deliberately not made: a new row, or a pending retry.
+
+        Sent, failed and skipped rows are final and a claimed row is being
+        sent: those are left alone.
+        """
+        self.mark_skipped_many(
+            [Skip(key, channel, deadline, kind, planned_at)], now=now, reason=reason)
 
     def mark_skipped_many(
         self, skips: Iterable[Skip], *, now: datetime, reason: str
@@ -219,7 +230,8 @@ class Ledger(Protocol):
         """Release the ledger; idempotent."""
         ...
 
-    def __enter__(self) -> Self: ...
+    def __enter__(self) -> Self:
+        return self
 
     def __exit__(
         self,
@@ -227,5 +239,4 @@ class Ledger(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """`close`."""
-        ...
+        self.close()

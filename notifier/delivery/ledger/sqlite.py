@@ -12,23 +12,12 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from notifier.delivery.ledger import sqlite_open, sqlite_rows, sqlite_sql
-from notifier.delivery.ledger.base import (
-    INTERRUPTED,
-    MAX_ERROR_CHARS,
-    Claim,
-    DeliveryRecord,
-    DeliveryState,
-    Ledger,
-    Sent,
-    Skip,
-)
+from notifier.delivery.ledger import base, sqlite_open, sqlite_rows, sqlite_sql
+from notifier.delivery.ledger.base import DeliveryRecord, DeliveryState, Ledger
 from notifier.delivery.ledger.sqlite_open import rollback, sqlite_reason
 from notifier.delivery.ledger.sqlite_owner import OwnerLock
 from notifier.delivery.ledger.sqlite_rows import from_us, to_us
@@ -39,6 +28,9 @@ _SCAN_ABOVE = 5_000
 """More first-seen ids than this are read back by one scan of the table."""
 
 _LAST_ALIVE = "last_alive"
+
+_PENDING = frozenset({DeliveryState.CLAIMED, DeliveryState.RETRYING})
+"""The states a retry or a failure may be marked in; the others are final."""
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
@@ -70,7 +62,7 @@ def _insert_first_seen(conn: sqlite3.Connection, ids: list[str], at_us: int) -> 
 # --------------------------------------------------------------------------- SQLite
 
 
-class SqliteLedger:
+class SqliteLedger(Ledger):
     """The embedded ledger: one SQLite connection shared by threads under a lock.
 
     `readonly=True` opens an existing file without creating or changing
@@ -150,40 +142,29 @@ class SqliteLedger:
             raise LedgerError(f"ledger {self._path}: is closed")
         return self._conn
 
-    @contextmanager
-    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+    def _write(self, what: str) -> AbstractContextManager[sqlite3.Connection]:
         """One IMMEDIATE transaction; any SQLite error -> LedgerWriteError, rolled back."""
-        with self._lock:
-            conn = self._connection()
-            if self._readonly:
-                raise LedgerError(f"ledger {self._path}: is open read-only; cannot {what}")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                rollback(conn)
-                raise LedgerWriteError(
-                    f"ledger {self._path}: cannot {what}: {sqlite_reason(exc)}"
-                ) from exc
-            except BaseException:
-                rollback(conn)
-                raise
+        return self._transaction(what, write=True)
+
+    def _read(self, what: str) -> AbstractContextManager[sqlite3.Connection]:
+        """One read transaction (a consistent snapshot); SQLite errors -> LedgerError."""
+        return self._transaction(what, write=False)
 
     @contextmanager
-    def _read(self, what: str) -> Iterator[sqlite3.Connection]:
-        """One read transaction (a consistent snapshot); SQLite errors -> LedgerError."""
+    def _transaction(self, what: str, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """BEGIN ... COMMIT under the lock, rolled back on any error."""
+        begin, failure = ("BEGIN IMMEDIATE", LedgerWriteError) if write else ("BEGIN", LedgerError)
         with self._lock:
             conn = self._connection()
+            if write and self._readonly:
+                raise LedgerError(f"ledger {self._path}: is open read-only; cannot {what}")
             try:
-                conn.execute("BEGIN")
+                conn.execute(begin)
                 yield conn
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 rollback(conn)
-                raise LedgerError(
-                    f"ledger {self._path}: cannot {what}: {sqlite_reason(exc)}"
-                ) from exc
+                raise failure(f"ledger {self._path}: cannot {what}: {sqlite_reason(exc)}") from exc
             except BaseException:
                 rollback(conn)
                 raise
@@ -197,45 +178,22 @@ class SqliteLedger:
         row = conn.execute(sqlite_sql.GET_STATE, (key, channel)).fetchone()
         return None if row is None else (str(row[0]), row[1])
 
-    def _mark(
-        self,
-        key: str,
-        channel: str,
-        *,
-        what: str,
-        allowed: frozenset[DeliveryState],
-        sql: str,
-        values: tuple[object, ...],
-    ) -> None:
-        """Apply `sql` (values, then key and channel) if the row's state is allowed."""
+    def _mark(self, key: str, channel: str, *, what: str, sql: str,
+              values: tuple[object, ...]) -> None:
+        """Apply `sql` (values, then key and channel) if the delivery is still pending."""
         with self._write(what) as conn:
             current = self._get(conn, key, channel)
             if current is None:
                 raise LedgerError(
                     f"ledger {self._path}: cannot {what}: no delivery {key}/{channel}"
                 )
-            if current[0] not in allowed:
+            if current[0] not in _PENDING:
                 return  # a terminal state wins; nothing to change
             conn.execute(sql, (*values, key, channel))
 
     # ------------------------------------------------------------------ deliveries
 
-    def claim(
-        self,
-        key: str,
-        channel: str,
-        *,
-        deadline: str | None,
-        kind: str,
-        planned_at: datetime,
-        now: datetime,
-        late: bool = False,
-    ) -> bool:
-        (claimed,) = self.claim_many(
-            [Claim(key, channel, deadline, kind, planned_at, late)], now=now)
-        return claimed
-
-    def claim_many(self, claims: Iterable[Claim], *, now: datetime) -> list[bool]:
+    def claim_many(self, claims: Iterable[base.Claim], *, now: datetime) -> list[bool]:
         now_us = to_us(now)
         wanted = [(c, to_us(c.planned_at)) for c in claims]
         if not wanted:
@@ -262,10 +220,7 @@ class SqliteLedger:
                 claimed.append(True)
         return claimed
 
-    def mark_sent(self, key: str, channel: str, *, now: datetime) -> None:
-        self.mark_sent_many([Sent(key, channel, now)])
-
-    def mark_sent_many(self, sent: Iterable[Sent]) -> None:
+    def mark_sent_many(self, sent: Iterable[base.Sent]) -> None:
         rows = [(s.key, s.channel, to_us(s.at)) for s in sent]
         if not rows:
             return
@@ -285,49 +240,18 @@ class SqliteLedger:
     def mark_retry(
         self, key: str, channel: str, *, now: datetime, error: str, next_attempt: datetime
     ) -> None:
-        self._mark(
-            key,
-            channel,
-            what="mark a delivery for retry",
-            allowed=frozenset({DeliveryState.CLAIMED, DeliveryState.RETRYING}),
-            sql=sqlite_sql.MARK_RETRY,
-            values=(to_us(next_attempt), one_line(error, MAX_ERROR_CHARS), to_us(now)),
-        )
+        self._mark(key, channel, what="mark a delivery for retry", sql=sqlite_sql.MARK_RETRY,
+                   values=(to_us(next_attempt), one_line(error, base.MAX_ERROR_CHARS), to_us(now)))
 
     def mark_failed(self, key: str, channel: str, *, now: datetime, error: str) -> None:
-        self._mark(
-            key,
-            channel,
-            what="mark a delivery failed",
-            allowed=frozenset({DeliveryState.CLAIMED, DeliveryState.RETRYING}),
-            sql=sqlite_sql.MARK_FAILED,
-            values=(one_line(error, MAX_ERROR_CHARS), to_us(now)),
-        )
-
-    def mark_skipped(
-        self,
-        key: str,
-        channel: str,
-        *,
-        deadline: str | None,
-        kind: str,
-        planned_at: datetime,
-        now: datetime,
-        reason: str,
-    ) -> None:
-        """Insert a skipped row, or turn a pending retry into one.
-
-        Sent, failed and skipped rows are final and a claimed row is being
-        sent: those are left alone.
-        """
-        self.mark_skipped_many(
-            [Skip(key, channel, deadline, kind, planned_at)], now=now, reason=reason)
+        self._mark(key, channel, what="mark a delivery failed", sql=sqlite_sql.MARK_FAILED,
+                   values=(one_line(error, base.MAX_ERROR_CHARS), to_us(now)))
 
     def mark_skipped_many(
-        self, skips: Iterable[Skip], *, now: datetime, reason: str
+        self, skips: Iterable[base.Skip], *, now: datetime, reason: str
     ) -> None:
         # One commit (one fsync) for a catch-up that skips thousands.
-        now_us, why = to_us(now), one_line(reason, MAX_ERROR_CHARS)
+        now_us, why = to_us(now), one_line(reason, base.MAX_ERROR_CHARS)
         rows = [(s.key, s.channel, s.deadline, s.kind, to_us(s.planned_at), why, now_us, now_us)
                 for s in skips]
         if not rows:
@@ -339,7 +263,7 @@ class SqliteLedger:
         now_us = to_us(now)
         with self._write("recover interrupted deliveries") as conn:
             return conn.execute(
-                sqlite_sql.RECOVER_IN_FLIGHT, (now_us, INTERRUPTED, now_us)).rowcount
+                sqlite_sql.RECOVER_IN_FLIGHT, (now_us, base.INTERRUPTED, now_us)).rowcount
 
     def due_retries(self, now: datetime) -> list[DeliveryRecord]:
         now_us = to_us(now)
@@ -449,19 +373,3 @@ class SqliteLedger:
         finally:
             # After the connection: the next owner finds the file as this one left it.
             self._release_owner()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-def _conforms(ledger: SqliteLedger) -> Ledger:
-    """Static check (mypy): SqliteLedger implements the Ledger protocol."""
-    return ledger
