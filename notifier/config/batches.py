@@ -10,7 +10,7 @@ import hashlib
 import itertools
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,19 +135,18 @@ def _read_parts(
                    if remember else None)
 
 
+@dataclass
 class _Batch:
     """Reads groups of deadline tables into `slots`."""
 
-    def __init__(self, parts: tomlsplit.Parts, base: Inherited, col: Collector, seen: FirstSeen,
-                 slots: list[Deadline | None], digests: bytearray | None) -> None:
-        self.parts = parts
-        self.base = base
-        self.col = col
-        self.seen = seen
-        self.slots = slots
-        self.digests = digests
-        """Where each table's `table_key` goes, when the memo is kept."""
-        self.unclean: set[int] = set()
+    parts: tomlsplit.Parts
+    base: Inherited
+    col: Collector
+    seen: FirstSeen
+    slots: list[Deadline | None]
+    digests: bytearray | None
+    """Where each table's `table_key` goes, when the memo is kept."""
+    unclean: set[int] = field(default_factory=set)
 
     def read(self, group: list[int]) -> None:
         """Tables `group` (file indexes) read, validated and resolved into `slots`."""
