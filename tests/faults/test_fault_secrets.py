@@ -33,7 +33,6 @@ import json
 import os
 import signal
 import stat
-import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, quote_plus
@@ -194,7 +193,6 @@ def test_canaries_never_leak(tmp_path: Path,
             proc.start()
             wait_ready(proc, after=mark)
             wait_until(lambda: "in flight at a crash" in proc.text(mark), 30, "the recovery")
-            time.sleep(1.0)
         finally:
             toml_rx.release()
             status = proc.stop()
