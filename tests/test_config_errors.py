@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.env import clean_env
 
 from notifier.cli import main
 
@@ -223,7 +223,7 @@ def test_real_process_exit_status_and_no_traceback(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD_DEADLINE + "bogus = true\n")
     proc = subprocess.run(
         [sys.executable, "-m", "notifier", "check", "-c", str(path)],
-        capture_output=True, text=True, check=False, env={**os.environ, "PYTHONWARNINGS": "error"},
+        capture_output=True, text=True, check=False, env=clean_env(PYTHONWARNINGS="error"),
     )
     assert proc.returncode == 78
     assert proc.stdout == ""

@@ -7,7 +7,6 @@ permissions, WAL, a full disk) is in tests/test_ledger_sqlite.py.
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from ledger_stores import KEY, STORES, T0, Store, at, claim, make_store, only
+from support.env import clean_env
 
 import notifier
 from notifier.delivery.ledger import (
@@ -274,7 +274,7 @@ time.sleep(120)  # "sending" when it is killed
 
 
 def test_a_claim_survives_a_crash_right_after_it_returns(store: Store) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(notifier.__file__).resolve().parents[1])}
+    env = clean_env(PYTHONPATH=str(Path(notifier.__file__).resolve().parents[1]))
     proc = subprocess.Popen(
         [sys.executable, "-c", _CRASHING_CHILD, store.address],
         stdout=subprocess.PIPE,

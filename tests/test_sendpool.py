@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from support.configs import deadline_toml, jsonl_config, write_config
 from support.ledger import rows
-from support.processes import NotifySocket, daemon_setup
+from support.processes import NotifySocket, Proc, daemon_setup
 from support.receivers import HttpReceiver, dead_url
 from support.times import utc_now
 from support.waits import wait_until
@@ -178,14 +178,10 @@ def send_soon(tmp: Path, daemon: int, deadlines: str, url: str, helpers: int = 0
     os.kill(daemon, signal.SIGHUP)
 
 
-def start_daemon(tmp: Path, text: str) -> tuple[subprocess.Popen[bytes], NotifySocket]:
+def start_daemon(tmp: Path, text: str) -> tuple[Proc, NotifySocket]:
     config, notify, env = daemon_setup(tmp, text)
-    with (tmp / "daemon.log").open("wb") as log:
-        # A session of its own, as a systemd unit's processes are a group of their own.
-        proc = subprocess.Popen([sys.executable, "-m", "notifier", "run", "-c", str(config)],
-                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp,
-                                start_new_session=True)
-    return proc, notify
+    return Proc(["run", "-c", str(config)], tmp / "daemon.log", env, new_session=True).start(), \
+        notify
 
 
 def test_by_default_the_daemon_sends_without_helpers(tmp_path: Path,
@@ -199,7 +195,7 @@ def test_by_default_the_daemon_sends_without_helpers(tmp_path: Path,
         assert http_receiver.wait_for(1, timeout=20)
         assert helper_pids(proc.pid) == set()
     finally:
-        proc.kill()
+        proc.signal(signal.SIGKILL)
         proc.wait(10)
         notify.close()
 
@@ -213,12 +209,12 @@ def test_helpers_do_not_outlive_a_killed_daemon(tmp_path: Path,
         notify.wait_for(lambda m: "READY=1" in m)
         wait_until(lambda: len(helper_pids(proc.pid)) == 2, 20, "two helpers")
         helpers = helper_pids(proc.pid)
-        proc.kill()
+        proc.signal(signal.SIGKILL)
         proc.wait(10)
         wait_until(lambda: not any(alive(p) for p in helpers), 10, "the helpers to exit")
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.alive():
+            proc.signal(signal.SIGKILL)
         notify.close()
 
 
@@ -247,8 +243,8 @@ def test_sigterm_to_the_whole_service_lets_the_send_in_flight_finish(
         assert proc.wait(20) == 0
         wait_until(lambda: not any(alive(p) for p in helpers), 10, "the helpers to exit")
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.alive():
+            proc.signal(signal.SIGKILL)
         notify.close()
     (record,) = [r for r in rows(tmp_path / "state.db") if r.channel == "hook"]
     assert record.state == DeliveryState.SENT, record

@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -37,13 +36,9 @@ from support.env import clean_env
 from support.figures import report
 from support.jsonl import read_jsonl
 from support.processes import Proc, wait_ready
+from support.threads import daemon_thread
 from support.times import S, passed, utc_now
 from support.waits import wait_until
-
-from notifier.config import loader as config
-from notifier.daemon.loop import Daemon
-from notifier.daemon.sdnotify import SystemdNotifier
-from notifier.delivery.ledger import open_ledger
 
 pytestmark = pytest.mark.timeout(120)
 SEED = int(os.environ.get("NOTIFIER_FAULT_SEED", "20201115"))
@@ -194,22 +189,14 @@ def test_a_same_size_save_within_one_clock_tick_is_reloaded(tmp_path: Path) -> N
     second = version(tmp_path, 2, utc_now() + 4 * S, later)
     assert len(first) == len(second)
     path = write_config(tmp_path / "config.toml", first)
-    with open_ledger(tmp_path / "ledger.db") as book:
-        daemon = Daemon(config.load(path), book, notifier=SystemdNotifier({}), heartbeat=0.5,
-                        watch_interval=0.2, install_signals=False)
-        thread = threading.Thread(target=daemon.run, daemon=True)
-        thread.start()
-        try:
-            time.sleep(1.0)
-            before = path.stat()
-            with path.open("r+b") as f:
-                f.write(second.encode())
-            os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-            after = path.stat()
-            assert (after.st_mtime_ns, after.st_size, after.st_ino) == \
-                (before.st_mtime_ns, before.st_size, before.st_ino)
-            wait_until(lambda: [x["deadline"] for x in read_jsonl(out)] == ["ver002"], 10,
-                       "the second version's deadline")
-        finally:
-            daemon.commands.put("stop")
-            thread.join(15)
+    # Up (READY=1), and watching the file it has read.
+    with daemon_thread(path, heartbeat=0.5, watch_interval=0.2):
+        before = path.stat()
+        with path.open("r+b") as f:
+            f.write(second.encode())
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        after = path.stat()
+        assert (after.st_mtime_ns, after.st_size, after.st_ino) == \
+            (before.st_mtime_ns, before.st_size, before.st_ino)
+        wait_until(lambda: [x["deadline"] for x in read_jsonl(out)] == ["ver002"], 10,
+                   "the second version's deadline")

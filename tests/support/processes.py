@@ -36,13 +36,16 @@ class Proc:
     args: list[str]
     log: Path
     env: dict[str, str]
+    new_session: bool = False
+    """A process group of its own, as a systemd unit's processes are."""
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Proc:
         with self.log.open("ab") as sink:
             self.proc = subprocess.Popen(notifier_cmd(*self.args), stdout=sink,
                                          stderr=subprocess.STDOUT, env=self.env,
-                                         cwd=self.log.parent)
+                                         cwd=self.log.parent,
+                                         start_new_session=self.new_session)
         return self
 
     @property

@@ -109,13 +109,15 @@ def daemon_thread(
     clock: Clock | None = None,
     notifier: RecordingNotifier | None = None,
     heartbeat: float = HEARTBEAT,
+    watch_interval: float = 0,
     first_backoff: timedelta | None = None,
     max_backoff: timedelta | None = None,
 ) -> Iterator[RunningDaemon]:
     """The real Daemon on a thread over the config's ledger file, up and scheduling for
     the block; then stopped and the ledger closed.
 
-    The clock is the system's and the heartbeat the product's (30 s) unless given;
+    The clock is the system's, the heartbeat the product's (30 s) and the file
+    not watched (`watch_interval` 0) unless given;
     `first_backoff` and `max_backoff` replace the dispatcher's 30 s / 1 h so retries
     fit a test. What it would tell systemd is recorded in `notifier` (a fresh one unless
     given).
@@ -128,7 +130,7 @@ def daemon_thread(
         notes = notifier or RecordingNotifier()
         try:
             daemon = Daemon(cfg, ledger, clock=clock, notifier=notes,
-                            heartbeat=heartbeat, watch_interval=0, install_signals=False,
+                            heartbeat=heartbeat, watch_interval=watch_interval, install_signals=False,
                             on_sent=sent)
         except BaseException:
             ledger.close()
