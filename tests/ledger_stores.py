@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from notifier.delivery.ledger import DeliveryRecord, Ledger, open_ledger
+from notifier.delivery.ledger import Claim, DeliveryRecord, Ledger, open_ledger
 
 STORES = ("sqlite",)
 """The backends every contract test runs against."""
@@ -83,7 +83,7 @@ def claim(
     late: bool = False,
 ) -> bool:
     return ledger.claim(
-        key, channel, deadline=deadline, kind="reminder", planned_at=T0, now=now, late=late
+        Claim(key, channel, deadline=deadline, kind="reminder", planned_at=T0, late=late), now=now
     )
 
 

@@ -33,7 +33,7 @@ from notifier.config import loader as config
 from notifier.daemon.loop import Daemon
 from notifier.daemon.sdnotify import SystemdNotifier
 from notifier.delivery.channels import PARALLEL_SENDS
-from notifier.delivery.ledger import DeliveryState, open_ledger
+from notifier.delivery.ledger import Claim, DeliveryState, open_ledger
 from notifier.schedule.catchup import catch_up
 from notifier.schedule.model import Kind, Notification
 from notifier.schedule.planning import plan
@@ -123,7 +123,7 @@ def test_a_pending_retry_is_sent_or_given_up_by_what_the_config_holds(tmp_path: 
     gone = "aghdam/due/2026-01-01T00:00:00Z/"
     with open_ledger(db) as book:
         for key, ident in ((kept.key, "kalbajar"), (gone, "aghdam")):
-            assert book.claim(key, "file", deadline=ident, kind="due", planned_at=now - MIN,
+            assert book.claim(Claim(key, "file", deadline=ident, kind="due", planned_at=now - MIN),
                               now=now - MIN)
             book.mark_retry(key, "file", now=now - MIN, error="503", next_attempt=now)
         book.touch_alive(now)

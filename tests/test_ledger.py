@@ -86,7 +86,7 @@ def test_times_round_trip_exactly_and_come_back_in_utc(ledger: Ledger) -> None:
     planned = datetime(2020, 11, 26, 0, 0, 0, 999999, tzinfo=baku)
     now = datetime(2020, 11, 25, 20, 0, 0, 1, tzinfo=UTC)
     assert ledger.claim(
-        "k", "ops", deadline=None, kind="digest", planned_at=planned, now=now, late=True
+        Claim("k", "ops", deadline=None, kind="digest", planned_at=planned, late=True), now=now
     )
     rec = only(ledger, "k")
     assert rec.planned_at == planned
@@ -100,7 +100,7 @@ def test_times_round_trip_exactly_and_come_back_in_utc(ledger: Ledger) -> None:
 def test_naive_datetimes_are_rejected(ledger: Ledger) -> None:
     naive = datetime(2020, 11, 15, 12, 0)
     with pytest.raises(ValueError, match="timezone-aware"):
-        ledger.claim(KEY, "ops", deadline=None, kind="due", planned_at=naive, now=T0)
+        ledger.claim(Claim(KEY, "ops", deadline=None, kind="due", planned_at=naive), now=T0)
     with pytest.raises(ValueError, match="timezone-aware"):
         ledger.touch_alive(naive)
     assert ledger.history() == []
@@ -116,7 +116,7 @@ def test_sent_is_final(ledger: Ledger) -> None:
     ledger.mark_retry(KEY, "ops", now=at(11), error="late failure", next_attempt=at(12))
     ledger.mark_failed(KEY, "ops", now=at(13), error="late failure")
     ledger.mark_skipped(
-        KEY, "ops", deadline="kalbajar", kind="reminder", planned_at=T0, now=at(14),
+        Skip(KEY, "ops", deadline="kalbajar", kind="reminder", planned_at=T0), now=at(14),
         reason="catch-up",
     )
     assert only(ledger) == rec
@@ -182,7 +182,7 @@ def test_last_error_is_capped(ledger: Ledger) -> None:
     assert len(error) == MAX_ERROR_CHARS
     assert error.startswith("eeee")
     ledger.mark_skipped(
-        "other", "ops", deadline=None, kind="due", planned_at=T0, now=T0, reason="r" * 900
+        Skip("other", "ops", deadline=None, kind="due", planned_at=T0), now=T0, reason="r" * 900
     )
     skipped = only(ledger, "other").last_error
     assert skipped is not None
@@ -192,7 +192,7 @@ def test_last_error_is_capped(ledger: Ledger) -> None:
 def test_skipped_never_overrides_sent_claimed_or_failed(ledger: Ledger) -> None:
     def skip(key: str) -> None:
         ledger.mark_skipped(
-            key, "ops", deadline="aghdam", kind="reminder", planned_at=T0, now=at(50),
+            Skip(key, "ops", deadline="aghdam", kind="reminder", planned_at=T0), now=at(50),
             reason="missed during downtime",
         )
 
@@ -264,10 +264,10 @@ def test_recover_in_flight_after_reopen(store: Store) -> None:
 _CRASHING_CHILD = """
 import sys, time
 from datetime import datetime, UTC
-from notifier.delivery.ledger import open_ledger
+from notifier.delivery.ledger import Claim, open_ledger
 led = open_ledger(sys.argv[1])
 t = datetime(2020, 11, 15, 14, 54, tzinfo=UTC)
-ok = led.claim("k", "ops", deadline="lachin", kind="due", planned_at=t, now=t)
+ok = led.claim(Claim("k", "ops", deadline="lachin", kind="due", planned_at=t), now=t)
 print("claimed" if ok else "refused", flush=True)
 time.sleep(120)  # "sending" when it is killed
 """
@@ -641,7 +641,7 @@ class LedgerModel(RuleBasedStateMachine):
     @rule(key=st.sampled_from(KEYS), channel=st.sampled_from(CHANNELS))
     def skipped(self, key: str, channel: str) -> None:
         self.ledger.mark_skipped(
-            key, channel, deadline="kalbajar", kind="reminder", planned_at=T0, now=self.now,
+            Skip(key, channel, deadline="kalbajar", kind="reminder", planned_at=T0), now=self.now,
             reason="catch-up",
         )
         row = self.model.get((key, channel))

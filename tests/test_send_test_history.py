@@ -15,7 +15,7 @@ from support.receivers import HttpReceiver, SmtpReceiver, dead_url
 from support.times import utc_now
 
 from notifier.cli import main
-from notifier.delivery.ledger import open_ledger
+from notifier.delivery.ledger import Claim, Skip, open_ledger
 
 
 def config_with(tmp: Path, channels: dict[str, str | list[str]], **delivery: str) -> Path:
@@ -140,14 +140,16 @@ def test_history_shows_the_ledger_newest_first(tmp_path: Path) -> None:
     cfg = config_with(tmp_path, {"ops": "console://"})
     t = utc_now().replace(microsecond=0)
     with open_ledger(tmp_path / "ledger.db") as book:
-        book.claim("kalbajar/due/x/", "ops", deadline="kalbajar", kind="due", planned_at=t,
+        book.claim(Claim("kalbajar/due/x/", "ops", deadline="kalbajar", kind="due", planned_at=t),
                    now=t)
         book.mark_sent("kalbajar/due/x/", "ops", now=t + timedelta(seconds=1))
-        book.claim("aghdam/due/y/", "ops", deadline="aghdam", kind="due", planned_at=t, now=t)
+        book.claim(Claim("aghdam/due/y/", "ops", deadline="aghdam", kind="due", planned_at=t),
+                   now=t)
         book.mark_failed("aghdam/due/y/", "ops", now=t + timedelta(seconds=2),
                          error="channel 'ops': 1 of 1 URL(s) failed: error=500.")
-        book.mark_skipped("lachin/reminder/z/1d", "ops", deadline="lachin", kind="reminder",
-                          planned_at=t, now=t + timedelta(seconds=3), reason="notifier was down")
+        book.mark_skipped(Skip("lachin/reminder/z/1d", "ops", deadline="lachin", kind="reminder",
+                               planned_at=t), now=t + timedelta(seconds=3),
+                          reason="notifier was down")
     result = cli("history", "-c", str(cfg), "--json")
     assert result.exit_code == 0, result.output
     items = json.loads(result.output)

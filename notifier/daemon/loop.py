@@ -35,7 +35,7 @@ from notifier.daemon.sdnotify import SystemdNotifier
 from notifier.daemon.timeline import WINDOW, Timeline, find_notification
 from notifier.delivery.appriseset import isolate_apprise_logging
 from notifier.delivery.dispatch import Dispatcher
-from notifier.delivery.ledger import Ledger
+from notifier.delivery.ledger import Ledger, Skip
 from notifier.delivery.outcomes import OutgoingMessage
 from notifier.delivery.sendpool import SendPool
 from notifier.errors import ConfigError, LedgerError
@@ -317,9 +317,9 @@ class Daemon:
             stale = None if deadline is None else stale_reason(deadline, found, now)
             if stale is not None:
                 # Sent now, it would contradict the closure or extension sent meanwhile.
-                self.ledger.mark_skipped(rec.key, rec.channel, deadline=rec.deadline,
-                                         kind=rec.kind, planned_at=rec.planned_at, now=now,
-                                         reason=stale)
+                self.ledger.mark_skipped(
+                    Skip(rec.key, rec.channel, rec.deadline, rec.kind, rec.planned_at),
+                    now=now, reason=stale)
                 log.warning("dropped the retry of %s to %s: %s", rec.key, rec.channel, stale)
                 continue
             # A retry of a message sent late after downtime stays marked late.

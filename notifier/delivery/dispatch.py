@@ -157,8 +157,7 @@ class Dispatcher:
                 marked_late = self._is_late(n, now, forced=late)
                 try:
                     claimed = self._ledger.claim(
-                        n.key, channel, deadline=n.deadline, kind=n.kind, planned_at=n.at,
-                        now=now, late=marked_late)
+                        Claim(n.key, channel, n.deadline, n.kind, n.at, marked_late), now=now)
                 except LedgerWriteError as e:
                     # The worker claims it instead, patiently (see _retrying).
                     log.error("cannot claim the retry of %s to %s yet: %s", n.key, channel, e)

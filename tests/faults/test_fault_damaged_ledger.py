@@ -30,7 +30,7 @@ from support.figures import report
 from support.processes import notifier_cmd
 from support.times import S, utc_now
 
-from notifier.delivery.ledger import SCHEMA_VERSION, open_ledger
+from notifier.delivery.ledger import SCHEMA_VERSION, Claim, open_ledger
 
 pytestmark = pytest.mark.timeout(120)
 EX_LEDGER = 74
@@ -43,8 +43,8 @@ def good_ledger(path: Path) -> None:
     with open_ledger(path) as book:
         for i in range(300):
             key = f"old{i:03d}/due/2020-11-15T20:00:00Z/"
-            book.claim(key, "file", deadline=f"old{i:03d}", kind="due",
-                       planned_at=now - timedelta(days=1), now=now)
+            book.claim(Claim(key, "file", deadline=f"old{i:03d}", kind="due",
+                             planned_at=now - timedelta(days=1)), now=now)
             book.mark_sent(key, "file", now=now)
         book.touch_alive(now)
     assert not Path(f"{path}-wal").exists()  # checkpointed and closed

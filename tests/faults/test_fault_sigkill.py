@@ -44,7 +44,7 @@ from support.times import utc_now
 from support.waits import wait_until
 
 from notifier.config import loader as config
-from notifier.delivery.ledger import DeliveryState, Skip, open_ledger
+from notifier.delivery.ledger import Claim, DeliveryState, Skip, open_ledger
 from notifier.schedule import planning
 from notifier.text import rfc3339
 
@@ -181,7 +181,7 @@ def test_a_summary_in_flight_at_a_kill_is_sent_at_the_next_start(tmp_path: Path)
     with open_ledger(tmp_path / "state.db") as book:
         book.mark_skipped_many([Skip(n.key, "out", n.deadline, n.kind, n.at) for n in missed],
                                now=crashed_at, reason="notifier was down since (a test)")
-        assert book.claim(key, "out", deadline=None, kind="summary", planned_at=crashed_at,
+        assert book.claim(Claim(key, "out", deadline=None, kind="summary", planned_at=crashed_at),
                           now=crashed_at)
         book.touch_alive(crashed_at)
 

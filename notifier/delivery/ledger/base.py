@@ -107,25 +107,14 @@ class Ledger(Protocol):
     manager as `close`): each rule is written once, for every backend.
     """
 
-    def claim(
-        self,
-        key: str,
-        channel: str,
-        *,
-        deadline: str | None,
-        kind: str,
-        planned_at: datetime,
-        now: datetime,
-        late: bool = False,
-    ) -> bool:
-        """Take ownership of a delivery; True only if the caller must send it now.
+    def claim(self, delivery: Claim, *, now: datetime) -> bool:
+        """Take ownership of `delivery`; True only if the caller must send it now.
 
         True when there was no row (inserted as claimed, attempts=1) or the row
         was a retry due at `now` (claimed again, attempts+1); the claim is
         durably committed before True is returned. False otherwise.
         """
-        (claimed,) = self.claim_many(
-            [Claim(key, channel, deadline, kind, planned_at, late)], now=now)
+        (claimed,) = self.claim_many([delivery], now=now)
         return claimed
 
     def claim_many(self, claims: Iterable[Claim], *, now: datetime) -> list[bool]:
@@ -155,24 +144,13 @@ class Ledger(Protocol):
         """A claimed (or retrying) delivery is given up."""
         ...
 
-    def mark_skipped(
-        self,
-        key: str,
-        channel: str,
-        *,
-        deadline: str | None,
-        kind: str,
-        planned_at: datetime,
-        now: datetime,
-        reason: str,
-    ) -> None:
-        """Record a delivery deliberately not made: a new row, or a pending retry.
+    def mark_skipped(self, delivery: Skip, *, now: datetime, reason: str) -> None:
+        """Record `delivery` as deliberately not made: a new row, or a pending retry.
 
         Sent, failed and skipped rows are final and a claimed row is being
         sent: those are left alone.
         """
-        self.mark_skipped_many(
-            [Skip(key, channel, deadline, kind, planned_at)], now=now, reason=reason)
+        self.mark_skipped_many([delivery], now=now, reason=reason)
 
     def mark_skipped_many(
         self, skips: Iterable[Skip], *, now: datetime, reason: str
