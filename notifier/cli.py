@@ -162,13 +162,23 @@ def run(config_path: Path | None) -> None:
 @click.option("--epoch", type=float, default=None,
               help="Unix time at which the virtual clock reads --from (default: now); with "
               "--ledger, a replay restarted with the same epoch resumes where it was.")
+@click.option("--send-real", is_flag=True,
+              help="Also send to every channel URL that is not console:// or jsonl:// "
+              "(email, webhooks, ...): real recipients get the past events. Without it "
+              "those deliveries are only shown.")
 def replay(config_path: Path | None, start: Any, end: Any, speed: float,
-           ledger_file: Path | None, epoch: float | None) -> None:
-    """Run the real daemon on a virtual clock, with a throw-away ledger."""
+           ledger_file: Path | None, epoch: float | None, send_real: bool) -> None:
+    """Run the real daemon on a virtual clock, with a throw-away ledger.
+
+    Only console:// and jsonl:// URLs are sent to; each delivery is one line,
+    and one to any other URL shows that URL (in privacy form) and the key
+    instead of sending, unless --send-real.
+    """
     from notifier.commands import replay as replay_command  # noqa: PLC0415 - not for `check`
 
     _finish(lambda: replay_command.replay(config_path, start=start, end=end, speed=speed,
-                                          ledger_file=ledger_file, epoch=epoch, say=_say))
+                                          ledger_file=ledger_file, epoch=epoch,
+                                          send_real=send_real, say=_say, warn=_warn))
 
 
 @main.command("send-test")

@@ -5,9 +5,20 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from support.configs import config_toml, deadline_toml, write_config
+from support.jsonl import read_jsonl
+from support.ledger import rows
+from support.processes import run_notifier
+from support.receivers import HttpReceiver, SmtpReceiver
+from support.times import H
+
+from notifier.delivery.ledger import DeliveryState
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,3 +52,87 @@ def test_replay_prints_the_2020_handover() -> None:
     assert "replay done: 19 delivered, 0 failed" in proc.stdout
     assert "late by" not in proc.stdout
     assert elapsed < 60
+
+
+# -- what a replay sends to, and what it only shows (SPEC 5, issue 22) -------
+
+START = datetime(2021, 3, 1, tzinfo=UTC)
+PASSWORD = "Kalbajar-s3cret"
+
+
+@pytest.fixture
+def mail_receiver() -> Iterator[SmtpReceiver]:
+    """An SMTP server that takes the URL's user and password."""
+    with SmtpReceiver(accept_auth=True) as receiver:
+        yield receiver
+
+
+def real_channels_config(tmp: Path, hook: HttpReceiver, mail: SmtpReceiver) -> Path:
+    """A jsonl:// channel, a json:// webhook and an email, all with two deliveries
+    (a reminder and the due) of one deadline; the webhook's and the email's URLs hold
+    a password."""
+    return write_config(tmp / "config.toml", config_toml(
+        state=tmp / "never-created.db", log_level="DEBUG",
+        channels={"file": f"jsonl://{tmp / 'out.jsonl'}",
+                  "hook": hook.url_with_auth("ops", PASSWORD),
+                  "mail": mail.url(user="ops", password=PASSWORD)},
+        deadlines=deadline_toml("d01", START + H, announced=START - H, reminders=["30m"])))
+
+
+def replay_of(config: Path, ledger: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    return run_notifier("replay", "-c", str(config), "--from", START.isoformat(),
+                        "--until", (START + 2 * H).isoformat(), "--speed", "100000",
+                        "--ledger", str(ledger), *flags, timeout=110)
+
+
+def delivery_lines(stdout: str, channel: str) -> list[str]:
+    return [line for line in stdout.splitlines() if f" -> {channel}: " in line]
+
+
+def test_replay_shows_but_never_sends_to_channels_that_are_not_local(
+        tmp_path: Path, http_receiver: HttpReceiver, mail_receiver: SmtpReceiver) -> None:
+    config = real_channels_config(tmp_path, http_receiver, mail_receiver)
+    done = replay_of(config, tmp_path / "replay.db")
+    assert done.returncode == 0, done.stderr
+    # The process has ended: whatever it sent has arrived.
+    assert http_receiver.requests == []
+    assert mail_receiver.messages == []
+    assert len(read_jsonl(tmp_path / "out.jsonl")) == 2  # local: sent
+    keys = [rec.key for rec in rows(tmp_path / "replay.db") if rec.channel == "file"]
+    assert len(keys) == 2
+    for channel, url in (("hook", f"json://ops:****@127.0.0.1:{http_receiver.port}/"),
+                         ("mail", "mailto://ops:****@127.0.0.1")):
+        lines = delivery_lines(done.stdout, channel)
+        # One line per delivery, naming the URL in privacy form and the key.
+        assert len(lines) == 2, done.stdout
+        for line in lines:
+            assert "Handover d01" in line
+            assert f"[not sent to {url}" in line, line
+        assert sorted(line.rsplit("; key ", 1)[1] for line in lines) == sorted(
+            f"{key}]" for key in keys), lines
+    for line in delivery_lines(done.stdout, "file"):
+        assert "not sent" not in line
+    assert "replay done: 6 delivered, 0 failed (4 of them shown, not sent" in done.stdout
+    # The daemon's path ran for them too: claimed and marked sent in the ledger.
+    states = Counter((rec.channel, rec.state) for rec in rows(tmp_path / "replay.db"))
+    assert states == {(c, DeliveryState.SENT): 2 for c in ("file", "hook", "mail")}
+    assert "--send-real" not in done.stderr
+    assert PASSWORD not in done.stdout + done.stderr
+
+
+def test_replay_with_send_real_sends_to_every_channel_and_says_so(
+        tmp_path: Path, http_receiver: HttpReceiver, mail_receiver: SmtpReceiver) -> None:
+    config = real_channels_config(tmp_path, http_receiver, mail_receiver)
+    done = replay_of(config, tmp_path / "replay.db", "--send-real")
+    assert done.returncode == 0, done.stderr
+    assert len(http_receiver.requests) == 2
+    assert len(mail_receiver.messages) == 2
+    notices = [line for line in done.stderr.splitlines() if "--send-real" in line]
+    assert notices == ["replay: --send-real: sending past events to every channel URL for "
+                       "real, not only console:// and jsonl://"], done.stderr
+    for channel in ("file", "hook", "mail"):
+        lines = delivery_lines(done.stdout, channel)
+        assert len(lines) == 2, done.stdout
+        assert not any("not sent" in line for line in lines)
+    assert "replay done: 6 delivered, 0 failed\n" in done.stdout
+    assert PASSWORD not in done.stdout + done.stderr

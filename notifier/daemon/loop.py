@@ -34,6 +34,7 @@ from notifier.daemon.reload import (
 from notifier.daemon.sdnotify import SystemdNotifier
 from notifier.daemon.timeline import WINDOW, Timeline, find_notification
 from notifier.delivery.appriseset import isolate_apprise_logging
+from notifier.delivery.channels import StandIn
 from notifier.delivery.dispatch import Dispatcher
 from notifier.delivery.ledger import Ledger, Skip
 from notifier.delivery.outcomes import OutgoingMessage
@@ -71,6 +72,7 @@ class Daemon:
         on_reload: Callable[[config.Config], None] | None = None,
         install_signals: bool = True,
         send_helpers: int = 0,
+        stand_in: StandIn | None = None,
     ) -> None:
         self.on_reload = on_reload
         self.clock = clock or SystemClock()
@@ -95,8 +97,10 @@ class Daemon:
         interpreter delivers about 300 a second here; see notifier.delivery.sendhelper)."""
         # Deadlines without `announced` are known from when the daemon first saw
         # them: for a replay that is where its virtual clock starts.
+        self.stand_in = stand_in
+        """A replay's preview: what URLs that are not built-in would receive goes here."""
         self.loaded = prepare(cfg, ledger, self.origin or self.clock.now(),
-                              sendpool=self.sendpool)
+                              sendpool=self.sendpool, stand_in=stand_in)
         self.dispatcher = Dispatcher(
             ledger, clock=self.clock.now, render=self._render,
             give_up_after=cfg.give_up_after, late_after=LATE_AFTER * self.clock.scale,
@@ -378,7 +382,7 @@ class Daemon:
             self.on_reload(cfg)
         try:
             loaded = prepare(cfg, self.ledger, now, sendpool=self.sendpool,
-                             previous=self.loaded)
+                             previous=self.loaded, stand_in=self.stand_in)
         except Exception:
             log.exception("reload failed: keeping the previous configuration")
             self.sd.ready("reload failed; running the previous one")

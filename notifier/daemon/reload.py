@@ -16,7 +16,7 @@ from pathlib import Path
 from notifier.config import loader as config
 from notifier.config import tomlread
 from notifier.delivery.appriseset import load_plugin_paths, register_builtin_schemas
-from notifier.delivery.channels import ChannelSender
+from notifier.delivery.channels import ChannelSender, StandIn
 from notifier.delivery.ledger import Ledger
 from notifier.delivery.sendpool import SendPool
 from notifier.errors import ConfigError, Problem
@@ -38,9 +38,11 @@ class Loaded:
 
 
 def prepare(cfg: config.Config, ledger: Ledger, now: datetime, *,
-            sendpool: SendPool | None = None, previous: Loaded | None = None) -> Loaded:
+            sendpool: SendPool | None = None, previous: Loaded | None = None,
+            stand_in: StandIn | None = None) -> Loaded:
     """Everything a config needs to run; with `previous` (a reload), deadlines
-    taken unchanged from it keep their first-seen times (final once recorded).
+    taken unchanged from it keep their first-seen times (final once recorded);
+    with `stand_in` (a replay's preview), URLs that are not built-in are not sent to.
 
     The schedule comes loaded with the ledger's first-seen times (one loaded
     without them, as a replay's and tests' are, is loaded again with them);
@@ -67,7 +69,7 @@ def prepare(cfg: config.Config, ledger: Ledger, now: datetime, *,
         recording.result()
     schedule = cfg.schedule
     timeout = cfg.send_timeout.total_seconds()
-    senders = {name: ChannelSender(ch, timeout=timeout, offload=sendpool)
+    senders = {name: ChannelSender(ch, timeout=timeout, offload=sendpool, stand_in=stand_in)
                for name, ch in cfg.schedule.channels.items()}
     for name, sender in senders.items():
         log.info("channel %s: %s", name, ", ".join(sender.description()))

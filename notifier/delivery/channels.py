@@ -37,6 +37,12 @@ sends of those parallel URLs, and turns the helper's `NotifyReport` into a
 `UrlResult` exactly as its own; every other URL, and every send while no
 helper is up, runs here.
 
+Previews: a channel given a `StandIn` (`notifier replay` without
+``--send-real``) hands it every URL that is not one of the built-in local
+ones (``console://``, ``jsonl://``) instead of sending to it; the rest of
+the path (slots, timeouts, partial marks) runs as for a real send, so a
+preview stays faithful to what the daemon would do.
+
 Deduplication: apprise has no per-message field a service could deduplicate on
 (``json://`` headers and payload extras are fixed per URL), so only
 ``jsonl://`` carries the key. Within a process, a retry of a key skips the
@@ -76,6 +82,7 @@ __all__ = [
     "ChannelSender",
     "Offload",
     "OffloadLost",
+    "StandIn",
     "send_test",
 ]
 
@@ -100,6 +107,11 @@ class Offload(Protocol):
     ) -> Callable[[], NotifyReport] | None:
         """Start delivering to `url` elsewhere: a wait for its report (which raises
         `OffloadLost` if the process goes away), or None: send it here instead."""
+
+
+StandIn = Callable[[str, str, OutgoingMessage], None]
+"""Takes (channel name, URL in privacy form, message) where a URL that is not
+built-in would have been sent to; it must not raise."""
 
 
 def _parallel_sends(plugin: NotifyBase) -> int:
@@ -132,6 +144,8 @@ class _Target:
     offload: bool = False
     """Sent through the channel's `Offload` when it has one (apprise's own
     unthrottled services: where throughput matters and nothing is ours)."""
+    stand_in: StandIn | None = None
+    """Takes the message instead of the URL (a preview of a URL that is not built-in)."""
     free: list[Apprise] = field(default_factory=list)
     """Instances not in use; `apprise` is the first."""
     made: int = 1
@@ -182,7 +196,7 @@ class ChannelSender:
     """
 
     def __init__(self, channel: model.Channel, *, timeout: float = DEFAULT_TIMEOUT,
-                 offload: Offload | None = None) -> None:
+                 offload: Offload | None = None, stand_in: StandIn | None = None) -> None:
         if not timeout > 0:
             raise ValueError("timeout must be positive")
         register_builtin_schemas()
@@ -202,6 +216,7 @@ class ChannelSender:
                 continue
             private = privacy_url(plugin)
             limit = _parallel_sends(plugin)
+            previewed = stand_in is not None and not isinstance(plugin, BuiltinPlugin)
             self._targets.append(
                 _Target(
                     raw,
@@ -210,7 +225,8 @@ class ChannelSender:
                     None,
                     secret_tokens(raw, private),
                     limit=limit,
-                    offload=offload is not None and limit > 1,
+                    offload=offload is not None and limit > 1 and not previewed,
+                    stand_in=stand_in if previewed else None,
                 )
             )
         loaded = [t.limit for t in self._targets if t.apprise is not None]
@@ -317,18 +333,12 @@ class ChannelSender:
                 if taken:  # an earlier delivery we had stopped waiting for got through
                     outcome.result = UrlResult(target.private)
                     return
-            waiter = None
-            if target.offload and self._offload is not None:
-                waiter = self._offload.submit(target.raw, msg.title, msg.body, msg.kind)
-            if waiter is not None:
-                report = waiter()
+            if target.stand_in is not None:
+                target.stand_in(self.name, target.private, msg)
+                result = UrlResult(target.private)
             else:
-                # This thread's own context: the plugin runs right here (see
-                # new_asset), so the built-in plugins find the message's metadata.
-                CURRENT.set(msg)
-                report = notify_report(instance, msg.title, msg.body, msg.kind)
-            result = UrlResult(target.private,
-                               failure_of(report, target.secrets, self._no_answer))
+                result = UrlResult(target.private, failure_of(
+                    self._notify(target, instance, msg), target.secrets, self._no_answer))
             if remember and result.ok:
                 _remember(msg.key, target.raw)
             outcome.result = result
@@ -342,6 +352,18 @@ class ChannelSender:
                 target.free.append(instance)
                 target.running.discard(msg.key)
                 target.cond.notify_all()
+
+    def _notify(self, target: _Target, instance: Apprise, msg: OutgoingMessage) -> NotifyReport:
+        """Send `msg` to one URL, through the channel's `Offload` where it takes it."""
+        waiter = None
+        if target.offload and self._offload is not None:
+            waiter = self._offload.submit(target.raw, msg.title, msg.body, msg.kind)
+        if waiter is not None:
+            return waiter()
+        # This thread's own context: the plugin runs right here (see
+        # new_asset), so the built-in plugins find the message's metadata.
+        CURRENT.set(msg)
+        return notify_report(instance, msg.title, msg.body, msg.kind)
 
     def _take(self, target: _Target, key: str, deadline: float) -> Apprise | None:
         """A plugin instance of `target` for `key`, or None if none frees up by `deadline`.

@@ -3,7 +3,8 @@
 The real daemon path runs as `notifier replay` in a subprocess on a virtual
 clock, so the product's own 30 s-doubling backoff and hours-long give-up
 run unchanged, only faster: no test hook shortens them. Each replay has a
-jsonl:// channel beside the failing HTTP one (a local json:// receiver).
+jsonl:// channel beside the failing HTTP one (a local json:// receiver), which
+`--send-real` lets it send to.
 
 * Outage (100x): the receiver answers 503 for 6 virtual minutes, then
   refuses connections for 4 more, then recovers. Everything reaches both
@@ -60,7 +61,8 @@ class Replay:
         self.until = until
         self.proc = Proc(["replay", "-c", str(config), "--from", START.isoformat(),
                           "--until", until.isoformat(), "--speed", f"{speed:g}",
-                          "--ledger", str(tmp / "ledger.db"), "--epoch", f"{self.epoch:.6f}"],
+                          "--ledger", str(tmp / "ledger.db"), "--epoch", f"{self.epoch:.6f}",
+                          "--send-real"],  # the HTTP receivers are the channels under test
                          tmp / "replay.log", clean_env())
         self.mono_to_wall = time.time() - time.monotonic()
 
