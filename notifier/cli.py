@@ -170,9 +170,9 @@ def replay(config_path: Path | None, start: Any, end: Any, speed: float,
            ledger_file: Path | None, epoch: float | None, send_real: bool) -> None:
     """Run the real daemon on a virtual clock, with a throw-away ledger.
 
-    Only console:// and jsonl:// URLs are sent to; each delivery is one line,
-    and one to any other URL shows that URL (in privacy form) and the key
-    instead of sending, unless --send-real.
+    Each delivery is one line. Only console:// and jsonl:// URLs are sent to:
+    a delivery to any other URL is shown on its line instead (the URL in
+    privacy form, the key), unless --send-real.
     """
     from notifier.commands import replay as replay_command  # noqa: PLC0415 - not for `check`
 

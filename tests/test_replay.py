@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from support.configs import config_toml, deadline_toml, write_config
 from support.jsonl import read_jsonl
 from support.ledger import rows
@@ -18,6 +19,7 @@ from support.processes import run_notifier
 from support.receivers import HttpReceiver, SmtpReceiver
 from support.times import H
 
+from notifier.cli import main
 from notifier.delivery.ledger import DeliveryState
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,3 +138,10 @@ def test_replay_with_send_real_sends_to_every_channel_and_says_so(
         assert not any("not sent" in line for line in lines)
     assert "replay done: 6 delivered, 0 failed\n" in done.stdout
     assert PASSWORD not in done.stdout + done.stderr
+
+
+def test_replay_help_names_the_flag_that_sends_for_real() -> None:
+    result = CliRunner().invoke(main, ["replay", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--send-real" in result.output
+    assert "Only console:// and jsonl:// URLs are sent to" in result.output
