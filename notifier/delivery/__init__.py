@@ -1,0 +1,1 @@
+"""Stage 4, delivery: claim in the ledger, send through apprise, mark; retries with backoff."""

@@ -1,0 +1,1 @@
+"""What the commands print: plain-data views (JSON) and human tables."""
