@@ -116,6 +116,10 @@ CASES += [
      + GOOD_DEADLINE, 3, "defaults.channels.0: unknown channel 'nope'"),
     ("bad remind_at", HEAD.replace("reminders", "remind_at = \"9am\"\nreminders") + GOOD_DEADLINE,
      3, "defaults.remind_at: not a time of day"),
+    ("repeated reminder", GOOD_DEADLINE + "reminders = [\"7d\", \"1w\", \"7d\"]\n", 12,
+     "deadlines.0.reminders.2: reminder '7d' is listed twice (also item 0 of this list)"),
+    ("repeated default reminder", HEAD.replace('"0d"]', '"0d", "1d"]') + GOOD_DEADLINE, 3,
+     "defaults.reminders.3: reminder '1d' is listed twice (also item 1 of this list)"),
 ]
 
 
@@ -179,6 +183,40 @@ def test_reminder_after_due_warns_and_strict_fails(tmp_path: Path) -> None:
     assert re.search(rf"{re.escape(str(path))}:12:\d+: deadlines.0.reminders.1: warning: "
                      r"reminder '0d' lands at or after the due", output)
     status, output = run_check(path, "--strict")
+    assert status == 78
+
+
+# (reminders, due, line, path, message): offsets that land on one instant are a warning
+COINCIDING = [
+    ('["7d", "1w", "168h"]', "2020-11-15T12:00:00", 12, "deadlines.0.reminders.1",
+     "reminders '7d' and '1w' land on the same instant before the due of 'kalbajar' "
+     "(2020-11-08T08:00:00Z); it is sent once, as '7d'"),
+    ('["7d", "1w", "168h"]', "2020-11-15T12:00:00", 12, "deadlines.0.reminders.2",
+     "reminders '7d' and '168h'"),
+    ('["1d12h", "36h"]', "2020-11-15T12:00:00", 12, "deadlines.0.reminders.1",
+     "reminders '1d12h' and '36h' land on the same instant"),
+    ('["0d", "15h"]', "2020-11-15", 12, "deadlines.0.reminders.1",
+     "reminders '0d' and '15h' land on the same instant"),
+    (None, "2020-11-15", 3, "defaults.reminders.3", "reminders '0d' and '15h' land on"),
+]
+
+
+@pytest.mark.parametrize(("reminders", "due", "line", "path", "message"), COINCIDING)
+def test_offsets_landing_together_warn(tmp_path: Path, reminders: str | None, due: str,
+                                       line: int, path: str, message: str) -> None:
+    head = HEAD if reminders is not None else HEAD.replace('"0d"]', '"0d", "15h"]')
+    body = GOOD_DEADLINE.replace("due = 2020-11-15", f"due = {due}") + (
+        f"reminders = {reminders}\n" if reminders is not None else "")
+    # A second deadline on the defaults: their pair is said once for the file.
+    body += GOOD_DEADLINE.replace("kalbajar", "aghdam").replace("2020-11-15", "2020-11-20")
+    config = write(tmp_path, head + body, head=False)
+    status, output = run_check(config)
+    assert status == 0, output
+    assert f"{config}:{line}:" in output
+    found = [ln for ln in output.splitlines() if f": {path}: warning: {message}" in ln]
+    assert len(found) == 1, output
+    assert found[0].startswith(f"{config}:{line}:"), output
+    status, output = run_check(config, "--strict")
     assert status == 78
 
 

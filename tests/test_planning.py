@@ -10,7 +10,7 @@ import pytest
 from notifier import text
 from notifier.schedule import timing
 from notifier.schedule.model import Channel, Closure, Deadline, Digest, Schedule, Stage
-from notifier.schedule.planning import plan
+from notifier.schedule.planning import coinciding_reminders, plan
 from notifier.schedule.standing import stale_reason, standing_at
 from notifier.text import rfc3339
 
@@ -353,6 +353,40 @@ def test_reminder_at_or_after_due_is_not_planned() -> None:
         ("2021-01-10T11:00:00+00:00", "reminder", "1h"),
         ("2021-01-10T12:00:00+00:00", "due", None),
     ]
+
+
+# Offsets that land on one instant remind once: the first in list order, with its key.
+# (zone, due, reminders) -> (offset, local time) of each reminder planned
+COINCIDING = [
+    ("UTC", "2021-01-10T12:00+00:00", ("7d", "1w", "168h", "P7D"),
+     [("7d", "2021-01-03T12:00:00+00:00")]),
+    ("UTC", "2021-01-10T12:00+00:00", ("1d12h", "36h"), [("1d12h", "2021-01-09T00:00:00+00:00")]),
+    ("UTC", "2021-01-10T12:00+00:00", ("36h", "1d12h"), [("36h", "2021-01-09T00:00:00+00:00")]),
+    ("UTC", "2021-01-10T12:00+00:00", ("1w", "1d", "7d"),
+     [("1w", "2021-01-03T12:00:00+00:00"), ("1d", "2021-01-09T12:00:00+00:00")]),
+    # across a DST change a calendar day is 23 h: "1d" and "24h" are two reminders there
+    ("Europe/Berlin", "2021-03-28T12:00+02:00", ("1d", "24h"),
+     [("1d", "2021-03-27T12:00:00+01:00"), ("24h", "2021-03-27T11:00:00+01:00")]),
+    ("Europe/Berlin", "2021-03-29T12:00+02:00", ("1d", "24h"),
+     [("1d", "2021-03-28T12:00:00+02:00")]),
+    # a date due's "0d" is 09:00 on the day, 15 h before its end
+    ("Asia/Baku", "day:2020-11-15", ("0d", "15h", "PT15H"), [("0d", "2020-11-15T09:00:00+04:00")]),
+]
+
+
+@pytest.mark.parametrize(("zone", "due", "reminders", "expected"), COINCIDING)
+def test_offsets_that_land_together_remind_once(
+        zone: str, due: str, reminders: tuple[str, ...], expected: list[tuple[str, str]]) -> None:
+    z = ZoneInfo(zone)
+    stage = day_stage(due[4:], z) if due.startswith("day:") else at_stage(due)
+    d = deadline(stage, zone=z, reminders=reminders)
+    items = [n for n in plan(Schedule(deadlines=(d,)), *EVER) if n.kind == "reminder"]
+    assert sorted((n.offset, n.at.astimezone(z).isoformat()) for n in items) == sorted(expected)
+    assert all(n.key.endswith(f"/{n.offset}") for n in items)
+    # `check`'s warning names the same pairs: each dropped offset with the one kept.
+    dropped = {reminders[j]: reminders[i] for j, (i, _, _) in coinciding_reminders(d).items()}
+    kept = {offset for offset, _ in expected}
+    assert set(dropped) == set(reminders) - kept
 
 
 def test_interval_is_half_open_and_plan_is_sorted() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -145,3 +146,50 @@ def test_replay_help_names_the_flag_that_sends_for_real() -> None:
     assert result.exit_code == 0, result.output
     assert "--send-real" in result.output
     assert "Only console:// and jsonl:// URLs are sent to" in result.output
+
+
+def test_offsets_that_land_together_are_planned_and_sent_once(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    config = tmp_path / "config.toml"
+    config.write_text(f"""\
+[notifier]
+state = "{tmp_path / 'state.db'}"
+
+[defaults]
+timezone = "UTC"
+
+[channels.out]
+url = "jsonl://{out}"
+
+[[deadlines]]
+id = "week"
+title = "Week"
+due = 2021-01-10T12:00:00Z
+reminders = ["7d", "1w", "168h"]
+
+[[deadlines]]
+id = "sum"
+title = "Sum"
+due = 2021-01-10T12:00:00Z
+reminders = ["1d12h", "36h"]
+""")
+    config.chmod(0o600)
+    span = ["--from", "2021-01-01", "--until", "2021-01-11"]
+    planned = subprocess.run(
+        [sys.executable, "-m", "notifier", "plan", "-c", str(config), *span, "--json"],
+        capture_output=True, text=True, check=False, timeout=60)
+    assert planned.returncode == 0, planned.stderr
+    items = json.loads(planned.stdout)
+    reminders = sorted((i["deadline"], i["offset"], i["key"]) for i in items
+                       if i["kind"] == "reminder")
+    assert reminders == [("sum", "1d12h", "sum/reminder/2021-01-10T12:00:00Z/1d12h"),
+                         ("week", "7d", "week/reminder/2021-01-10T12:00:00Z/7d")]
+    replayed = subprocess.run(
+        [sys.executable, "-m", "notifier", "replay", "-c", str(config), *span,
+         "--speed", "1000000"], capture_output=True, text=True, check=False, timeout=110)
+    assert replayed.returncode == 0, replayed.stderr
+    sent = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((m["deadline"], m["kind"]) for m in sent) == [
+        ("sum", "due"), ("sum", "reminder"), ("week", "due"), ("week", "reminder")]
+    assert sorted(m["key"] for m in sent if m["kind"] == "reminder") == [
+        r[2] for r in reminders]

@@ -12,6 +12,7 @@ from notifier.config import tomlpos
 from notifier.config.located import Collector
 from notifier.config.schema import DeadlineSettings, Settings
 from notifier.schedule.model import Channel, Deadline, Digest, Schedule
+from notifier.text import rfc3339
 
 BUILTIN_SCHEMES = ("console://", "jsonl://")
 
@@ -43,6 +44,32 @@ def known_channels(
         if name not in channels:
             col.add((*where, j), f"unknown channel {name!r} (not in [channels])")
 
+
+
+def repeated_reminders(texts: list[str], col: Collector, where: tomlpos.Path) -> None:
+    """The same offset written twice in one list is a mistake, not a second reminder."""
+    first: dict[str, int] = {}
+    for j, text in enumerate(texts):
+        if text in first:
+            col.add((*where, j), f"reminder {text!r} is listed twice (also item "
+                                 f"{first[text]} of this list); remove one")
+        else:
+            first[text] = j
+
+
+def warn_coinciding(deadline: Deadline, d: DeadlineSettings, i: int, col: Collector) -> None:
+    """Different offsets that land on one instant ("7d" and "1w", "1d12h" and "36h")."""
+    found = _planning().coinciding_reminders(deadline)
+    texts = [o.text for o in deadline.reminders]
+    for j, (kept, stage, at) in sorted(found.items()):
+        where: tomlpos.Path = ("deadlines", i, "reminders", j) if d.reminders is not None \
+            else ("defaults", "reminders", j)
+        said = f"reminders {texts[kept]!r} and {texts[j]!r} land on the same instant"
+        if d.reminders is None and any(w.message.startswith(said) for w in col.warnings):
+            continue  # the defaults' pair, said once for the whole file
+        which = "the due" if stage == 0 else f"extension {stage}'s due"
+        col.add(where, f"{said} before {which} of {deadline.id!r} ({rfc3339(at)}); "
+                       f"it is sent once, as {texts[kept]!r}", warning=True)
 
 
 @lru_cache(maxsize=1)

@@ -196,6 +196,7 @@ def resolve_inherited(s: Settings, col: Collector, *, check_urls: bool) -> Inher
         o for i, text in enumerate(s.defaults.reminders)
         if (o := _offset(text, col, ("defaults", "reminders", i))) is not None
     )
+    checks.repeated_reminders(s.defaults.reminders, col, ("defaults", "reminders"))
     default_overdue = None
     if s.defaults.overdue_every is not None:
         default_overdue = _offset(s.defaults.overdue_every, col, ("defaults", "overdue_every"))
@@ -237,6 +238,8 @@ def resolve_deadline(
         o for j, text in enumerate(d.reminders)
         if (o := _offset(text, col, (*at, "reminders", j))) is not None
     )
+    if d.reminders is not None and len(set(d.reminders)) < len(d.reminders):
+        checks.repeated_reminders(d.reminders, col, (*at, "reminders"))
     if d.channels is None and base.defaults_known:
         chans = base.default_channels
     else:
@@ -262,13 +265,18 @@ def resolve_deadline(
         closure, d.notes, d.url, tuple(d.tags) if d.tags else (),
     )
     remind_at = base.remind_at
+    unplanned = coinciding = False
     for st in stages:
-        unsure = timing.unsure_offsets(reminders, dzone, st.day is not None, remind_at)
+        unsure, pairs = timing.reminder_doubts(reminders, dzone, st.day is not None, remind_at)
+        coinciding = coinciding or bool(pairs)
         # Mostly empty: only an offset a zone's UTC offsets could undo is computed.
-        if unsure and not all(timing.lands_before(st.due, st.day, o, dzone, remind_at)
-                              for o in unsure):
-            checks.warn_unplanned(deadline, d, i, col)
-            break
+        if unsure and not unplanned:
+            unplanned = not all(timing.lands_before(st.due, st.day, o, dzone, remind_at)
+                                for o in unsure)
+    if unplanned:
+        checks.warn_unplanned(deadline, d, i, col)
+    if coinciding:
+        checks.warn_coinciding(deadline, d, i, col)
     return deadline
 
 

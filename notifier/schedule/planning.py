@@ -113,9 +113,13 @@ def _candidates(d: Deadline, start: datetime, end: datetime) -> Iterator[Notific
                 and _known(d, stage.announced) and not d.closed_at(stage.announced):
             yield make(stage.announced, "rescheduled", k, f"ext{k}", seq=k)
         if stage.due >= start:  # reminders come before their due
+            landed: list[datetime] = []
             for offset in d.reminders:
                 at = timing.reminder_instant(stage.due, stage.day, offset, d.zone, d.remind_at)
-                if start <= at < end and at < stage.due and _active(d, k, at):
+                if start <= at < end and at < stage.due and _active(d, k, at) \
+                        and at not in landed:
+                    # Offsets that land together ("7d", "1w") remind once: the first listed.
+                    landed.append(at)
                     yield make(at, "reminder", k, offset.text, offset=offset.text)
         if not _active(d, k, stage.due):
             continue
@@ -130,6 +134,24 @@ def _candidates(d: Deadline, start: datetime, end: datetime) -> Iterator[Notific
                     yield make(at, "overdue", k, str(n), seq=n)
     if d.closure is not None and start <= d.closure.at < end and _known(d, d.closure.at):
         yield make(d.closure.at, d.closure.kind, d.stage_at(d.closure.at), "")
+
+
+def coinciding_reminders(d: Deadline) -> dict[int, tuple[int, int, datetime]]:
+    """Reminder index j -> (i, stage, instant): offset j lands on the same instant as the
+    earlier offset i before a due of `d` (the first such due and i), so the planner
+    sends i's reminder only."""
+    found: dict[int, tuple[int, int, datetime]] = {}
+    for k, stage in enumerate(d.stages):
+        for i, j in timing.coinciding_candidates(d.reminders, d.zone, stage.day is not None,
+                                                 d.remind_at):
+            if j in found:
+                continue
+            at = timing.reminder_instant(stage.due, stage.day, d.reminders[i], d.zone,
+                                         d.remind_at)
+            if at < stage.due and at == timing.reminder_instant(
+                    stage.due, stage.day, d.reminders[j], d.zone, d.remind_at):
+                found[j] = (i, k, at)
+    return found
 
 
 def unplanned_reminders(d: Deadline) -> list[tuple[str, int]]:

@@ -298,31 +298,82 @@ def _tzif_bytes(key: str) -> bytes | None:
         return None
 
 
+Pairs = tuple[tuple[int, int], ...]
+
+
+def reminder_doubts(
+    offsets: tuple[Offset, ...], zone: ZoneInfo, dated: bool, remind_at: time,
+) -> tuple[tuple[Offset, ...], Pairs]:
+    """`unsure_offsets` and `coinciding_candidates` in one look-up (a load asks both of
+    every deadline). Remembered for the last few tuples by identity (a schedule's
+    deadlines mostly share one) and zone."""
+    key = (id(offsets), zone, dated, remind_at)
+    hit = _DOUBTS.get(key)
+    if hit is not None and hit[0] is offsets:
+        return hit[1], hit[2]
+    span = offset_span(zone)
+    unsure = tuple(o for o in offsets if not (
+        timedelta(days=o.days) + o.exact >= _SURELY_BEFORE
+        or _wall_gap(o, dated, remind_at) > span))
+    pairs = _coinciding(offsets, span, dated, remind_at)
+    if len(_DOUBTS) >= 256:
+        _DOUBTS.clear()
+    _DOUBTS[key] = (offsets, unsure, pairs)
+    return unsure, pairs
+
+
+_DOUBTS: dict[tuple[int, ZoneInfo, bool, time],
+              tuple[tuple[Offset, ...], tuple[Offset, ...], Pairs]] = {}
+
+
 def unsure_offsets(
     offsets: tuple[Offset, ...], zone: ZoneInfo, dated: bool, remind_at: time,
 ) -> tuple[Offset, ...]:
     """Those of `offsets` that might land a reminder at or after a due in `zone` (a date
-    due if `dated`); the others surely land before it. Remembered for the last few
-    tuples by identity (a schedule's deadlines mostly share one) and zone.
+    due if `dated`); the others surely land before it.
 
     A reminder and its due are a wall-clock distance apart (`_wall_gap`) that
     their two UTC offsets can shorten by at most `offset_span(zone)`.
     """
-    key = (id(offsets), zone, dated, remind_at)
-    hit = _UNSURE.get(key)
-    if hit is not None and hit[0] is offsets:
-        return hit[1]
-    span = offset_span(zone)
-    value = tuple(o for o in offsets if not (
-        timedelta(days=o.days) + o.exact >= _SURELY_BEFORE
-        or _wall_gap(o, dated, remind_at) > span))
-    if len(_UNSURE) >= 256:
-        _UNSURE.clear()
-    _UNSURE[key] = (offsets, value)
-    return value
+    return reminder_doubts(offsets, zone, dated, remind_at)[0]
 
 
-_UNSURE: dict[tuple[int, ZoneInfo, bool, time], tuple[tuple[Offset, ...], tuple[Offset, ...]]] = {}
+def coinciding_candidates(
+    offsets: tuple[Offset, ...], zone: ZoneInfo, dated: bool, remind_at: time,
+) -> Pairs:
+    """Pairs (i, j), i < j, of `offsets` that might land on one instant before some due in
+    `zone` (a date due if `dated`); the others never do."""
+    return reminder_doubts(offsets, zone, dated, remind_at)[1]
+
+
+def _coinciding(offsets: tuple[Offset, ...], span: timedelta, dated: bool,
+                remind_at: time) -> Pairs:
+    """Two reminders are their wall-clock distances from the due apart, give or take
+    what the zone's UTC offsets (`span`) can shift on each side. A date due's day
+    reminders sit at `remind_at` on D-N, a wall distance from the due that depends on
+    its time of day: somewhere in 24 hours."""
+    slack = 2 * span
+    at_day = datetime.combine(date.min, remind_at) - datetime.min
+
+    def spread(o: Offset) -> tuple[timedelta, timedelta]:
+        if dated and o.is_pure_days:
+            low = timedelta(days=o.days) - at_day
+            return low, low + _ONE_DAY
+        exact = timedelta(days=o.days) + o.exact
+        return exact, exact
+
+    spans = [spread(o) for o in offsets]
+    pairs = []
+    for j in range(1, len(offsets)):
+        for i in range(j):
+            a, b = offsets[i], offsets[j]
+            if dated and a.is_pure_days and b.is_pure_days:
+                close = abs(a.days - b.days) * _ONE_DAY <= slack  # one remind_at, whole days apart
+            else:
+                close = spans[i][0] - slack <= spans[j][1] and spans[j][0] - slack <= spans[i][1]
+            if close:
+                pairs.append((i, j))
+    return tuple(pairs)
 
 
 def _wall_gap(offset: Offset, dated: bool, remind_at: time) -> timedelta:
