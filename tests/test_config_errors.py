@@ -186,6 +186,24 @@ def test_reminder_after_due_warns_and_strict_fails(tmp_path: Path) -> None:
     assert status == 78
 
 
+# (reminders as written, line, column of the repeated element)
+REPEATS = [
+    ('reminders = ["7d", "1w", "7d"]', 12, 26),
+    ("reminders = [ '1d',\t'1d' ]  # twice", 12, 21),
+    ('reminders = [\n  "3d",\n  "1d", "3d",\n]', 14, 9),
+    ('reminders = ["P1D", "PT2H",\n "PT2H"]', 13, 2),
+]
+
+
+@pytest.mark.parametrize(("reminders", "line", "col"), REPEATS)
+def test_a_repeated_reminder_is_located_at_its_element(
+        tmp_path: Path, reminders: str, line: int, col: int) -> None:
+    path = write(tmp_path, GOOD_DEADLINE + reminders + "\n")
+    status, output = run_check(path)
+    assert status == 78, output
+    assert output.startswith(f"{path}:{line}:{col}: deadlines.0.reminders."), output
+
+
 # (reminders, due, line, path, message): offsets that land on one instant are a warning
 COINCIDING = [
     ('["7d", "1w", "168h"]', "2020-11-15T12:00:00", 12, "deadlines.0.reminders.1",

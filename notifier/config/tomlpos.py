@@ -63,7 +63,7 @@ def _key_end(line: str) -> int:
     return -1
 
 
-def index_positions(text: str) -> dict[Path, tuple[int, int]]:  # noqa: PLR0912 - one pass, one branch per TOML line form
+def index_positions(text: str) -> dict[Path, tuple[int, int]]:  # noqa: PLR0912, PLR0915 - one pass, one branch per TOML line form
     """Every header and key path in `text` with its 1-based (line, column)."""
     positions: dict[Path, tuple[int, int]] = {}
     counts: dict[Path, int] = {}
@@ -71,6 +71,7 @@ def index_positions(text: str) -> dict[Path, tuple[int, int]]:  # noqa: PLR0912 
     current: Path = ()
     depth = 0  # open brackets/braces of a multi-line value
     in_string = ""
+    array: tuple[Path, list[int]] | None = None  # a multi-line array: its path, scan state
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw
         if in_string:
@@ -80,6 +81,8 @@ def index_positions(text: str) -> dict[Path, tuple[int, int]]:  # noqa: PLR0912 
         stripped = line.strip()
         if depth > 0:
             depth += _bracket_balance(stripped)
+            if array is not None:
+                _add_items(positions, array[0], lineno, line, 0, array[1])
             continue
         if not stripped or stripped.startswith("#"):
             continue
@@ -115,7 +118,56 @@ def index_positions(text: str) -> dict[Path, tuple[int, int]]:  # noqa: PLR0912 
                 in_string = quote
         if not in_string:
             depth = max(0, _bracket_balance(value))
+            array = _open_array(positions, path, lineno, line, eq, depth)
     return positions
+
+
+def _open_array(positions: dict[Path, tuple[int, int]], path: Path, lineno: int, line: str,
+                eq: int, depth: int) -> tuple[Path, list[int]] | None:
+    """Record where the elements of an array value begin on its key's line; while the
+    array stays open, its path and scan state for the lines that follow."""
+    value = line[eq + 1 :].strip()
+    if not value.startswith("[") or '"""' in value or "'''" in value:
+        return None
+    state = [0, 0, 0]
+    _add_items(positions, path, lineno, line, line.index("[", eq), state)
+    return (path, state) if depth > 0 else None
+
+
+def _add_items(positions: dict[Path, tuple[int, int]], path: Path, lineno: int, line: str,
+               start: int, state: list[int]) -> None:
+    """Record where each element of the array at `path` starts in `line[start:]`.
+
+    `state` is [depth, expecting an element (0/1), elements so far], carried from
+    line to line of a multi-line array.
+    """
+    depth, expecting, count = state
+    quote = ""
+    i = start
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch == "#":
+            break
+        elif ch not in " \t":
+            if expecting and depth == 1 and ch not in ",]":
+                positions.setdefault((*path, count), (lineno, i + 1))
+                count, expecting = count + 1, 0
+            if ch in "\"'":
+                quote = ch
+            elif ch in "[{":
+                depth += 1
+                expecting = int(depth == 1)
+            elif ch in "]}":
+                depth -= 1
+            elif ch == "," and depth == 1:
+                expecting = 1
+        i += 1
+    state[:] = [depth, expecting, count]
 
 
 def _bracket_balance(value: str) -> int:
