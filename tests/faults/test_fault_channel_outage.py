@@ -16,8 +16,9 @@ jsonl:// channel beside the failing HTTP one (a local json:// receiver), which
   until `[delivery] give_up_after` (2 h), then recorded as failed, with the
   status in the error, in the ledger, `notifier history` and `notifier status`.
 * Stale retry (30x): a `due` message that failed is not retried once its
-  deadline is completed: the ledger records it as skipped, "deadline completed",
-  and nothing about the due follows the "completed" message.
+  deadline is completed or cancelled, or its due moved by an extension: the
+  ledger records it as skipped with the reason ("deadline completed", "due
+  moved to ..."), and nothing about the old due follows the status message.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from support.figures import report
 from support.jsonl import read_jsonl
 from support.processes import Proc, run_notifier
 from support.receivers import HttpReceiver
-from support.times import parse_time, rfc3339
+from support.times import D, S, parse_time, rfc3339
 
 from notifier.delivery.ledger import DeliveryState, open_ledger
 
@@ -261,29 +262,43 @@ def test_permanent_refusal_is_retried_until_give_up_and_recorded(
     }, record_property)
 
 
-def test_a_failed_due_is_not_retried_after_its_deadline_is_completed(tmp_path: Path) -> None:
+# What closes the deadline, or moves its due, between the failed send of the due message
+# (at START + 1 min) and its first retry (30 s +-25 % later): 10 s after the due.
+# (the deadline's extra keys, the status message it sends, why the retry is dropped)
+MEANWHILE = [
+    (f"completed = {rfc3339(START + 1 * MIN + 10 * S)}", "completed", "deadline completed"),
+    (f"cancelled = {rfc3339(START + 1 * MIN + 10 * S)}", "cancelled", "deadline cancelled"),
+    (f"\n[[deadlines.extensions]]\ndue = {rfc3339(START + D)}\n"
+     f"announced = {rfc3339(START + 1 * MIN + 10 * S)}\n",
+     "rescheduled", f"due moved to {(START + D).strftime('%Y-%m-%dT%H:%M:%SZ')}"),
+]
+
+
+@pytest.mark.parametrize(("extra", "status_kind", "reason"), MEANWHILE,
+                         ids=["completed", "cancelled", "extended"])
+def test_a_failed_due_is_not_retried_once_its_deadline_closed_or_moved(
+        tmp_path: Path, extra: str, status_kind: str, reason: str) -> None:
     speed = 30.0
     out = tmp_path / "out.jsonl"
     due = START + 1 * MIN
-    completed = due + timedelta(seconds=10)  # before the first retry (30 s +-25 % after)
     with HttpReceiver() as rx:
         rx.fail_next(1, 503)  # the due message; the receiver is fine after that
         config = write_config(tmp_path / "config.toml", config_toml(
             state=tmp_path / "ledger.db",
             channels={"http": rx.url, "file": f"jsonl://{out}"},
-            deadlines=deadline_toml("d01", due, announced=START - 10 * MIN,
-                                    extra=f"completed = {rfc3339(completed)}")))
+            deadlines=deadline_toml("d01", due, announced=START - 10 * MIN, extra=extra)))
         with replay(tmp_path, config, START + 5 * MIN, speed) as r:
             status = r.finish()
         assert status == 0, r.proc.text()[-3000:]
         requests = rx.requests
-    assert len(requests) == 2, [q.json for q in requests]  # the failed due, then completed
-    assert re.findall(r"(\w+)\s+-> http:", r.proc.text()) == ["completed"], r.proc.text()
-    assert [line["kind"] for line in read_jsonl(out)] == ["due", "completed"]
+    assert len(requests) == 2, [q.json for q in requests]  # the failed due, then the status
+    assert re.findall(r"(\w+)\s+-> http:", r.proc.text()) == [status_kind], r.proc.text()
+    assert [line["kind"] for line in read_jsonl(out)] == ["due", status_kind]
     with open_ledger(tmp_path / "ledger.db", readonly=True) as book:
         rows = {(rec.kind, rec.channel): rec for rec in book.history()}
     stale = rows[("due", "http")]
     assert stale.state == DeliveryState.SKIPPED, stale
-    assert stale.last_error == "deadline completed"
-    assert rows[("completed", "http")].state == DeliveryState.SENT
-    assert "dropped the retry of d01/due/" in r.proc.text()
+    assert stale.last_error == reason
+    assert rows[(status_kind, "http")].state == DeliveryState.SENT
+    assert f"dropped the retry of d01/due/{rfc3339(due).replace('.000000', '')}" \
+        in r.proc.text(), r.proc.text()
