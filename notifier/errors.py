@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class Problem(NamedTuple):
-    """One located complaint about a config file.
+    """One located complaint about a config file, variable or credential file.
 
     A NamedTuple, not a frozen dataclass: immutable and compared by value all
     the same, and it costs a third as much to define at import (the dataclass
@@ -35,9 +35,20 @@ class Problem(NamedTuple):
         return Problem(self.file, self.line, self.col, redactor.redact(self.path),
                        redactor.redact(self.message))
 
+    @property
+    def where(self) -> str:
+        """FILE:LINE:COL, or the file or variable alone when there is no line to name
+        (a file that cannot be read, a `NOTIFIER_*` variable, a credential file)."""
+        return f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+
+    def text(self, *, warning: bool = False) -> str:
+        """`WHERE: path: message` (`warning: ` before the message of a warning)."""
+        message = f"warning: {self.message}" if warning else self.message
+        return f"{self.where}: {self.path}: {message}" if self.path \
+            else f"{self.where}: {message}"
+
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.col}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return self.text()
 
 
 class ConfigError(Exception):

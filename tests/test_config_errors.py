@@ -272,7 +272,8 @@ def test_env_override_and_credentials(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("NOTIFIER_DEFAULTS__TIMEZONE", "Not/AZone")
     status, output = run_check(path)
     assert status == 78
-    assert "defaults.timezone: unknown time zone" in output
+    assert output.strip() == "NOTIFIER_DEFAULTS__TIMEZONE: unknown time zone (use an IANA name" \
+        " such as Asia/Baku)"
 
 
 def test_real_process_exit_status_and_no_traceback(tmp_path: Path) -> None:

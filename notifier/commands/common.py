@@ -45,8 +45,7 @@ def load_config(path: Path | None, *, for_reload: bool = False,
 
 
 def warning_lines(cfg: config_mod.Config) -> tuple[str, ...]:
-    return tuple(f"{w.file}:{w.line}:{w.col}: {w.path}: warning: {w.message}"
-                 for w in cfg.warnings)
+    return tuple(w.text(warning=True) for w in cfg.warnings)
 
 
 def instant(value: datetime | date, zone: ZoneInfo) -> datetime:

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+from pydantic_settings import SettingsError
 
 from notifier.config import tomlsplit
 from notifier.config.located import Collector
+from notifier.config.overrides import NO_OVERRIDES, Overrides
 from notifier.config.resolve import (
     NOT_SEEN,
     Config,
@@ -70,7 +72,7 @@ def table_key(table: str) -> bytes:
 
 def load_in_parts(
     path: Path, text: str, env: Mapping[str, str], *, check_urls: bool,
-    reuse: Config | None = None, remember: bool = False,
+    overrides: Overrides = NO_OVERRIDES, reuse: Config | None = None, remember: bool = False,
     seen_for: Callable[[Settings], FirstSeen] = lambda _: NOT_SEEN,
 ) -> Config | None:
     """`_load` a batch of deadlines at a time (see tomlsplit), or None to load it whole.
@@ -87,18 +89,19 @@ def load_in_parts(
     if parts is None or not len(parts) or _deadlines_from_elsewhere(env):
         return None
     try:
-        return _read_parts(parts, path, env, check_urls=check_urls, reuse=reuse,
+        return _read_parts(parts, path, env, overrides, check_urls=check_urls, reuse=reuse,
                            remember=remember, seen_for=seen_for)
     except _WholeFile:
         return None
 
 
 def _read_parts(
-    parts: tomlsplit.Parts, path: Path, env: Mapping[str, str], *, check_urls: bool,
-    reuse: Config | None, remember: bool, seen_for: Callable[[Settings], FirstSeen],
+    parts: tomlsplit.Parts, path: Path, env: Mapping[str, str], overrides: Overrides, *,
+    check_urls: bool, reuse: Config | None, remember: bool,
+    seen_for: Callable[[Settings], FirstSeen],
 ) -> Config:
     text = parts.text
-    col = Collector(str(path), text, env)
+    col = Collector(str(path), text, overrides)
     settings = _validated(fast_read(parts.head), env)
     if settings.deadlines:
         raise _WholeFile  # from the environment: the whole-file path merges them
@@ -195,7 +198,7 @@ def _validated(head: dict[str, Any] | None, env: Mapping[str, str]) -> Settings:
     creds = env.get("CREDENTIALS_DIRECTORY")
     try:
         return load_settings(head, Path(creds) if creds else None)
-    except (ValidationError, RecursionError):
+    except (ValidationError, RecursionError, SettingsError):
         raise _WholeFile from None
 
 

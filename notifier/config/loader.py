@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from notifier.config import paths
 from notifier.config.batches import load_in_parts
 from notifier.config.located import Collector
+from notifier.config.overrides import read_overrides
 from notifier.config.resolve import NOT_SEEN, Config, FirstSeen, first_seen_key, resolve
 from notifier.config.schema import Settings, load_settings
 from notifier.config.secrets import raw_secrets, warn_if_exposed
@@ -55,9 +57,13 @@ def load(
     where the ledger is (SPEC 4, paths): before any deadline is resolved.
 
     NOTIFIER_* variables and $CREDENTIALS_DIRECTORY come from the process
-    environment, as pydantic-settings reads them.
+    environment, as pydantic-settings reads them; a problem with one is
+    reported against it (overrides.py).
     """
     env = dict(os.environ)
+    overrides = read_overrides(env)
+    if overrides.problems:
+        raise ConfigError(list(overrides.problems))
     asked: list[FirstSeen] = []
 
     def seen_for(settings: Settings) -> FirstSeen:
@@ -75,7 +81,8 @@ def load(
     try:
         text = read_text(path)
         if in_parts:
-            fast = load_in_parts(path, text, env, check_urls=check_urls, reuse=previous,
+            fast = load_in_parts(path, text, env, check_urls=check_urls, overrides=overrides,
+                                 reuse=previous,
                                  remember=for_reload or previous is not None,
                                  seen_for=seen_for)
             if fast is not None:
@@ -83,7 +90,7 @@ def load(
         data = parse_toml(str(path), text)
         # Taken now: `_load` frees the raw data once it is validated.
         secrets = raw_secrets(data, env)
-        col = Collector(str(path), text, env)
+        col = Collector(str(path), text, overrides)
         try:
             return _load(path, data, col, env, seen_for, check_urls=check_urls)
         except ConfigError as e:
@@ -112,6 +119,10 @@ def _load(
         raise ConfigError(col.problems) from None
     except RecursionError:
         raise ConfigError([Problem(str(path), 1, 1, "", "nested too deeply")]) from None
+    except SettingsError:
+        # Each variable and credential read well alone a moment ago (overrides.py).
+        raise ConfigError([Problem("$CREDENTIALS_DIRECTORY", 0, 0, "",
+                                   "a credential file changed while it was read")]) from None
     # The validated settings hold everything from here on; the raw tables of a
     # large schedule are as big again.
     data.clear()

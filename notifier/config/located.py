@@ -2,37 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from notifier.config import tomlpos
+from notifier.config.overrides import NO_OVERRIDES, Overrides
 from notifier.errors import Problem
+from notifier.redact import redact
 
 
 class Collector:
-    """Gathers problems and turns dotted paths into file positions."""
+    """Gathers problems and turns dotted paths into file positions, or into the
+    `NOTIFIER_*` variable or credential file that set the value."""
 
-    def __init__(self, file: str, text: str, env: Mapping[str, str]) -> None:
+    def __init__(self, file: str, text: str, overrides: Overrides = NO_OVERRIDES) -> None:
         self.file = file
-        self.env = env
+        self.overrides = overrides
         self._text = text
         self._positions: dict[tomlpos.Path, tuple[int, int]] | None = None
         self.problems: list[Problem] = []
-        self.warnings: list[Problem] = []
+        self.warnings: list[Problem] = list(overrides.warnings)
 
-    def _where(self, path: tomlpos.Path) -> tuple[str, int, int]:
+    def _where(self, path: tomlpos.Path) -> tuple[int, int]:
         if self._positions is None:
             self._positions = tomlpos.index_positions(self._text)
         found = tomlpos.locate(self._positions, path)
-        if found is None:
-            env_name = "NOTIFIER_" + "__".join(str(p).upper() for p in path if isinstance(p, str))
-            for name in self.env:
-                if env_name.startswith(name) and name.startswith("NOTIFIER_"):
-                    return (f"${name}", 1, 1)
-            return (self.file, 1, 1)
-        return (self.file, *found)
+        return (1, 1) if found is None else found
 
     def add(self, path: tomlpos.Path, message: str, *, warning: bool = False) -> None:
-        file, line, col = self._where(path)
-        dotted = ".".join(str(p) for p in path)
-        problem = Problem(file, line, col, dotted, message)
+        origin = self.overrides.origin(path)
+        if origin is None:
+            problem = Problem(self.file, *self._where(path), _dotted(path), message)
+        else:
+            # The variable's name says the path when it points right at it.
+            dotted = "" if path == origin.target else _dotted(path)
+            # Never its value (it may be a secret), even where a message quotes one.
+            problem = Problem(origin.where, 0, 0, dotted, redact(message, origin.values))
         (self.warnings if warning else self.problems).append(problem)
+
+
+def _dotted(path: tomlpos.Path) -> str:
+    return ".".join(str(p) for p in path)

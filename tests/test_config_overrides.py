@@ -1,0 +1,194 @@
+"""Bad `NOTIFIER_*` variables and credential files: one line naming the variable or file,
+exit 78, no traceback, never the value; a variable that sets nothing is a warning.
+
+Each case runs as a real process, `check` and `run` alike (systemd restarts a
+daemon that exits 1, and keeps one that exits 78 stopped).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from support.configs import write_config
+from support.env import clean_env
+from support.processes import NotifySocket, Proc, run_notifier, wait_ready
+
+SECRET = "s3cr3t-Pa55w0rd-canary"
+
+CONFIG = """\
+[notifier]
+state = "{state}"
+
+[defaults]
+timezone = "Asia/Baku"
+reminders = ["3d", "1d"]
+
+[channels.console]
+url = "console://"
+
+[[deadlines]]
+id = "kalbajar"
+title = "Kalbajar handover"
+due = 2020-11-15
+channels = ["console"]
+"""
+
+CREDS = "$CREDS/"
+"""In a case's `where`: the credential directory's path."""
+
+# (name, variables, credential files, where the one line says it is, fragment of its message)
+CASES: list[tuple[str, dict[str, str], dict[str, bytes], str, str]] = [
+    ("list not in JSON", {"NOTIFIER_DEFAULTS__REMINDERS": f"3d,{SECRET}"}, {},
+     "NOTIFIER_DEFAULTS__REMINDERS", "not valid JSON"),
+    ("malformed JSON table", {"NOTIFIER_CHANNELS": f'{{"ops": {{"url": "{SECRET}"'}, {},
+     "NOTIFIER_CHANNELS", "not valid JSON"),
+    ("unknown time zone", {"NOTIFIER_DEFAULTS__TIMEZONE": f"Mars/{SECRET}"}, {},
+     "NOTIFIER_DEFAULTS__TIMEZONE", "unknown time zone"),
+    ("wrong type", {"NOTIFIER_DELIVERY__HELPERS": SECRET}, {},
+     "NOTIFIER_DELIVERY__HELPERS", "integer"),
+    ("bad offset", {"NOTIFIER_DELIVERY__CATCHUP": SECRET}, {},
+     "NOTIFIER_DELIVERY__CATCHUP", "not an offset"),
+    ("bad URL", {"NOTIFIER_CHANNELS__CONSOLE__URL": SECRET}, {},
+     "NOTIFIER_CHANNELS__CONSOLE__URL", "not an apprise URL"),
+    ("unknown key below a setting", {"NOTIFIER_CHANNELS__CONSOLE__COLOUR": SECRET}, {},
+     "NOTIFIER_CHANNELS__CONSOLE__COLOUR", "unknown key"),
+    ("bad value inside JSON", {"NOTIFIER_CHANNELS":
+     f'{{"console": {{"url": "console://", "kinds": ["{SECRET}"]}}}}'}, {},
+     "NOTIFIER_CHANNELS", "channels.console.kinds.0: "),
+    ("unknown channel", {"NOTIFIER_DEFAULTS__CHANNELS": f'["{SECRET}"]'}, {},
+     "NOTIFIER_DEFAULTS__CHANNELS", "defaults.channels.0: unknown channel"),
+    ("credential: list not in JSON", {}, {"defaults__reminders": f"3d {SECRET}".encode()},
+     CREDS + "defaults__reminders", "not valid JSON"),
+    ("credential: unknown time zone", {}, {"defaults__timezone": f"Mars/{SECRET}".encode()},
+     CREDS + "defaults__timezone", "unknown time zone"),
+    ("credential: bad URL", {}, {"channels__console__url": SECRET.encode()},
+     CREDS + "channels__console__url", "not an apprise URL"),
+    ("credential: not UTF-8", {}, {"channels__console__url": SECRET.encode() + b"\xff\xfe"},
+     CREDS + "channels__console__url", "not valid UTF-8"),
+    ("a variable over a credential: the variable",
+     {"NOTIFIER_DEFAULTS__TIMEZONE": f"Venus/{SECRET}"},
+     {"defaults__timezone": b"Asia/Baku"}, "NOTIFIER_DEFAULTS__TIMEZONE", "unknown time zone"),
+]
+IDS = [c[0] for c in CASES]
+
+
+def setup(tmp_path: Path, variables: dict[str, str], files: dict[str, bytes]) -> tuple[Path,
+                                                                                      dict[str, str]]:
+    config = write_config(tmp_path / "config.toml", CONFIG.format(state=tmp_path / "n.db"))
+    env = clean_env(**variables)
+    if files:
+        creds = tmp_path / "creds"
+        creds.mkdir()
+        for name, content in files.items():
+            (creds / name).write_bytes(content)
+        env["CREDENTIALS_DIRECTORY"] = str(creds)
+    return config, env
+
+
+def assert_one_line_about(output: str, where: str, fragment: str, tmp_path: Path) -> None:
+    where = where.replace(CREDS, f"{tmp_path / 'creds'}/")
+    assert "Traceback" not in output
+    assert SECRET not in output
+    lines = output.splitlines()
+    assert len(lines) == 1, output
+    assert lines[0].startswith(f"{where}: "), lines[0]
+    assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(("name", "variables", "files", "where", "fragment"), CASES, ids=IDS)
+def test_check_names_the_variable_or_file(
+    tmp_path: Path, name: str, variables: dict[str, str], files: dict[str, bytes], where: str,
+    fragment: str,
+) -> None:
+    config, env = setup(tmp_path, variables, files)
+    proc = run_notifier("check", "-c", str(config), env=env)
+    assert (proc.returncode, proc.stdout) == (78, ""), proc.stderr
+    assert_one_line_about(proc.stderr, where, fragment, tmp_path)
+
+
+@pytest.mark.parametrize(("name", "variables", "files", "where", "fragment"), CASES, ids=IDS)
+def test_run_exits_78_before_ready(
+    tmp_path: Path, name: str, variables: dict[str, str], files: dict[str, bytes], where: str,
+    fragment: str,
+) -> None:
+    config, env = setup(tmp_path, variables, files)
+    notify = NotifySocket(tmp_path / "notify.sock")
+    env["NOTIFY_SOCKET"] = str(notify.path)
+    daemon = Proc(["run", "-c", str(config)], tmp_path / "daemon.log", env).start()
+    try:
+        assert daemon.wait() == 78
+        # Exited: everything it sent is in the socket's queue already.
+        assert not any("READY=1" in m for m in notify.texts())
+    finally:
+        daemon.stop()
+        notify.close()
+    assert_one_line_about(daemon.text(), where, fragment, tmp_path)
+
+
+def test_a_credentials_directory_that_is_a_file(tmp_path: Path) -> None:
+    config, env = setup(tmp_path, {}, {})
+    env["CREDENTIALS_DIRECTORY"] = str(config)
+    proc = run_notifier("check", "-c", str(config), env=env)
+    assert proc.returncode == 78
+    assert proc.stderr == f"{config}: $CREDENTIALS_DIRECTORY: not a directory\n"
+
+
+# (variable or credential file that sets nothing, the name suggested in its warning)
+UNKNOWN = [
+    ("NOTIFIER_DEFAULT__TIMEZONE", "NOTIFIER_DEFAULTS__TIMEZONE"),
+    ("NOTIFIER_DEFAULTS_TIMEZONE", "NOTIFIER_DEFAULTS__TIMEZONE"),
+    ("NOTIFIER_CHANEL__OPS__URL", "NOTIFIER_CHANNELS__OPS__URL"),
+    ("NOTIFIER_COLOUR", None),
+    (CREDS + "default__timezone", "defaults__timezone"),
+]
+
+
+@pytest.mark.parametrize(("name", "suggested"), UNKNOWN, ids=[u[0] for u in UNKNOWN])
+def test_a_name_that_sets_nothing_is_a_warning(
+    tmp_path: Path, name: str, suggested: str | None,
+) -> None:
+    where = name.replace(CREDS, f"{tmp_path / 'creds'}/")
+    files = {name.removeprefix(CREDS): b"Mars/Olympus"} if name.startswith(CREDS) else {}
+    variables = {} if files else {name: "Mars/Olympus"}
+    # The project's own variables that are not settings get no warning.
+    variables["NOTIFIER_FAULT_SEED"] = "7"
+    config, env = setup(tmp_path, variables, files)
+    env["NOTIFIER_CONFIG"] = str(config)
+    proc = run_notifier("check", env=env)
+    assert proc.returncode == 0, proc.stderr
+    hint = f" (did you mean {suggested}?)" if suggested else ""
+    assert proc.stderr == f"{where}: warning: matches no setting, so it is ignored{hint}\n"
+    assert run_notifier("check", "--strict", env=env).returncode == 78
+
+
+def test_the_daemon_logs_the_warning_at_start(tmp_path: Path) -> None:
+    config, env = setup(tmp_path, {"NOTIFIER_DEFAULT__TIMEZONE": "UTC"}, {})
+    notify = NotifySocket(tmp_path / "notify.sock")
+    env["NOTIFY_SOCKET"] = str(notify.path)
+    daemon = Proc(["run", "-c", str(config)], tmp_path / "daemon.log", env).start()
+    try:
+        wait_ready(daemon)
+        head = daemon.text().split(" ready: ")[0]
+        assert "NOTIFIER_DEFAULT__TIMEZONE: warning: matches no setting" in head
+        assert daemon.stop() == 0
+    finally:
+        daemon.stop()
+        notify.close()
+
+
+def test_every_notifier_variable_read_is_exempt() -> None:
+    """A `NOTIFIER_` name the code or the tests read that sets no setting (the config's
+    path, a fault test's seed) must not be warned about."""
+    from notifier.config.overrides import NOT_SETTINGS, read_overrides  # noqa: PLC0415 - new
+
+    root = Path(__file__).resolve().parents[1]
+    read = re.compile(r"""(?:environ|env)(?:\.get\(|\[)\s*["'](NOTIFIER_\w+)["']""")
+    names = {m for top in ("notifier", "tests", "bench")
+             for path in (root / top).rglob("*.py")
+             for m in read.findall(path.read_text("utf-8"))}
+    assert "NOTIFIER_CONFIG" in names
+    not_settings = {n for n in names if read_overrides({n: "1"}).warnings}
+    assert not_settings == set(), not_settings
+    assert names >= NOT_SETTINGS  # none left over
