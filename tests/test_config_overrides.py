@@ -192,3 +192,16 @@ def test_every_notifier_variable_read_is_exempt() -> None:
     not_settings = {n for n in names if read_overrides({n: "1"}).warnings}
     assert not_settings == set(), not_settings
     assert names >= NOT_SETTINGS  # none left over
+
+
+@pytest.mark.parametrize("source", ["variable", "credential"])
+def test_a_readable_file_without_the_secret_gets_no_warning(tmp_path: Path, source: str) -> None:
+    """The README's systemd install: the file 0644, the URL's secret in a credential.
+    The file's exposure warning is about the file's own URLs."""
+    url = f"json://ops:{SECRET}@127.0.0.1:9/"
+    variables = {"NOTIFIER_CHANNELS__CONSOLE__URL": url} if source == "variable" else {}
+    files = {"channels__console__url": url.encode()} if source == "credential" else {}
+    config, env = setup(tmp_path, variables, files)
+    config.chmod(0o644)
+    proc = run_notifier("check", "-c", str(config), env=env)
+    assert (proc.returncode, proc.stderr) == (0, "")

@@ -71,9 +71,12 @@ def warn_if_exposed(path: Path, s: Settings, col: Collector) -> None:
         mode = path.stat().st_mode
     except OSError:
         return
-    holds_secrets = any(
-        not url.startswith(BUILTIN_SCHEMES) for ch in s.channels.values() for url in ch.all_urls
-    )
+    # A URL set by a NOTIFIER_* variable or a credential file is not in the file.
+    in_file = [url for name, ch in s.channels.items()
+               for j, url in enumerate(ch.all_urls)
+               if col.overrides.origin(("channels", name, "url") if ch.url is not None
+                                       else ("channels", name, "urls", j)) is None]
+    holds_secrets = any(not url.startswith(BUILTIN_SCHEMES) for url in in_file)
     if holds_secrets and mode & (stat.S_IRGRP | stat.S_IROTH):
         col.add(("channels",),
                 "file is readable by group or others and holds channel URLs (secrets):"
