@@ -37,6 +37,7 @@ from notifier.delivery.appriseset import isolate_apprise_logging
 from notifier.delivery.channels import StandIn
 from notifier.delivery.dispatch import Dispatcher
 from notifier.delivery.ledger import Ledger, Skip
+from notifier.delivery.ledger.base import INTERRUPTED
 from notifier.delivery.outcomes import OutgoingMessage
 from notifier.delivery.sendpool import SendPool
 from notifier.errors import ConfigError, LedgerError
@@ -321,6 +322,8 @@ class Daemon:
             stale = None if deadline is None else stale_reason(deadline, found, now)
             if stale is not None:
                 # Sent now, it would contradict the closure or extension sent meanwhile.
+                if rec.last_error == INTERRUPTED:
+                    stale += "; its send was cut off by a stop or crash and may have gone out"
                 self.ledger.mark_skipped(
                     Skip(rec.key, rec.channel, rec.deadline, rec.kind, rec.planned_at),
                     now=now, reason=stale)
