@@ -122,6 +122,32 @@ CASES += [
      "defaults.reminders.3: reminder '1d' is listed twice (also item 1 of this list)"),
 ]
 
+EXTENSION = "[[deadlines.extensions]]\ndue = {due}\nannounced = {announced}\n"
+# What plans nothing is an error too (issue 22): (name, body after HEAD, line, message)
+CASES += [
+    ("overdue_every without overdue_limit", GOOD_DEADLINE + 'overdue_every = "1d"\n', 12,
+     "deadlines.0.overdue_every: overdue_every without overdue_limit plans no overdue message; "
+     "add overdue_limit = N"),
+    ("overdue_limit without overdue_every", GOOD_DEADLINE + "overdue_limit = 3\n", 12,
+     "deadlines.0.overdue_limit: overdue_limit without overdue_every plans no overdue message; "
+     'add overdue_every = "1d"'),
+    ("default overdue_every without a limit", HEAD.replace("reminders", 'overdue_every = "1d"\n'
+     "reminders") + GOOD_DEADLINE + GOOD_DEADLINE.replace("kalbajar", "aghdam"), 3,
+     "defaults.overdue_every: overdue_every without overdue_limit"),
+    ("default overdue_limit without an interval", HEAD.replace("reminders", "overdue_limit = 2\n"
+     "reminders") + GOOD_DEADLINE, 3, "defaults.overdue_limit: overdue_limit without"),
+    ("extension to the same due", GOOD_DEADLINE + EXTENSION.format(
+        due="2020-11-15", announced="2020-11-10"), 13,
+     "deadlines.0.extensions.0.due: this extension keeps the due it replaces "
+     "(2020-11-15T20:00:00Z): nothing is rescheduled"),
+    ("extension to the same instant written otherwise", GOOD_DEADLINE + EXTENSION.format(
+        due="2020-11-16T00:00:00+04:00", announced="2020-11-10"), 13, "nothing is rescheduled"),
+    ("extension announced after its new due", GOOD_DEADLINE + EXTENSION.format(
+        due="2020-11-25", announced="2020-11-27T10:00:00"), 14,
+     "deadlines.0.extensions.0.announced: announced after its own new due "
+     "(2020-11-25T20:00:00Z)"),
+]
+
 
 def write(tmp_path: Path, body: str, *, head: bool = True) -> Path:
     path = tmp_path / "config.toml"
@@ -184,6 +210,39 @@ def test_reminder_after_due_warns_and_strict_fails(tmp_path: Path) -> None:
                      r"reminder '0d' lands at or after the due", output)
     status, output = run_check(path, "--strict")
     assert status == 78
+
+
+# What plans nothing but may be meant, warned (exit 0; 78 with --strict): (name, body after
+# HEAD, line, message)
+NO_OP_WARNINGS = [
+    ("announced after the due", GOOD_DEADLINE + "announced = 2020-11-17\n", 12,
+     "deadlines.0.announced: warning: announced after its due, 2020-11-15T20:00:00Z: no "
+     "reminder, due or overdue message is sent for this deadline"),
+    ("announced after the last extension's due", GOOD_DEADLINE + "announced = 2020-12-01\n"
+     + "[[deadlines.extensions]]\ndue = 2020-11-25\n", 12,
+     "deadlines.0.announced: warning: announced after its last due (extension 1), "
+     "2020-11-25T20:00:00Z"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "line", "message"), NO_OP_WARNINGS,
+                         ids=[c[0] for c in NO_OP_WARNINGS])
+def test_what_plans_nothing_warns(tmp_path: Path, name: str, body: str, line: int,
+                                  message: str) -> None:
+    path = write(tmp_path, body)
+    status, output = run_check(path)
+    assert status == 0, output
+    assert re.search(rf"^{re.escape(str(path))}:{line}:\d+: {re.escape(message)}", output,
+                     re.MULTILINE), output
+    assert run_check(path, "--strict")[0] == 78
+
+
+def test_a_late_extension_still_warns_only_for_the_deadline(tmp_path: Path) -> None:
+    """Known after the first due, but before an extension's: that due is planned."""
+    body = GOOD_DEADLINE + "announced = 2020-11-17\n" + EXTENSION.format(
+        due="2020-11-25", announced="2020-11-17T12:00:00")
+    status, output = run_check(write(tmp_path, body))
+    assert (status, "warning" in output) == (0, False), output
 
 
 # (reminders as written, line, column of the repeated element)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from notifier.config import tomlpos
 from notifier.config.located import Collector
 from notifier.config.schema import DeadlineSettings, Settings
-from notifier.schedule.model import Channel, Deadline, Digest, Schedule
+from notifier.schedule.model import Channel, Deadline, Digest, Offset, Schedule, Stage
 from notifier.text import rfc3339
 
 BUILTIN_SCHEMES = ("console://", "jsonl://")
@@ -89,6 +89,63 @@ def warn_unplanned(deadline: Deadline, d: DeadlineSettings, i: int, col: Collect
         which = "the due" if k == 0 else f"extension {k}'s due"
         col.add(where, f"reminder {text!r} lands at or after {which}; it is not planned",
                 warning=True)
+
+
+def overdue_pair(
+    d: DeadlineSettings, i: int, every: Offset | None, limit: int, col: Collector,
+) -> None:
+    """`overdue_every` plans repeats only with an `overdue_limit` of 1 or more, and a
+    limit counts repeats of an interval: either alone plans nothing."""
+    if every is not None and limit == 0:
+        if d.overdue_every is not None:
+            where: tomlpos.Path = ("deadlines", i, "overdue_every")
+        elif d.overdue_limit is None:
+            where = ("defaults", "overdue_every")
+        else:
+            return  # this deadline's own `overdue_limit = 0` turns the defaults' repeats off
+        _once(col, where, "overdue_every without overdue_limit plans no overdue message; "
+                          "add overdue_limit = N (at most N overdue messages)")
+    elif every is None and limit > 0:
+        where = ("deadlines", i, "overdue_limit") if d.overdue_limit is not None \
+            else ("defaults", "overdue_limit")
+        _once(col, where, "overdue_limit without overdue_every plans no overdue message; "
+                          "add overdue_every = \"1d\" (the interval between them)")
+
+
+def _once(col: Collector, where: tomlpos.Path, message: str, *, warning: bool = False) -> None:
+    """A problem of [defaults] met by every deadline that inherits it: said once."""
+    said = col.warnings if warning else col.problems
+    if not any(p.message == message and p.path == ".".join(map(str, where)) for p in said):
+        col.add(where, message, warning=warning)
+
+
+def warn_known_too_late(
+    deadline_at: tomlpos.Path, announced: datetime, stages: list[Stage], col: Collector,
+) -> None:
+    """A deadline announced after its last due is overdue from the moment it is known:
+    no reminder, due or overdue message is planned for it (SPEC 2). A warning, not an
+    error: a file can be written after the fact, and its closure is still sent."""
+    last = stages[-1].due
+    if announced > last:
+        which = "its due" if len(stages) == 1 else f"its last due (extension {len(stages) - 1})"
+        col.add((*deadline_at, "announced"),
+                f"announced after {which}, {rfc3339(last)}: no reminder, due or overdue "
+                "message is sent for this deadline", warning=True)
+
+
+def extension_moves(
+    where: tomlpos.Path, previous: datetime, due: datetime, announced: datetime | None,
+    col: Collector,
+) -> None:
+    """An extension must move the due, to a time still ahead when it is announced:
+    otherwise its "rescheduled" message says "by nothing" or about a past date."""
+    if due == previous:
+        col.add((*where, "due"), f"this extension keeps the due it replaces ({rfc3339(due)}): "
+                                 "nothing is rescheduled; remove it or correct its due")
+    elif announced is not None and announced > due:
+        col.add((*where, "announced"),
+                f"announced after its own new due ({rfc3339(due)}): its message would "
+                "announce a move to a time already past; correct announced or due")
 
 
 def checked_digest(

@@ -258,6 +258,10 @@ def resolve_deadline(
         _extensions(d, dzone, base.due_time, col, at, announced, stages, seen)
     closure = None if d.completed is None and d.cancelled is None \
         else _closure(d, dzone, col, at)
+    if overdue is not None or limit:
+        checks.overdue_pair(d, i, overdue, limit, col)
+    if announced is not None and stages:
+        checks.warn_known_too_late(at, announced, stages, col)
     if len(col.problems) > before or not stages:
         return None
     deadline = Deadline(
@@ -298,6 +302,8 @@ def _extensions(
         if ext_announced is not None:
             last_announced = ext_announced
         if ext_due is not None:
+            if stages:
+                checks.extension_moves(where, stages[-1].due, ext_due[0], ext_announced, col)
             if ext.announced is None:
                 ext_announced = seen.at(d.id, k + 1)
             stages.append(Stage(due=ext_due[0], day=ext_due[1], announced=ext_announced,

@@ -59,6 +59,7 @@ timezone = "Europe/Berlin"
 reminders = ["7d", "1d", "2h"]
 remind_at = "09:00"
 overdue_every = "1d"
+overdue_limit = 1
 
 [channels.hook]
 url = "json://ops:{SECRET}@127.0.0.1:9/"

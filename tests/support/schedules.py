@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -116,6 +116,11 @@ def random_schedule(seed: int, *, start: datetime, end: datetime, count: int,
             if new_due <= when:
                 new_due = when + timedelta(hours=rng.uniform(2, 200))
             new_due = new_due.replace(second=0, microsecond=0)
+            local_due = new_due.astimezone(zone)
+            if local_due.date() == last_due.astimezone(zone).date() or local_due.time() == time():
+                # Either could be written as the same date (or as that date's end): an
+                # extension to the due it replaces is a config error.
+                new_due += D + timedelta(minutes=1)
             exts += ["[[deadlines.extensions]]",
                      f"due = {_when_text(rng, new_due, zone, allow_date=True)}",
                      f"announced = {rfc3339(when)}",
