@@ -78,7 +78,7 @@ def test_check_does_not_import_what_only_other_commands_need() -> None:
 def test_check_tokenizes_nothing() -> None:
     # pydantic takes each default_factory's signature; a builtin's (`list`) is
     # parsed from text by tokenize, whose first use compiles a large regex
-    # (7 ms): settings.py gives it a Python function instead.
+    # (7 ms): config/schema.py gives it a Python function instead.
     assert run_check()["tokenized"] is False
 
 

@@ -475,13 +475,13 @@ def test_weekly_digest_fires_on_monday() -> None:
     (datetime(2021, 3, 28, 1, 30, 5, tzinfo=ZoneInfo("Europe/Berlin")), "2021-03-28T00:30:05Z"),
     (datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC), "999-01-02T03:04:05Z"),
 ])
-def test_utc_text_is_rfc3339_utc_to_the_second(instant: datetime, text: str) -> None:
+def test_rfc3339_is_rfc3339_utc_to_the_second(instant: datetime, text: str) -> None:
     # Keys in existing ledgers hold this text: it must never change.
     assert rfc3339(instant) == text
 
 
 @pytest.mark.parametrize("fold_first", [0, 1])
-def test_utc_text_tells_the_two_readings_of_a_repeated_hour_apart(fold_first: int) -> None:
+def test_rfc3339_tells_the_two_readings_of_a_repeated_hour_apart(fold_first: int) -> None:
     # 02:30 on 25 Oct 2026 happens twice in Berlin; the two compare (and hash) equal,
     # so a remembered answer for one must never be given for the other.
     first = datetime(2026, 10, 25, 2, 30, tzinfo=BERLIN, fold=fold_first)
@@ -493,7 +493,7 @@ def test_utc_text_tells_the_two_readings_of_a_repeated_hour_apart(fold_first: in
         assert rfc3339(first.astimezone(UTC)) == texts[fold_first]
 
 
-def test_utc_text_remembers_a_bounded_number_of_instants() -> None:
+def test_rfc3339_remembers_a_bounded_number_of_instants() -> None:
     start = datetime(2030, 1, 1, tzinfo=UTC)
     for i in range(text._SECONDS_MAX + 10):
         instant = start + timedelta(seconds=i)

@@ -128,7 +128,7 @@ def test_a_killed_helper_costs_a_retry_not_a_message(
 def test_without_a_helper_the_daemon_sends_itself(
         command: list[str], http_receiver: HttpReceiver, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="notifier.delivery.sendpool")
+    caplog.set_level(logging.WARNING, logger="notifier.sendpool")
     pool = SendPool(2, command=command, respawn_gap=0.05)
     pool.start()
     try:
@@ -142,7 +142,7 @@ def test_without_a_helper_the_daemon_sends_itself(
     finally:
         pool.close()
     if command[-1] == "pass":  # it started, then ended without saying it was ready
-        said = [r.getMessage() for r in caplog.records if r.name == "notifier.delivery.sendpool"]
+        said = [r.getMessage() for r in caplog.records if r.name == "notifier.sendpool"]
         assert said, "nothing said of the helper that ended"
         assert all(m.endswith("before it was ready; sending in the daemon") for m in said), said
 

@@ -232,7 +232,7 @@ def test_wall_clock_conversions_agree_with_datetime_replace(
     (datetime(2020, 11, 25, 20, 0, 0, 250_000, tzinfo=UTC), 1_606_334_400_250_000),
 ])
 def test_epoch_microseconds_are_exact_both_ways(instant: datetime, us: int) -> None:
-    # Ledger rows, the forked reader's codec and the plan's order all use them.
+    # Ledger rows and the plan's order use them.
     assert timing.epoch_us(instant) == us
     assert timing.from_epoch_us(us) == instant
     assert timing.from_epoch_us(us).tzinfo is UTC

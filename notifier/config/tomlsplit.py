@@ -2,7 +2,7 @@
 
 A schedule of 100,000 deadlines read whole is a 200 MiB dictionary next to
 its validated and resolved forms. Read a few thousand deadlines at a time,
-the peak is the resolved schedule plus one batch (config.py does that).
+the peak is the resolved schedule plus one batch (`notifier.config.batches` does that).
 
 This is a cut by lines, not a TOML parser: a line that starts with `[` is a
 table header. It is only trusted for files of the plain shape: anything

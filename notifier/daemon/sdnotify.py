@@ -24,7 +24,7 @@ from notifier.text import one_line
 
 __all__ = ["SystemdNotifier"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("notifier.sdnotify")  # the name operators filter on since 0.1
 
 
 def _parse_address(value: str | None) -> bytes | None:

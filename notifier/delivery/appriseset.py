@@ -32,7 +32,7 @@ __all__ = [
     "url_to_dict",
 ]
 
-_log = logging.getLogger(__name__)
+_log = logging.getLogger("notifier.channels")  # the name operators filter on since 0.1
 
 # apprise's url_to_dict and plugin manager carry no annotations; these typed
 # views are all of them that the delivery package uses.

@@ -37,7 +37,7 @@ RESPAWN_GAP: Final = 10.0
 
 _COMMAND: Final = (sys.executable, "-m", "notifier.delivery.sendhelper")
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("notifier.sendpool")  # the name operators filter on since 0.1
 
 
 class _Waiter:

@@ -87,7 +87,7 @@ from notifier.messages.wording import (
 )
 from notifier.schedule.lateness import delay, is_late
 from notifier.schedule.model import Closure, Deadline, Notification, Schedule, Stage
-from notifier.schedule.standing import state_at
+from notifier.schedule.standing import is_open, state_at
 
 Context = dict[str, Any]
 
@@ -345,9 +345,9 @@ def _open_deadlines(schedule: Schedule, t: datetime) -> list[Context]:
     """Every deadline open (or overdue) at t, soonest effective due first."""
     rows: list[tuple[datetime, str, Context]] = []
     for d in schedule.deadlines:
-        state = _state_text(d, t)
-        if state not in ("open", "overdue"):
+        if not is_open(d, t):
             continue
+        state = _state_text(d, t)
         fmt = Fmt(d.zone, t)
         stage = d.stages[d.stage_at(t)]
         history = _history(d, t, fmt)

@@ -1,6 +1,6 @@
 """The resolved schedule: plain, immutable values that the pure core works on.
 
-`config.py` turns the TOML file into these; nothing here knows about files,
+`notifier.config` turns the TOML file into these; nothing here knows about files,
 clocks, channels or the ledger. All instants are timezone-aware and in UTC.
 """
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from notifier.schedule import timing
 from notifier.schedule.model import Channel, Deadline, Digest, Kind, Notification, Schedule
+from notifier.schedule.standing import is_open, known
 from notifier.text import rfc3339
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def plan_deadlines(
 def order_key(n: Notification) -> tuple[int, int, str]:
     """A notification's place in a plan: time (in microseconds), kind, key.
 
-    Plain values, so plans made in parts (by two processes) merge alike.
+    Plain values, so the plan's order is total and the same in every process.
     """
     return (timing.epoch_us(n.at), _KIND_ORDER[n.kind], n.key)
 
@@ -85,13 +86,9 @@ def _with_channels(n: Notification, routes: tuple[str, ...]) -> Notification:
     )
 
 
-def _known(d: Deadline, t: datetime) -> bool:
-    return d.announced is None or d.announced <= t
-
-
 def _active(d: Deadline, stage: int, t: datetime) -> bool:
     """Stage `stage` is the effective due at t, the deadline is known and not closed."""
-    return _known(d, t) and not d.closed_at(t) and d.stage_at(t) == stage
+    return is_open(d, t) and d.stage_at(t) == stage
 
 
 def _candidates(d: Deadline, start: datetime, end: datetime) -> Iterator[Notification]:
@@ -110,7 +107,7 @@ def _candidates(d: Deadline, start: datetime, end: datetime) -> Iterator[Notific
 
     for k, stage in enumerate(d.stages):
         if k > 0 and stage.announced is not None and start <= stage.announced < end \
-                and _known(d, stage.announced) and not d.closed_at(stage.announced):
+                and is_open(d, stage.announced):
             yield make(stage.announced, "rescheduled", k, f"ext{k}", seq=k)
         if stage.due >= start:  # reminders come before their due
             landed: list[datetime] = []
@@ -132,7 +129,7 @@ def _candidates(d: Deadline, start: datetime, end: datetime) -> Iterator[Notific
                     break
                 if start <= at < end:
                     yield make(at, "overdue", k, str(n), seq=n)
-    if d.closure is not None and start <= d.closure.at < end and _known(d, d.closure.at):
+    if d.closure is not None and start <= d.closure.at < end and known(d, d.closure.at):
         yield make(d.closure.at, d.closure.kind, d.stage_at(d.closure.at), "")
 
 
@@ -244,10 +241,6 @@ def digest_instants(
         if start <= at < end:
             yield day, at
         day += timedelta(days=1)
-
-
-def is_open(d: Deadline, t: datetime) -> bool:
-    return _known(d, t) and not d.closed_at(t)
 
 
 def plan_digest(

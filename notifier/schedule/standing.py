@@ -23,12 +23,22 @@ ABOUT_A_DUE: frozenset[Kind] = frozenset({"reminder", "due", "overdue"})
 cancelled) and digests stay true whenever they arrive."""
 
 
+def known(d: Deadline, t: datetime) -> bool:
+    """The deadline has been announced by `t` (nothing is planned before that)."""
+    return d.announced is None or d.announced <= t
+
+
+def is_open(d: Deadline, t: datetime) -> bool:
+    """Known and not closed at `t`: planned for, and listed in a digest."""
+    return known(d, t) and not d.closed_at(t)
+
+
 def state_at(d: Deadline, t: datetime) -> State:
     """The deadline's state at `t`: closed beats not announced beats due."""
     closure = d.closure
     if closure is not None and closure.at <= t:
         return closure.kind
-    if d.announced is not None and d.announced > t:
+    if not known(d, t):
         return "not-announced"
     return "overdue" if t >= d.stages[d.stage_at(t)].due else "open"
 

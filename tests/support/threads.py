@@ -85,11 +85,13 @@ class RunningDaemon:
     thread: threading.Thread
     result: list[int]
 
-    def heartbeats(self, count: int = 1, timeout: float = 20.0) -> None:
+    def heartbeats(self, count: int = 1, timeout: float | None = None) -> None:
         """Return once `count` whole heartbeat rounds ran after the call: what the daemon
         would do for the wall clock as it is now (send, catch up, skip) it has done, or
         handed to the dispatcher. A round's WATCHDOG=1 goes out as it starts, so
         count + 1 pings mean count whole rounds."""
+        if timeout is None:  # the rounds themselves, and room for a loaded machine
+            timeout = (count + 1) * self.daemon.heartbeat + 20.0
         first = self.notes.count("WATCHDOG=1")
         wait_until(lambda: self.notes.count("WATCHDOG=1") >= first + count + 1, timeout,
                    f"{count} heartbeat round(s) of the daemon")
