@@ -101,9 +101,9 @@ CASES = [
     ("negative overdue limit", GOOD_DEADLINE + "overdue_limit = -1\n", 12,
      "deadlines.0.overdue_limit"),
     ("negative send helpers", "[delivery]\nhelpers = -1\n" + GOOD_DEADLINE, 8,
-     "delivery.helpers: Input should be greater than or equal to 0"),
+     "delivery.helpers: must be at least 0"),
     ("absurd send helpers", "[delivery]\nhelpers = 1000\n" + GOOD_DEADLINE, 8,
-     "delivery.helpers: Input should be less than or equal to 16"),
+     "delivery.helpers: must be at most 16"),
     ("bad template kind", "[templates.reminderz]\ntitle = \"x\"\n" + GOOD_DEADLINE, 7,
      "templates.reminderz"),
     ("huge integer", GOOD_DEADLINE + "overdue_limit = " + "9" * 5000 + "\n", 1,
@@ -147,6 +147,64 @@ CASES += [
      "deadlines.0.extensions.0.announced: announced after its own new due "
      "(2020-11-25T20:00:00Z)"),
 ]
+
+
+# (name, file body after HEAD, line, the whole message after the location): an unknown
+# table at its own header, the closest known key, and pydantic's words in ours
+WORDED = [
+    ("unknown array of tables", GOOD_DEADLINE + "\n[[deadline]]\nid = \"x\"\n", 13,
+     "deadline: unknown table; did you mean `deadlines`?"),
+    ("unknown table", "[channel.ops]\nurl = \"console://\"\n" + GOOD_DEADLINE, 7,
+     "channel: unknown table; did you mean `channels`?"),
+    ("unknown sub-array", GOOD_DEADLINE + "\n[[deadlines.extension]]\ndue = 2020-11-25\n", 13,
+     "deadlines.0.extension: unknown table; did you mean `extensions`?"),
+    ("unknown dotted key", "notifer.log_level = \"INFO\"\n" + HEAD + GOOD_DEADLINE, 1,
+     "notifer: unknown table; did you mean `notifier`?"),
+    ("misspelt key", GOOD_DEADLINE.replace("title", "titel"), 10,
+     "deadlines.0.titel: unknown key; did you mean `title`?"),
+    ("misspelt key in extension", GOOD_DEADLINE + "[[deadlines.extensions]]\ndue = 2020-11-25\n"
+     "resaon = \"x\"\n", 14, "deadlines.0.extensions.0.resaon: unknown key; did you mean `reason`?"),
+    ("key like none", GOOD_DEADLINE + "zzz = 1\n", 12, "deadlines.0.zzz: unknown key"),
+    ("missing due", GOOD_DEADLINE.replace("due = 2020-11-15\n", ""), 8,
+     "deadlines.0.due: missing: every deadline needs `due`"),
+    ("missing extension due", GOOD_DEADLINE + "[[deadlines.extensions]]\nreason = \"x\"\n", 12,
+     "deadlines.0.extensions.0.due: missing: every extension needs `due`"),
+    ("missing digest schedule", "[digest]\nalways = true\n" + GOOD_DEADLINE, 7,
+     "digest.schedule: missing: [digest] needs `schedule`"),
+    ("bad id", GOOD_DEADLINE.replace('"kalbajar"', '"Kalbajar!"'), 9,
+     "deadlines.0.id: must be lowercase letters, digits, - and _, starting with a letter or"
+     " digit (at most 64)"),
+    ("multi-line title", GOOD_DEADLINE.replace('"Kalbajar handover"', '"a\\nb"'), 10,
+     "deadlines.0.title: must be one line"),
+    ("empty title", GOOD_DEADLINE.replace('"Kalbajar handover"', '""'), 10,
+     "deadlines.0.title: must not be empty"),
+    ("fractional limit", GOOD_DEADLINE + "overdue_limit = 1.5\n", 12,
+     "deadlines.0.overdue_limit: must be a whole number"),
+    ("reminders not a list", GOOD_DEADLINE + "reminders = \"1d\"\n", 12,
+     'deadlines.0.reminders: must be a list, e.g. ["7d", "1d"]'),
+    ("number for text", GOOD_DEADLINE + "note = 1\n", 12,
+     "deadlines.0.note: must be a string (in quotes)"),
+    ("bad boolean", "[digest]\nschedule = \"0 8 * * *\"\nalways = 3\n" + GOOD_DEADLINE, 9,
+     "digest.always: must be true or false"),
+    ("value for a table", "delivery = 3\n" + HEAD + GOOD_DEADLINE, 1, "delivery: must be a table"),
+    ("bad kind", "[channels.x]\nurl = \"console://\"\nkinds = [\"reminders\"]\n" + GOOD_DEADLINE,
+     9, "channels.x.kinds.0: must be one of 'reminder', 'rescheduled', 'due', 'overdue', "
+     "'completed', 'cancelled' or 'digest'"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "line", "message"), WORDED, ids=[c[0] for c in WORDED])
+def test_problems_are_worded_for_operators(
+    tmp_path: Path, name: str, body: str, line: int, message: str
+) -> None:
+    path = write(tmp_path, body, head=HEAD not in body)
+    status, output = run_check(path)
+    assert status == 78, output
+    assert any(re.fullmatch(rf"{re.escape(str(path))}:{line}:\d+: {re.escape(message)}", ln)
+               for ln in output.splitlines()), output
+    for pydantic_words in ("Field required", "should match pattern", "Input should",
+                           "Extra inputs"):
+        assert pydantic_words not in output
 
 
 def write(tmp_path: Path, body: str, *, head: bool = True) -> Path:

@@ -47,7 +47,7 @@ CASES: list[tuple[str, dict[str, str], dict[str, bytes], str, str]] = [
     ("unknown time zone", {"NOTIFIER_DEFAULTS__TIMEZONE": f"Mars/{SECRET}"}, {},
      "NOTIFIER_DEFAULTS__TIMEZONE", "unknown time zone"),
     ("wrong type", {"NOTIFIER_DELIVERY__HELPERS": SECRET}, {},
-     "NOTIFIER_DELIVERY__HELPERS", "integer"),
+     "NOTIFIER_DELIVERY__HELPERS", "must be a whole number"),
     ("bad offset", {"NOTIFIER_DELIVERY__CATCHUP": SECRET}, {},
      "NOTIFIER_DELIVERY__CATCHUP", "not an offset"),
     ("bad URL", {"NOTIFIER_CHANNELS__CONSOLE__URL": SECRET}, {},

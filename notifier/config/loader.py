@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from notifier.config import paths
+from notifier.config import explain, paths
 from notifier.config.batches import load_in_parts
 from notifier.config.located import Collector
 from notifier.config.overrides import read_overrides
@@ -114,8 +114,8 @@ def _load(
     try:
         settings = load_settings(data, Path(creds) if creds else None)
     except ValidationError as e:
-        for err in e.errors(include_input=False, include_url=False):
-            col.add(tuple(err["loc"]), _clean(err["msg"]))
+        for err in e.errors(include_url=False):
+            col.add(tuple(err["loc"]), explain.message(err))
         raise ConfigError(col.problems) from None
     except RecursionError:
         raise ConfigError([Problem(str(path), 1, 1, "", "nested too deeply")]) from None
@@ -131,15 +131,6 @@ def _load(
         raise ConfigError(col.problems)
     warn_if_exposed(path, settings, col)
     return replace(config, warnings=tuple(col.warnings))
-
-
-def _clean(msg: str) -> str:
-    for prefix in ("Value error, ", "Assertion failed, "):
-        if msg.startswith(prefix):
-            return msg[len(prefix):]
-    if msg == "Extra inputs are not permitted":
-        return "unknown key"
-    return msg
 
 
 def first_seen_ids(deadlines: Iterable[Deadline]) -> list[str]:

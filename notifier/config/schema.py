@@ -61,7 +61,8 @@ def _empty() -> list[Any]:
 
 
 When = Annotated[datetime | date, PlainValidator(_when)]
-OneLine = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\r\n]*$")]
+ONE_LINE_PATTERN = r"^[^\r\n]*$"
+OneLine = Annotated[str, Field(min_length=1, max_length=200, pattern=ONE_LINE_PATTERN)]
 
 
 class Strict(BaseModel):

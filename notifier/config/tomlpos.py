@@ -92,6 +92,7 @@ def index_positions(text: str) -> dict[Path, tuple[int, int]]:  # noqa: PLR0912,
             parts = _split_key(stripped[2:end]) if end > 0 else None
             if parts:
                 current = _resolve(tuple(parts), latest)
+                _add_prefixes(positions, current, lineno, col)
                 counts[current] = counts.get(current, 0) + 1
                 current = (*current, counts[current] - 1)
                 latest[tuple(parts)] = current
@@ -102,7 +103,7 @@ def index_positions(text: str) -> dict[Path, tuple[int, int]]:  # noqa: PLR0912,
             parts = _split_key(stripped[1:end]) if end > 0 else None
             if parts:
                 current = _resolve(tuple(parts), latest)
-                positions.setdefault(current, (lineno, col))
+                _add_prefixes(positions, current, lineno, col)
             continue
         eq = _key_end(line)
         if eq < 0:
@@ -111,7 +112,7 @@ def index_positions(text: str) -> dict[Path, tuple[int, int]]:  # noqa: PLR0912,
         if not parts:
             continue
         path = (*current, *parts)
-        positions.setdefault(path, (lineno, col))
+        _add_prefixes(positions, path, lineno, col, len(current) + 1)
         value = line[eq + 1 :].strip()
         for quote in ('"""', "'''"):
             if value.startswith(quote) and value.count(quote) == 1:
@@ -120,6 +121,15 @@ def index_positions(text: str) -> dict[Path, tuple[int, int]]:  # noqa: PLR0912,
             depth = max(0, _bracket_balance(value))
             array = _open_array(positions, path, lineno, line, eq, depth)
     return positions
+
+
+def _add_prefixes(positions: dict[Path, tuple[int, int]], path: Path, lineno: int, col: int,
+                  first: int = 1) -> None:
+    """`path` and each table it names on the way (`[a.b.c]`, `a.b.c = 1` write `a` and
+    `a.b` too, if not written before) start at this line: an unknown table is
+    located at its own header."""
+    for cut in range(first, len(path) + 1):
+        positions.setdefault(path[:cut], (lineno, col))
 
 
 def _open_array(positions: dict[Path, tuple[int, int]], path: Path, lineno: int, line: str,
