@@ -283,6 +283,26 @@ NO_OP_WARNINGS = [
 ]
 
 
+# Zones that are not a place, from tzdata's own links and tables (and a short US list).
+NO_OP_WARNINGS += [
+    (f"zone {zone}", GOOD_DEADLINE + f'timezone = "{zone}"\n', 12,
+     f"deadlines.0.timezone: warning: {zone} {said}")
+    for zone, said in [
+        ("EST", "is a fixed UTC-05:00 all year, with no daylight saving time; if you mean the "
+                "clock of a place, write its zone such as 'America/New_York'"),
+        ("MST", "is a fixed UTC-07:00 all year, with no daylight saving time"),
+        ("EST5EDT", "is a legacy POSIX-style zone, not a place; write 'America/New_York'"),
+        ("Etc/GMT+5", "is a fixed UTC-05:00 all year, with no daylight saving time (its sign is "
+                      "inverted, POSIX style)"),
+        ("US/Eastern", "is a legacy name for America/New_York; write 'America/New_York'"),
+        ("Asia/Calcutta", "is a legacy name for Asia/Kolkata; write 'Asia/Kolkata'"),
+    ]
+] + [
+    ("default zone not a place", HEAD.replace("Asia/Baku", "US/Pacific") + GOOD_DEADLINE, 2,
+     "defaults.timezone: warning: US/Pacific is a legacy name for America/Los_Angeles"),
+]
+
+
 @pytest.mark.parametrize(("name", "body", "line", "message"), NO_OP_WARNINGS,
                          ids=[c[0] for c in NO_OP_WARNINGS])
 def test_what_plans_nothing_warns(tmp_path: Path, name: str, body: str, line: int,
@@ -301,6 +321,17 @@ def test_a_late_extension_still_warns_only_for_the_deadline(tmp_path: Path) -> N
         due="2020-11-25", announced="2020-11-17T12:00:00")
     status, output = run_check(write(tmp_path, body))
     assert (status, "warning" in output) == (0, False), output
+
+
+def test_a_zone_is_said_once_and_places_are_quiet(tmp_path: Path) -> None:
+    body = "".join(GOOD_DEADLINE.replace("kalbajar", f"d{i}") + f'timezone = "{zone}"\n'
+                   for i, zone in enumerate(["US/Eastern", "US/Eastern", "UTC", "Etc/UTC",
+                                             "America/New_York", "Europe/Berlin"]))
+    status, output = run_check(write(tmp_path, body))
+    assert status == 0
+    assert [ln.split(": ", 1)[1] for ln in output.splitlines() if "warning" in ln] == [
+        "deadlines.0.timezone: warning: US/Eastern is a legacy name for America/New_York; "
+        "write 'America/New_York'"], output
 
 
 # (reminders as written, line, column of the repeated element)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from notifier.config import checks, secrets, tomlpos
+from notifier.config import checks, secrets, tomlpos, zonenames
 from notifier.config.located import Collector
 from notifier.config.schema import DeadlineSettings, Settings
 from notifier.errors import Problem
@@ -89,9 +89,12 @@ def _zone(
     """The zone `name`, else (with a problem if `name` is bad) the fallback, called if callable."""
     if name is not None:
         try:
-            return _find_zone(name)
+            zone = _find_zone(name)
         except (ZoneInfoNotFoundError, ValueError, OSError):
             col.add(where, "unknown time zone (use an IANA name such as Asia/Baku)")
+        else:
+            zonenames.warn_not_a_place(name, col, where)
+            return zone
     return fallback if isinstance(fallback, ZoneInfo) else fallback()
 
 
