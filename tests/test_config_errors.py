@@ -62,7 +62,7 @@ CASES = [
      "deadlines.0.timezone: unknown time zone"),
     ("bad offset", GOOD_DEADLINE + "reminders = [\"3d\", \"3 days\"]\n", 12,
      "deadlines.0.reminders.1: not an offset"),
-    ("bad ISO offset", GOOD_DEADLINE + "reminders = [\"P1M\"]\n", 12, "not an offset"),
+    ("bad ISO offset", GOOD_DEADLINE + "reminders = [\"P1H\"]\n", 12, "not an offset"),
     ("nonexistent local time", GOOD_DEADLINE.replace(
         "due = 2020-11-15", "due = 2021-03-28T02:30:00\ntimezone = \"Europe/Berlin\""), 11,
      "does not exist in Europe/Berlin (clocks skip it); write 2021-03-28T02:30:00+01:00 or "
@@ -187,6 +187,16 @@ WORDED = [
     ("bad boolean", "[digest]\nschedule = \"0 8 * * *\"\nalways = 3\n" + GOOD_DEADLINE, 9,
      "digest.always: must be true or false"),
     ("value for a table", "delivery = 3\n" + HEAD + GOOD_DEADLINE, 1, "delivery: must be a table"),
+    ("offset in months", GOOD_DEADLINE + 'reminders = ["7d", "P1M"]\n', 12,
+     "deadlines.0.reminders.1: months and years are refused as ambiguous (a month is 28 to 31"
+     " days): use days or weeks, e.g. 30d, 4w, P30D"),
+    ("offset in years", "[defaults]\noverdue_every = \"P1Y\"\noverdue_limit = 2\n"
+     "[channels.console]\nurl = \"console://\"\n" + GOOD_DEADLINE, 2,
+     "defaults.overdue_every: months and years are refused as ambiguous (a month is 28 to 31"
+     " days): use days or weeks, e.g. 30d, 4w, P30D"),
+    ("offset in short months", GOOD_DEADLINE + 'reminders = ["1mo"]\n', 12,
+     "deadlines.0.reminders.0: months and years are refused as ambiguous (a month is 28 to 31"
+     " days): use days or weeks, e.g. 30d, 4w, P30D"),
     ("bad kind", "[channels.x]\nurl = \"console://\"\nkinds = [\"reminders\"]\n" + GOOD_DEADLINE,
      9, "channels.x.kinds.0: must be one of 'reminder', 'rescheduled', 'due', 'overdue', "
      "'completed', 'cancelled' or 'digest'"),

@@ -31,6 +31,9 @@ _ISO = re.compile(
     r"^P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
     r"(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?$"
 )
+_CALENDAR = re.compile(r"^P[^T]*\d[YM]|^[0-9wdhms]*\d(?:y|mo)", re.IGNORECASE)
+"""An offset in months or years (`P1M`, `P1Y`, `1y`), refused: their length depends on
+the date they are counted from."""
 _MAX_DAYS = 3660
 _UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
 
@@ -71,6 +74,11 @@ def parse_offset(text: str) -> Offset:
         parts = {k: int(v) for k, v in m.groupdict().items() if v is not None}
         days = 7 * parts.get("w", 0) + parts.get("d", 0)
         seconds = 3600 * parts.get("h", 0) + 60 * parts.get("m", 0) + parts.get("s", 0)
+    elif _CALENDAR.match(s):
+        raise OffsetError(
+            "months and years are refused as ambiguous (a month is 28 to 31 days): use days"
+            " or weeks, e.g. 30d, 4w, P30D"
+        )
     else:
         raise OffsetError(
             "not an offset: use a sum of Nw, Nd, Nh, Nm, Ns (e.g. 1d12h) or ISO 8601 (P1D, PT2H)"
