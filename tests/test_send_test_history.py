@@ -164,3 +164,22 @@ def test_history_shows_the_ledger_newest_first(tmp_path: Path) -> None:
     assert table.exit_code == 0
     for word in ("sent", "failed", "skipped", "kalbajar", "aghdam", "lachin"):
         assert word in table.output
+
+
+def test_history_of_no_such_deadline_says_so(tmp_path: Path) -> None:
+    cfg = config_with(tmp_path, {"ops": "console://"})
+    t = utc_now().replace(microsecond=0)
+    with open_ledger(tmp_path / "ledger.db") as book:
+        book.claim(Claim("aghdam/due/y/", "ops", deadline="aghdam", kind="due", planned_at=t),
+                   now=t)
+    # In the config only, in the ledger only (removed from the config since): its rows.
+    for known, rows in (("kalbajar", 0), ("aghdam", 1)):
+        result = cli("history", "-c", str(cfg), "--json", "--deadline", known)
+        assert (result.exit_code, len(json.loads(result.output))) == (0, rows), result.output
+    for as_json in ((), ("--json",)):
+        result = CliRunner().invoke(
+            main, ["history", "-c", str(cfg), "--deadline", "nosuch", *as_json])
+        assert result.exit_code == 1, result.output
+        assert result.stdout == ""
+        assert result.stderr == \
+            "no such deadline: 'nosuch' is neither in the config nor in the ledger\n"
