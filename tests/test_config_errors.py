@@ -313,6 +313,26 @@ NO_OP_WARNINGS += [
 ]
 
 
+# Channels whose kinds no message of the file can have.
+PAGER = '[channels.pager]\nurl = "console://"\nkinds = {kinds}\n'
+NO_OP_WARNINGS += [
+    ("channel for the digest with the digest off", PAGER.format(kinds='["digest"]')
+     + GOOD_DEADLINE, 9, "channels.pager.kinds: warning: no message can reach this channel "
+     "('digest': there is no [digest])"),
+    ("channel the digest does not send to", '[digest]\nschedule = "0 8 * * *"\n'
+     'channels = ["console"]\n' + PAGER.format(kinds='["digest"]') + GOOD_DEADLINE, 12,
+     "channels.pager.kinds: warning: no message can reach this channel ('digest': [digest] "
+     "does not send to it)"),
+    ("channel for a kind no deadline makes", PAGER.format(kinds='["overdue", "rescheduled"]')
+     + GOOD_DEADLINE, 9, "channels.pager.kinds: warning: no message can reach this channel "
+     "('overdue': no deadline sending to it has overdue_every; 'rescheduled': no deadline "
+     "sending to it has an extension)"),
+    ("channel no deadline sends to", PAGER.format(kinds='["due"]')
+     + GOOD_DEADLINE + 'channels = ["console"]\n', 9, "channels.pager.kinds: warning: no "
+     "message can reach this channel ('due': no deadline sends to it)"),
+]
+
+
 @pytest.mark.parametrize(("name", "body", "line", "message"), NO_OP_WARNINGS,
                          ids=[c[0] for c in NO_OP_WARNINGS])
 def test_what_plans_nothing_warns(tmp_path: Path, name: str, body: str, line: int,
@@ -342,6 +362,13 @@ def test_a_zone_is_said_once_and_places_are_quiet(tmp_path: Path) -> None:
     assert [ln.split(": ", 1)[1] for ln in output.splitlines() if "warning" in ln] == [
         "deadlines.0.timezone: warning: US/Eastern is a legacy name for America/New_York; "
         "write 'America/New_York'"], output
+
+
+def test_a_channel_one_of_whose_kinds_can_arrive_is_quiet(tmp_path: Path) -> None:
+    body = PAGER.format(kinds='["digest", "rescheduled", "overdue"]') + GOOD_DEADLINE + (
+        'overdue_every = "1d"\noverdue_limit = 2\n')
+    status, output = run_check(write(tmp_path, body))
+    assert (status, "warning" in output) == (0, False), output
 
 
 # (reminders as written, line, column of the repeated element)

@@ -148,6 +148,50 @@ def extension_moves(
                 "announce a move to a time already past; correct announced or due")
 
 
+def warn_unreachable_kinds(schedule: Schedule, col: Collector) -> None:
+    """A channel with `kinds` that no message of the file can have receives nothing."""
+    limited = {name: c.kinds for name, c in schedule.channels.items() if c.kinds is not None}
+    if not limited:
+        return
+    produced: dict[str, set[str]] = {name: set() for name in limited}
+    for d in schedule.deadlines:
+        for name in d.channels:
+            if name in produced:
+                produced[name].update(_deadline_kinds(d))
+    digest = schedule.digest
+    for name, kinds in limited.items():
+        if digest is not None and name in digest.channels:
+            produced[name].add("digest")
+        if kinds & produced[name]:
+            continue
+        senders = any(name in d.channels for d in schedule.deadlines)
+        reasons = "; ".join(f"{kind!r}: {_unreachable(kind, digest, senders=senders)}"
+                            for kind in sorted(kinds))
+        col.add(("channels", name, "kinds"), f"no message can reach this channel ({reasons})",
+                warning=True)
+
+
+def _unreachable(kind: str, digest: Digest | None, *, senders: bool) -> str:
+    if kind == "digest":
+        return "there is no [digest]" if digest is None else "[digest] does not send to it"
+    if not senders:
+        return "no deadline sends to it"
+    needs = {"reminder": "reminders", "rescheduled": "an extension", "overdue": "overdue_every"}
+    return f"no deadline sending to it has {needs[kind]}"
+
+
+def _deadline_kinds(d: Deadline) -> list[str]:
+    """The kinds `d` can send: a closure may be added to any deadline."""
+    kinds = ["due", "completed", "cancelled"]
+    if d.reminders:
+        kinds.append("reminder")
+    if len(d.stages) > 1:
+        kinds.append("rescheduled")
+    if d.overdue_every is not None and d.overdue_limit > 0:
+        kinds.append("overdue")
+    return kinds
+
+
 def checked_digest(
     s: Settings, zone: ZoneInfo, channels: dict[str, Channel],
     default_channels: tuple[str, ...], col: Collector,

@@ -342,6 +342,7 @@ def resolve_rest(
     }
     schedule = Schedule(deadlines=tuple(deadlines), channels=channels, digest=digest, zone=zone)
     checks.check_templates(s, schedule, col)
+    checks.warn_unreachable_kinds(schedule, col)
     return Config(
         path=path,
         schedule=schedule,
