@@ -90,8 +90,10 @@ WHEN = WhenParam()
 
 
 def config_option(f: F) -> F:
+    # Not click's own checks: a directory or a missing file is a config error (78, one
+    # line) as it is given through $NOTIFIER_CONFIG, not a usage error (2).
     return click.option(
-        "-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+        "-c", "--config", "config_path", type=click.Path(path_type=Path),
         default=None, help="Config file (default: $NOTIFIER_CONFIG, "
         "$CONFIGURATION_DIRECTORY/config.toml, /etc/notifier/config.toml).",
     )(f)
@@ -156,7 +158,7 @@ def run(config_path: Path | None) -> None:
 @click.option("--until", "end", type=WHEN, default=None, help="Where it stops (default +30 days).")
 @click.option("--speed", type=click.FloatRange(min=1.0, max=1e7), default=3600.0, show_default=True,
               help="Virtual seconds per real second.")
-@click.option("--ledger", "ledger_file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--ledger", "ledger_file", type=click.Path(path_type=Path),
               default=None, help="Keep the ledger in this file (default: a temporary one); "
               "never one that `notifier run` has used.")
 @click.option("--epoch", type=float, default=None,

@@ -470,3 +470,36 @@ def test_real_process_exit_status_and_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 78
     assert proc.stdout == ""
     assert proc.stderr.strip() == f"{path}:12:1: deadlines.0.bogus: unknown key"
+
+
+# (how the path is given, what is there, the one line after the path)
+PATHS = [
+    ("-c", "directory", "is a directory, not a config file"),
+    ("NOTIFIER_CONFIG", "directory", "is a directory, not a config file"),
+    ("-c", "nothing", "config file not found"),
+    ("NOTIFIER_CONFIG", "nothing", "config file not found"),
+]
+
+
+@pytest.mark.parametrize(("given", "there", "message"), PATHS)
+def test_a_config_path_that_is_no_file_is_a_config_error(
+        tmp_path: Path, given: str, there: str, message: str) -> None:
+    path = tmp_path / "config.toml"
+    if there == "directory":
+        path.mkdir()
+    args = ["check", "-c", str(path)] if given == "-c" else ["check"]
+    env = {"NOTIFIER_CONFIG": str(path)} if given == "NOTIFIER_CONFIG" else {}
+    result = CliRunner().invoke(main, args, env=env)
+    assert (result.exit_code, result.stdout) == (78, ""), result.output
+    assert result.stderr == f"{path}: {message}\n"
+
+
+def test_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + (HEAD + GOOD_DEADLINE).encode())
+    path.chmod(0o600)
+    status, output = run_check(path)
+    assert status == 0, output
+    path.write_bytes(b"\xef\xbb\xbf" + (HEAD + GOOD_DEADLINE + "bogus = 1\n").encode())
+    status, output = run_check(path)
+    assert (status, output) == (78, f"{path}:12:1: deadlines.0.bogus: unknown key\n")

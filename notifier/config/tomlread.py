@@ -45,13 +45,17 @@ def read_text(path: Path) -> str:
                 raw += f.read(MAX_FILE_BYTES + 1 - len(raw))
     except FileNotFoundError:
         raise ConfigError([Problem(file, 0, 0, "", "config file not found")]) from None
+    except IsADirectoryError:
+        raise ConfigError([Problem(file, 0, 0, "", "is a directory, not a config file")]) from None
     except OSError as e:
         raise ConfigError([Problem(file, 0, 0, "", f"cannot read: {e.strerror}")]) from None
     if len(raw) > MAX_FILE_BYTES:
         raise ConfigError([Problem(file, 1, 1, "",
                                    f"file is larger than {MAX_FILE_BYTES >> 20} MiB")])
     try:
-        return raw.decode("utf-8")
+        # A byte order mark (some Windows editors write one) is not TOML: it is dropped,
+        # so the file reads as its author sees it.
+        return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise ConfigError([Problem(file, line, 1, "", "not valid UTF-8")]) from None
@@ -94,7 +98,8 @@ def fast_read(text: str) -> dict[str, Any] | None:
     seconds, `\\e` and `\\x` escapes, inline tables over several lines. Whatever
     it refuses, tomllib (TOML 1.0) reads again, for its located message; so a
     file is refused only if both refuse it. A byte order mark, which only
-    rtoml takes, is left to tomllib (refused). The config fuzz test checks
+    rtoml takes, is left to tomllib (refused): `read_text` drops the one a file
+    starts with, and any other is not TOML. The config fuzz test checks
     that both read every value alike and that rtoml takes more only in TOML 1.1.
     """
     if text.startswith("\ufeff"):
