@@ -181,7 +181,10 @@ WORDED = [
     ("fractional limit", GOOD_DEADLINE + "overdue_limit = 1.5\n", 12,
      "deadlines.0.overdue_limit: must be a whole number"),
     ("reminders not a list", GOOD_DEADLINE + "reminders = \"1d\"\n", 12,
-     'deadlines.0.reminders: must be a list, e.g. ["7d", "1d"]'),
+     "deadlines.0.reminders: must be a list, in square brackets"),
+    ("bad template kind", "[templates.reminderz]\ntitle = \"x\"\n" + GOOD_DEADLINE, 7,
+     "templates.reminderz: unknown name; must be one of 'reminder', 'rescheduled', 'due', "
+     "'overdue', 'completed', 'cancelled', 'digest', 'summary' or 'test'"),
     ("number for text", GOOD_DEADLINE + "note = 1\n", 12,
      "deadlines.0.note: must be a string (in quotes)"),
     ("bad boolean", "[digest]\nschedule = \"0 8 * * *\"\nalways = 3\n" + GOOD_DEADLINE, 9,

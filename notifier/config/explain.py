@@ -32,12 +32,14 @@ _FIXED = {
     "string_type": "must be a string (in quotes)",
     "bool_type": "must be true or false",
     "bool_parsing": "must be true or false",
-    "list_type": 'must be a list, e.g. ["7d", "1d"]',
+    "list_type": "must be a list, in square brackets",
     "dict_type": "must be a table",
     "model_type": "must be a table",
     "model_attributes_type": "must be a table",
     "string_too_short": "must not be empty",
 }
+_KEY = "[key]"
+"""The last part of pydantic's location of a problem with a table's key, not its value."""
 _NOUNS = {"deadlines": "every deadline", "extensions": "every extension"}
 
 
@@ -46,12 +48,19 @@ _WORDED: dict[str, Callable[[Loc, Mapping[str, Any], object], str]] = {
     "extra_forbidden": lambda loc, _ctx, value: _unknown(loc, value),
     "string_pattern_mismatch": lambda _loc, ctx, _input: _PATTERNS.get(
         str(ctx.get("pattern")), "is not in the expected form"),
-    "literal_error": lambda _loc, ctx, _input: f"must be one of {ctx.get('expected')}",
+    "literal_error": lambda loc, ctx, _input: ("unknown name; " if loc[-1] == _KEY else "")
+        + f"must be one of {ctx.get('expected')}",
     "greater_than_equal": lambda _loc, ctx, _input: f"must be at least {ctx.get('ge')}",
     "less_than_equal": lambda _loc, ctx, _input: f"must be at most {ctx.get('le')}",
     "string_too_long": lambda _loc, ctx, _input:
         f"must be at most {ctx.get('max_length')} characters",
 }
+
+
+def location(error: Mapping[str, Any]) -> Loc:
+    """Where the problem is: a table's key itself for a bad key (`templates.reminderz`)."""
+    loc: Loc = tuple(error["loc"])
+    return loc[:-1] if loc and loc[-1] == _KEY else loc
 
 
 def message(error: Mapping[str, Any]) -> str:

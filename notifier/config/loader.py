@@ -115,7 +115,7 @@ def _load(
         settings = load_settings(data, Path(creds) if creds else None)
     except ValidationError as e:
         for err in e.errors(include_url=False):
-            col.add(tuple(err["loc"]), explain.message(err))
+            col.add(explain.location(err), explain.message(err))
         raise ConfigError(col.problems) from None
     except RecursionError:
         raise ConfigError([Problem(str(path), 1, 1, "", "nested too deeply")]) from None
