@@ -164,6 +164,8 @@ WORDED = [
      "deadlines.0.titel: unknown key; did you mean `title`?"),
     ("misspelt key in extension", GOOD_DEADLINE + "[[deadlines.extensions]]\ndue = 2020-11-25\n"
      "resaon = \"x\"\n", 14, "deadlines.0.extensions.0.resaon: unknown key; did you mean `reason`?"),
+    ("underscored table", "[_defaults]\ntimezone = \"UTC\"\n" + HEAD + GOOD_DEADLINE, 1,
+     "_defaults: unknown table; did you mean `defaults`?"),
     ("key like none", GOOD_DEADLINE + "zzz = 1\n", 12, "deadlines.0.zzz: unknown key"),
     ("missing due", GOOD_DEADLINE.replace("due = 2020-11-15\n", ""), 8,
      "deadlines.0.due: missing: every deadline needs `due`"),

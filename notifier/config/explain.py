@@ -45,7 +45,7 @@ _NOUNS = {"deadlines": "every deadline", "extensions": "every extension"}
 
 _WORDED: dict[str, Callable[[Loc, Mapping[str, Any], object], str]] = {
     "missing": lambda loc, _ctx, _input: f"missing: {_owner(loc[:-1])} needs `{loc[-1]}`",
-    "extra_forbidden": lambda loc, _ctx, value: _unknown(loc, value),
+    "extra_forbidden": lambda loc, _ctx, value: unknown(loc, value),
     "string_pattern_mismatch": lambda _loc, ctx, _input: _PATTERNS.get(
         str(ctx.get("pattern")), "is not in the expected form"),
     "literal_error": lambda loc, ctx, _input: ("unknown name; " if loc[-1] == _KEY else "")
@@ -84,7 +84,7 @@ def _owner(loc: Loc) -> str:
     return f"[{'.'.join(str(p) for p in loc)}]" if loc else "the file"
 
 
-def _unknown(loc: Loc, value: object) -> str:
+def unknown(loc: Loc, value: object) -> str:
     """`unknown key` (or table), with the closest known key at that level."""
     import difflib  # noqa: PLC0415 - only for a file with an unknown key
 

@@ -105,9 +105,9 @@ def _load(
     seen_for: Callable[[Settings], FirstSeen], *, check_urls: bool,
 ) -> Config:
     """Validate and resolve `data`; it is emptied once validated (its memory is freed)."""
-    for key in data:
+    for key, value in data.items():
         if key.startswith("_"):
-            col.add((key,), "unknown key")
+            col.add((key,), explain.unknown((key,), value))
     if col.problems:
         raise ConfigError(col.problems)
     creds = env.get("CREDENTIALS_DIRECTORY")
