@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.configs import deadline_toml, jsonl_config, write_config
 from support.env import clean_env
+from support.processes import daemon_process
+from support.times import utc_now
 
 from notifier.cli import main
 
@@ -508,3 +513,29 @@ def test_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + (HEAD + GOOD_DEADLINE + "bogus = 1\n").encode())
     status, output = run_check(path)
     assert (status, output) == (78, f"{path}:12:1: deadlines.0.bogus: unknown key\n")
+
+
+@pytest.mark.timeout(120)
+def test_the_daemon_says_the_same_at_start_and_reload(tmp_path: Path) -> None:
+    """What `check` warns the daemon logs at start and at each reload; what it refuses,
+    a reload refuses, located, keeping the previous plan."""
+    due = utc_now().replace(microsecond=0) + timedelta(days=3)
+    zoned = deadline_toml("d", due, extra='timezone = "US/Eastern"')
+    with daemon_process(tmp_path, jsonl_config(tmp_path, zoned)) as (d, sd):
+        sd.wait_for(lambda m: "READY=1" in m)
+        config = tmp_path / "config.toml"
+        for extra in ('overdue_every = "1d"', 'timezone = "EST5EDT"'):
+            write_config(config, jsonl_config(tmp_path, deadline_toml("d", due, extra=extra)))
+            count = len(sd.texts())
+            d.signal(signal.SIGHUP)
+            sd.wait_for(lambda m: "READY=1" in m, after=count)
+        assert d.stop() == 0
+        logs = d.text()
+    said = [ln for ln in logs.splitlines() if "deadlines.0." in ln]
+    assert len(said) == 3, logs
+    assert "deadlines.0.timezone: warning: US/Eastern is a legacy name for America/New_York" \
+        in said[0]
+    assert f"reload rejected: {config}:" in said[1]
+    assert "deadlines.0.overdue_every: overdue_every without overdue_limit" in said[1]
+    assert f"reload: {config}:" in said[2]
+    assert "deadlines.0.timezone: warning: EST5EDT is a legacy POSIX-style zone" in said[2]

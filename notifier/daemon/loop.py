@@ -381,6 +381,8 @@ class Daemon:
             log.exception("reload failed: keeping the previous configuration")
             self.sd.ready("reload failed; running the previous one")
             return
+        for warning in cfg.warnings:  # as `run` says them at start
+            log.warning("reload: %s", warning.text(warning=True))
         if self.on_reload is not None:
             self.on_reload(cfg)
         try:
