@@ -63,7 +63,7 @@ def _key_end(line: str) -> int:
     return -1
 
 
-def index_positions(text: str) -> dict[Path, tuple[int, int]]:  # noqa: PLR0912, PLR0915 - one pass, one branch per TOML line form
+def index_positions(text: str) -> dict[Path, tuple[int, int]]:  # noqa: PLR0912 - one pass, one branch per TOML line form
     """Every header and key path in `text` with its 1-based (line, column)."""
     positions: dict[Path, tuple[int, int]] = {}
     counts: dict[Path, int] = {}
@@ -87,23 +87,18 @@ def index_positions(text: str) -> dict[Path, tuple[int, int]]:  # noqa: PLR0912,
         if not stripped or stripped.startswith("#"):
             continue
         col = len(line) - len(line.lstrip()) + 1
-        if stripped.startswith("[["):
-            end = stripped.find("]]")
-            parts = _split_key(stripped[2:end]) if end > 0 else None
-            if parts:
-                current = _resolve(tuple(parts), latest)
-                _add_prefixes(positions, current, lineno, col)
-                counts[current] = counts.get(current, 0) + 1
-                current = (*current, counts[current] - 1)
-                latest[tuple(parts)] = current
-                positions.setdefault(current, (lineno, col))
-            continue
         if stripped.startswith("["):
-            end = stripped.find("]")
-            parts = _split_key(stripped[1:end]) if end > 0 else None
+            brackets = 2 if stripped.startswith("[[") else 1  # an array of tables, or a table
+            end = stripped.find("]" * brackets)
+            parts = _split_key(stripped[brackets:end]) if end > 0 else None
             if parts:
                 current = _resolve(tuple(parts), latest)
                 _add_prefixes(positions, current, lineno, col)
+                if brackets == 2:
+                    counts[current] = counts.get(current, 0) + 1
+                    current = (*current, counts[current] - 1)
+                    latest[tuple(parts)] = current
+                    positions.setdefault(current, (lineno, col))
             continue
         eq = _key_end(line)
         if eq < 0:
