@@ -71,7 +71,25 @@ class _HttpState:
     release: threading.Event = field(default_factory=threading.Event)
 
 
-class HttpReceiver:
+class _ClosedOnExit:
+    """`with receiver:` closes it on the way out, as a file would."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class HttpReceiver(_ClosedOnExit):
     """A threaded HTTP server recording every request; see the module docstring."""
 
     def __init__(self) -> None:
@@ -135,17 +153,6 @@ class HttpReceiver:
     def close(self) -> None:
         self.release()
         self._stop_listening()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- what arrives
 
@@ -279,7 +286,7 @@ class _AcceptAll:
         return AuthResult(success=True)
 
 
-class SmtpReceiver:
+class SmtpReceiver(_ClosedOnExit):
     """An aiosmtpd server on 127.0.0.1 recording every message (no TLS).
 
     With `accept_auth=True` it advertises AUTH over plain text and accepts any
@@ -337,13 +344,3 @@ class SmtpReceiver:
     def close(self) -> None:
         self._controller.stop()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
