@@ -258,7 +258,7 @@ def test_sigkilled_replay_loses_nothing(
                   and "may have gone out" in (r.last_error or "")}
     unrecorded = [k for k in planned_got
                   if state.get(k) != DeliveryState.SENT and k not in maybe_sent]
-    sent_but_skipped = skipped & set(planned_got)
+    sent_but_skipped = (skipped - maybe_sent) & set(planned_got)
     on_time = sum(1 for c, rs in lines.items() for r in rs if not r["key"].startswith("summary/")
                   and (virtual(r["sent_at"]) - parse_time(r["planned_at"])).total_seconds()
                   <= TOLERANCE_REAL * SPEED)
