@@ -59,7 +59,7 @@ def run_check(code: str = CHECK) -> dict[str, object]:
     proc = subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], capture_output=True,
                           text=True, check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
-    assert "OK: 3 deadline(s)" in proc.stdout
+    assert "OK: 3 deadlines," in proc.stdout
     state: dict[str, object] = json.loads(proc.stderr.strip().splitlines()[-1])
     return state
 

@@ -37,7 +37,19 @@ def test_check_returns_its_text_and_status() -> None:
     assert result.status == EX_OK
     assert result.notes == ()
     assert result.text.endswith(
-        "next notification: 2020-11-12T05:00:00Z reminder: kalbajar (Kalbajar handover)\n")
+        "next notification: Thu 12 Nov 09:00, Baku: reminder for kalbajar (Kalbajar handover)\n")
+
+
+@pytest.mark.parametrize(("now", "line"), [
+    # In the default zone with its city, as messages write it; the year only when it is
+    # not now's; a digest by its kind (issue 22).
+    (datetime(2020, 12, 2, tzinfo=UTC), "Mon 7 Dec 08:00, Baku: digest"),
+    (datetime(2019, 12, 31, tzinfo=UTC),
+     "Thu 12 Nov 2020 09:00, Baku: reminder for kalbajar (Kalbajar handover)"),
+])
+def test_check_names_the_next_notification_in_words(now: datetime, line: str) -> None:
+    result = check(EXAMPLE, strict=False, clock=lambda: now)
+    assert result.text.splitlines()[-1] == f"next notification: {line}"
 
 
 def test_errors_are_raised_typed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

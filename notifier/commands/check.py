@@ -7,22 +7,26 @@ from datetime import datetime
 from pathlib import Path
 
 from notifier.commands.common import EX_CONFIG, EX_OK, Result, load_config, warning_lines
+from notifier.messages.wording import Fmt, plural
 from notifier.schedule import planning
-from notifier.text import rfc3339
 
 
 def check(config_path: Path | None, *, strict: bool, clock: Callable[[], datetime]) -> Result:
     """Warnings are notes; with `strict`, any warning makes the status 78."""
     cfg = load_config(config_path)  # also compiles and test-renders template overrides
-    nxt = planning.next_notification(cfg.schedule, clock())
+    now = clock()
+    nxt = planning.next_notification(cfg.schedule, now)
     schedule = cfg.schedule
-    lines = [f"{cfg.path}: OK: {len(schedule.deadlines)} deadline(s), "
-             f"{len(schedule.channels)} channel(s), digest {'on' if schedule.digest else 'off'}"]
+    lines = [f"{cfg.path}: OK: {plural(len(schedule.deadlines), 'deadline')}, "
+             f"{plural(len(schedule.channels), 'channel')}, "
+             f"digest {'on' if schedule.digest else 'off'}"]
     if nxt is None:
         lines.append("next notification: none planned")
     else:
-        what = f"{nxt.deadline} ({nxt.title})" if nxt.deadline else nxt.kind
-        lines.append(f"next notification: {rfc3339(nxt.at)} {nxt.kind}: {what}")
+        # In the default zone, as the tables write it, with the city: "Mon 7 Dec 08:00, Baku".
+        when = Fmt(schedule.zone, now).instant(nxt.at)
+        what = f"{nxt.kind} for {nxt.deadline} ({nxt.title})" if nxt.deadline else nxt.kind
+        lines.append(f"next notification: {when}: {what}")
     return Result("".join(line + "\n" for line in lines),
                   status=EX_CONFIG if strict and cfg.warnings else EX_OK,
                   notes=warning_lines(cfg))
