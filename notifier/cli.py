@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, get_args
 
 from notifier.daemon import heap
 
@@ -28,6 +28,7 @@ with heap.quiet():
     from notifier.commands import check as check_command
     from notifier.commands.common import EX_CONFIG, EX_LEDGER, EX_USAGE, Result
     from notifier.errors import ConfigError, LedgerError, UsageError
+    from notifier.schedule.standing import State
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -99,7 +100,19 @@ def config_option(f: F) -> F:
     )(f)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Group):
+    """A usage error (a bad option value, an unknown option or command) is one line,
+    "Error: ...", exit 2, like every other bad input: not click's usage block."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as e:
+            e.ctx = None  # what click shows the usage block and help hint from
+            raise
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="notifier")
 def main() -> None:
     """notifier: reminders and status messages for deadlines, as a systemd service."""
@@ -130,16 +143,33 @@ def plan(config_path: Path | None, start: Any, end: Any, as_json: bool, with_bod
                                       with_body=with_body, clock=now))
 
 
+class StatesParam(click.Choice):  # type: ignore[type-arg]  # generic only in newer click stubs
+    """One state or a comma list of them ("open,overdue"), each checked as click's Choice."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        return tuple(super(StatesParam, self).convert(part.strip(), param, ctx)
+                     for part in str(value).split(","))
+
+
 @main.command()
 @config_option
 @click.option("--at", "at", type=WHEN, default=None, help="The instant to report on (default now).")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
-def status(config_path: Path | None, at: Any, as_json: bool) -> None:
-    """Where each deadline stands."""
+@click.option("--state", "states", type=StatesParam(get_args(State)), multiple=True,
+              help="Only deadlines in this state (repeat it, or a comma list).")
+@click.option("--tag", "tags", multiple=True, metavar="TAG",
+              help="Only deadlines with this tag (repeat it: any of them).")
+def status(config_path: Path | None, at: Any, as_json: bool, states: tuple[tuple[str, ...], ...],
+           tags: tuple[str, ...]) -> None:
+    """Where each deadline stands, most urgent first."""
     heap.hold()  # a short-lived process: the collector would only re-scan the schedule
     from notifier.commands import status as status_command  # noqa: PLC0415 - not for `check`
 
-    _finish(lambda: status_command.status(config_path, at=at, as_json=as_json, clock=now))
+    chosen = [state for group in states for state in group]
+    _finish(lambda: status_command.status(config_path, at=at, as_json=as_json, clock=now,
+                                          states=chosen, tags=tags))
 
 
 @main.command()
@@ -204,4 +234,4 @@ def history(config_path: Path | None, deadline: str | None, limit: int | None,
     from notifier.commands import history as history_command  # noqa: PLC0415 - not for `check`
 
     _finish(lambda: history_command.history(config_path, deadline=deadline, limit=limit,
-                                            as_json=as_json))
+                                            as_json=as_json, clock=now))

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -164,6 +164,21 @@ def test_history_shows_the_ledger_newest_first(tmp_path: Path) -> None:
     assert table.exit_code == 0
     for word in ("sent", "failed", "skipped", "kalbajar", "aghdam", "lachin"):
         assert word in table.output
+
+
+def test_history_table_writes_dates_as_messages_do(tmp_path: Path) -> None:
+    # In the default zone (named in the title), the year only when it is not this year's,
+    # seconds only where there are some (issue 22).
+    cfg = config_with(tmp_path, {"ops": "console://"})
+    t = datetime(2020, 11, 15, 14, 54, 7, tzinfo=UTC)
+    with open_ledger(tmp_path / "ledger.db") as book:
+        book.claim(Claim("kalbajar/rescheduled/x/", "ops", deadline="kalbajar",
+                         kind="rescheduled", planned_at=t), now=t)
+        book.mark_sent("kalbajar/rescheduled/x/", "ops", now=t)
+    table = cli("history", "-c", str(cfg))
+    assert table.exit_code == 0, table.output
+    assert "history (Asia/Baku)" in table.output
+    assert "Sun 15 Nov 2020 18:54:07" in table.output
 
 
 def test_history_of_no_such_deadline_says_so(tmp_path: Path) -> None:

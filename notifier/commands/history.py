@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from notifier.commands.common import EX_RUNTIME, Result, load_config, readonly_ledger
@@ -10,7 +12,7 @@ from notifier.text import one_line
 
 
 def history(config_path: Path | None, *, deadline: str | None, limit: int | None,
-            as_json: bool) -> Result:
+            as_json: bool, clock: Callable[[], datetime]) -> Result:
     """At most `limit` rows (of `deadline` only, if given); none when there is no ledger.
 
     A `deadline` neither in the config nor in the ledger is an error: most
@@ -32,4 +34,4 @@ def history(config_path: Path | None, *, deadline: str | None, limit: int | None
         return Result(views.json_lines(items) + "\n")
     from notifier.output.tables import history_table  # noqa: PLC0415 - rich is slow to import
 
-    return Result(history_table(items, cfg.schedule.zone), verbatim=True)
+    return Result(history_table(items, cfg.schedule.zone, clock()), verbatim=True)

@@ -41,4 +41,4 @@ def plan(config_path: Path | None, *, start: datetime | date | None,
     from notifier.output.tables import plan_table  # noqa: PLC0415 - rich is slow to import
 
     shown = views.plan_items(items, schedule, messages, make=views.plan_item)
-    return Result(plan_table(shown, schedule.zone), verbatim=True)
+    return Result(plan_table(shown, schedule.zone, begin), verbatim=True)

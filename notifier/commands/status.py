@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import date, datetime
 from pathlib import Path
 
@@ -17,17 +17,23 @@ from notifier.output import views
 
 
 def status(config_path: Path | None, *, at: datetime | date | None, as_json: bool,
-           clock: Callable[[], datetime]) -> Result:
-    """Each deadline at `at` (default now), with its last delivery if the ledger has one."""
+           clock: Callable[[], datetime], states: Collection[str] = (),
+           tags: Collection[str] = ()) -> Result:
+    """Each deadline at `at` (default now), most urgent first, with its last delivery if
+    the ledger has one; only those in one of `states` and with one of `tags`, if given."""
     cfg = load_config(config_path, first_seen=ledger_first_seen)
     t = clock() if at is None else instant(at, cfg.schedule.zone)
     with readonly_ledger(cfg) as book:
         schedule = cfg.schedule
-        items = [views.status_item(d, schedule, t, None if book is None else
-                                   views.last_delivery(book.last_delivery(d.id)))
-                 for d in schedule.deadlines]
+
+        def last_of(deadline: str) -> views.LastDelivery | None:
+            return None if book is None else views.last_delivery(book.last_delivery(deadline))
+
+        items = views.status_items(schedule, t, last_of, states=frozenset(states),
+                                   tags=frozenset(tags))
     if as_json:
         return Result(views.json_lines(items) + "\n")
     from notifier.output.tables import status_table  # noqa: PLC0415 - rich is slow to import
 
-    return Result(status_table(items, schedule.zone), verbatim=True)
+    filtered = bool(states or tags)
+    return Result(status_table(items, schedule.zone, t, filtered=filtered), verbatim=True)

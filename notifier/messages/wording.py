@@ -143,10 +143,14 @@ class Fmt:
         text = f"{t.hour:02d}:{t.minute:02d}"
         return text if t.second == 0 else f"{text}:{t.second:02d}"
 
+    def moment(self, t: datetime) -> str:
+        """"Tue 24 Nov 09:00" (no city: a table's title names its zone)."""
+        local = self.local(t)
+        return f"{self.day_long(local.date())} {self.clock(local)}"
+
     def instant(self, t: datetime) -> str:
         """"Tue 24 Nov 09:00, Baku"."""
-        local = self.local(t)
-        return f"{self.day_long(local.date())} {self.clock(local)}, {self.city}"
+        return f"{self.moment(t)}, {self.city}"
 
     def is_date(self, stage: Stage) -> bool:
         """A date due meaning "by the end of the day" (not one with a due_time)."""
@@ -156,8 +160,7 @@ class Fmt:
         """"Wed 25 Nov" or "Wed 25 Nov 17:00" (no city)."""
         if stage.day is not None and self.is_date(stage):
             return self.day_long(stage.day)
-        local = self.local(stage.due)
-        return f"{self.day_long(local.date())} {self.clock(local)}"
+        return self.moment(stage.due)
 
     def stage_short(self, stage: Stage) -> str:
         """"25 Nov" or "25 Nov 17:00"."""

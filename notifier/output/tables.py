@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,17 +12,43 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from notifier.messages.wording import move_verb
+from notifier.messages.wording import Fmt, move_verb
+from notifier.schedule.model import Stage
 
 
 def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _local(text: str | None, zone: ZoneInfo) -> str:
-    if not text:
-        return ""
-    return _instant(text).astimezone(zone).strftime("%a %d %b %Y %H:%M")
+def _local(text: str | None, fmt: Fmt) -> str:
+    """An instant of a table in its zone, as messages write one: "Thu 12 Nov 09:00"."""
+    return fmt.moment(_instant(text)) if text else ""
+
+
+def _stage(entry: dict[str, Any]) -> Stage:
+    """A `status` history entry back as the Stage it shows."""
+    return Stage(due=_instant(entry["due"]), announced=None,
+                 day=date.fromisoformat(entry["day"]) if entry["day"] else None)
+
+
+class _Dues:
+    """A deadline's dues as messages write them, in its own zone: "by end of Sun 28 Mar"
+    for a date due, "Wed 25 Nov 17:00" for a timed one, the city added when that zone
+    is not the table's."""
+
+    def __init__(self, item: dict[str, Any], table: Fmt, ref: datetime) -> None:
+        same = item["zone"] == table.zone.key
+        self.fmt = table if same else Fmt(ZoneInfo(item["zone"]), ref)
+        self.city = "" if self.fmt is table else f", {self.fmt.city}"
+
+    def long(self, entry: dict[str, Any]) -> str:
+        stage = _stage(entry)
+        text = self.fmt.stage_long(stage) + self.city
+        return f"by end of {text}" if self.fmt.is_date(stage) else text
+
+    def short(self, entry: dict[str, Any]) -> str:
+        """Where the column says what it is ("to ..."): the day alone for a date due."""
+        return self.fmt.stage_long(_stage(entry)) + self.city
 
 
 def _cells(*values: str) -> list[Text]:
@@ -41,19 +67,21 @@ def _shown(*renderables: Table | str) -> str:
     return captured.get()
 
 
-def plan_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> str:
+def plan_table(items: Sequence[dict[str, Any]], zone: ZoneInfo, ref: datetime) -> str:
+    """`ref` (the plan's start) is the year a date need not repeat."""
+    fmt = Fmt(zone, ref)
     table = Table(title=f"plan ({zone.key})", show_lines=False)
     for column in ("at", "deadline", "kind", "channels", "message"):
         table.add_column(column, overflow="fold")
     for item in items:
         table.add_row(*_cells(
-            _local(item["at"], zone), item["deadline"] or "", item["kind"],
+            _local(item["at"], fmt), item["deadline"] or "", item["kind"],
             ", ".join(item["channels"]), item["title"],
         ))
     return _shown(table) if items else _shown(table, "nothing planned in that interval")
 
 
-def _history(item: dict[str, Any], zone: ZoneInfo) -> str:
+def _history(item: dict[str, Any], fmt: Fmt, dues: _Dues) -> str:
     """Each move of the due known at the status's instant, with its reason."""
     moves: list[str] = []
     for before, stage in itertools.pairwise(item["history"]):
@@ -61,15 +89,26 @@ def _history(item: dict[str, Any], zone: ZoneInfo) -> str:
             continue
         text = move_verb(_instant(before["due"]), _instant(stage["due"]))
         if stage["announced"]:
-            text += f" on {_local(stage['announced'], zone)}"
-        text += f" to {_local(stage['due'], zone)}"
+            text += f" on {_local(stage['announced'], fmt)}"
+        text += f" to {dues.short(stage)}"
         if stage["reason"]:
             text += f": {stage['reason']}"
         moves.append(text)
     return "; ".join(moves)
 
 
-def status_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> str:
+def _left(item: dict[str, Any], fmt: Fmt) -> str:
+    """Time left, or when (and why) a closed deadline was closed."""
+    if item["closed_at"]:
+        text = f"closed {_local(item['closed_at'], fmt)}"
+        return f"{text}: {item['note']}" if item["note"] else text
+    return item["time_left"] or ""
+
+
+def status_table(items: Sequence[dict[str, Any]], zone: ZoneInfo, ref: datetime, *,
+                 filtered: bool = False) -> str:
+    """`ref` is the instant asked about; `filtered`: items were chosen by --state/--tag."""
+    fmt = Fmt(zone, ref)
     table = Table(title=f"status ({zone.key})")
     for column in ("deadline", "state", "due", "original due", "history", "left", "next",
                    "last delivery"):
@@ -77,23 +116,31 @@ def status_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> str:
     for item in items:
         nxt = item["next"]
         last = item["last_delivery"]
+        dues = _Dues(item, fmt, ref)
+        history = item["history"]
+        effective = next((e for e in reversed(history) if e["known"]), history[0])
         table.add_row(*_cells(
-            item["deadline"], item["state"], _local(item["effective_due"], zone),
-            _local(item["original_due"], zone) if item["original_due"] != item["effective_due"]
-            else "", _history(item, zone), item["time_left"] or "",
-            f"{nxt['kind']} {_local(nxt['at'], zone)}" if nxt else "",
-            f"{last['state']} {last['channel']} {_local(last['at'], zone)}" if last else "",
+            item["deadline"], item["state"], dues.long(effective),
+            dues.long(history[0]) if item["original_due"] != item["effective_due"]
+            else "",
+            _history(item, fmt, dues), _left(item, fmt),
+            f"{nxt['kind']} {_local(nxt['at'], fmt)}" if nxt else "",
+            f"{last['state']} {last['channel']} {_local(last['at'], fmt)}" if last else "",
         ))
-    return _shown(table)
+    if items or not filtered:
+        return _shown(table)
+    return _shown(table, "no deadline in that state or with that tag")
 
 
-def history_table(items: Sequence[dict[str, Any]], zone: ZoneInfo) -> str:
-    table = Table(title="history")
+def history_table(items: Sequence[dict[str, Any]], zone: ZoneInfo, ref: datetime) -> str:
+    """`ref` (now) is the year a date need not repeat."""
+    fmt = Fmt(zone, ref)
+    table = Table(title=f"history ({zone.key})")
     for column in ("updated", "key", "channel", "state", "attempts", "error"):
         table.add_column(column, overflow="fold")
     for item in items:
         table.add_row(*_cells(
-            _local(item["updated_at"], zone), item["key"], item["channel"], item["state"],
+            _local(item["updated_at"], fmt), item["key"], item["channel"], item["state"],
             str(item["attempts"]), item["last_error"] or "",
         ))
     return _shown(table)

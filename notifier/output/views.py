@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring
@@ -83,10 +83,39 @@ class LastDelivery:
     error: str | None
 
 
+_CLOSED = ("completed", "cancelled")
+_URGENCY = {"overdue": 0, "open": 1, "not-announced": 2, "completed": 3, "cancelled": 3}
+"""The order of `status`'s groups: what needs attention first, what is over last."""
+
+
+def status_items(
+    schedule: Schedule, at: datetime, last_of: Callable[[str], LastDelivery | None], *,
+    states: Collection[str] = (), tags: Collection[str] = (),
+) -> list[dict[str, Any]]:
+    """`status`'s items, by urgency: overdue (most overdue first), open (soonest due
+    first), not yet announced (likewise), then closed (most recently closed first);
+    in config order where equal. Only deadlines in one of `states` and with one of
+    `tags` (either empty: any); `last_of` is asked about those only."""
+    chosen: list[tuple[tuple[int, float], Deadline]] = []
+    for d in schedule.deadlines:
+        if tags and not any(tag in tags for tag in d.tags):
+            continue
+        state = standing_at(d, at)
+        if states and state.state not in states:
+            continue
+        closure = d.closure
+        when = -closure.at.timestamp() if state.state in _CLOSED and closure is not None \
+            else state.effective_due.timestamp()
+        chosen.append(((_URGENCY[state.state], when), d))
+    chosen.sort(key=lambda row: row[0])
+    return [status_item(d, schedule, at, last_of(d.id)) for _, d in chosen]
+
+
 def status_item(
     d: Deadline, schedule: Schedule, at: datetime, last: LastDelivery | None
 ) -> dict[str, Any]:
     state = standing_at(d, at)
+    closure = d.closure if state.state in _CLOSED else None
     nxt = planning.next_for_deadline(d, schedule.channels, at)
     left = state.effective_due - at
     return {
@@ -98,6 +127,8 @@ def status_item(
         "time_left_seconds": int(left.total_seconds()),
         "time_left": ("overdue by " if left.total_seconds() < 0 else "") + duration_text(left)
         if state.state in ("open", "overdue") else None,
+        "closed_at": None if closure is None else rfc3339(closure.at),
+        "note": None if closure is None else closure.note,
         "zone": d.zone.key,
         "history": [
             {
