@@ -352,6 +352,11 @@ def test_history_order_filter_limit_and_last_delivery(ledger: Ledger) -> None:
     assert aghdam is not None
     assert aghdam.state is DeliveryState.CLAIMED
     assert ledger.last_delivery("lachin") is None
+    # As of an earlier instant: the last row updated by then, never a later one.
+    before = ledger.last_delivery("kalbajar", upto=at(22))
+    assert before is not None
+    assert before.key == "k2"
+    assert ledger.last_delivery("kalbajar", upto=at(0)) is None
 
 
 def test_first_seen_is_stable_across_reopen(store: Store) -> None:

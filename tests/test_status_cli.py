@@ -7,13 +7,14 @@ import json
 import re
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from notifier.cli import main
+from notifier.delivery.ledger import Claim, open_ledger
 
 # At 2021-03-20 12:00 in Baku: two overdue, two open (one timed, in Berlin), one not yet
 # announced, one completed and one cancelled; written in no order of urgency.
@@ -240,3 +241,27 @@ def test_status_of_the_handover_reads_like_its_messages() -> None:
     assert kalbajar["history"].startswith(
         "extended on Sun 15 Nov 18:54 to Wed 25 Nov: Armenia asked for more time")
     assert rows["lachin"]["due"] == "by end of Tue 1 Dec"
+
+
+def test_status_at_an_earlier_instant_shows_no_later_delivery(config: Path, tmp_path: Path) -> None:
+    """`status --at` in the past shows the last delivery made by then, not one made after."""
+    baku = "+04:00"
+    book = open_ledger(tmp_path / "ledger.db")
+    try:
+        for key, sent in (("renewal/reminder/a", "2021-03-18T09:00:00"),
+                          ("renewal/reminder/b", "2021-03-27T09:00:00")):
+            when = datetime.fromisoformat(sent + baku)
+            assert book.claim(Claim(key, "out", deadline="renewal", kind="reminder",
+                                    planned_at=when, late=False), now=when)
+            book.mark_sent(key, "out", now=when)
+    finally:
+        book.close()
+
+    def last_key(at: str) -> object:
+        item = next(i for i in status_json(config, at=at) if i["deadline"] == "renewal")
+        last = item["last_delivery"]
+        return last["key"] if isinstance(last, dict) else last
+
+    assert last_key(AT) == "renewal/reminder/a"
+    assert last_key("2021-03-17T00:00+04:00") is None
+    assert last_key("2021-03-28T00:00+04:00") == "renewal/reminder/b"

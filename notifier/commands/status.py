@@ -27,7 +27,8 @@ def status(config_path: Path | None, *, at: datetime | date | None, as_json: boo
         schedule = cfg.schedule
 
         def last_of(deadline: str) -> views.LastDelivery | None:
-            return None if book is None else views.last_delivery(book.last_delivery(deadline))
+            return None if book is None else views.last_delivery(
+                book.last_delivery(deadline, upto=t))
 
         items = views.status_items(schedule, t, last_of, states=frozenset(states),
                                    tags=frozenset(tags))

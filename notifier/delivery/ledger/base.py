@@ -196,8 +196,10 @@ class Ledger(Protocol):
         """Rows (of one deadline, if given), most recently updated first."""
         ...
 
-    def last_delivery(self, deadline: str) -> DeliveryRecord | None:
-        """The most recently updated delivery of a deadline, whatever its state."""
+    def last_delivery(self, deadline: str, upto: datetime | None = None) -> DeliveryRecord | None:
+        """The most recently updated delivery of a deadline, whatever its state; with
+        `upto`, the last one updated at or before it (`status --at` in the past must
+        not show what happened after)."""
         ...
 
     def delivery(self, key: str, channel: str) -> DeliveryRecord | None:

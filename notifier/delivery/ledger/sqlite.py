@@ -28,6 +28,8 @@ _SCAN_ABOVE = 5_000
 """More first-seen ids than this are read back by one scan of the table."""
 
 _LAST_ALIVE = "last_alive"
+_NO_BOUND = 2**63 - 1
+"""An `updated_at` bound above every stored time (microseconds fit in SQLite's int64)."""
 
 _PENDING = frozenset({DeliveryState.CLAIMED, DeliveryState.RETRYING})
 """The states a retry or a failure may be marked in; the others are final."""
@@ -299,9 +301,10 @@ class SqliteLedger(Ledger):
                 rows = conn.execute(sqlite_sql.HISTORY_OF, (deadline, count)).fetchall()
             return [self._record(tuple(r)) for r in rows]
 
-    def last_delivery(self, deadline: str) -> DeliveryRecord | None:
+    def last_delivery(self, deadline: str, upto: datetime | None = None) -> DeliveryRecord | None:
+        bound = _NO_BOUND if upto is None else to_us(upto)
         with self._read("read the last delivery") as conn:
-            row = conn.execute(sqlite_sql.LAST_OF, (deadline,)).fetchone()
+            row = conn.execute(sqlite_sql.LAST_OF, (deadline, bound)).fetchone()
             return None if row is None else self._record(tuple(row))
 
     def delivery(self, key: str, channel: str) -> DeliveryRecord | None:

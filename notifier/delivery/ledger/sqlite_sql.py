@@ -105,7 +105,8 @@ DUE_RETRIES = _RECORD + (
 NEXT_RETRY = "SELECT MIN(next_attempt) FROM deliveries WHERE state = 'retrying'"
 HISTORY = _RECORD + "ORDER BY updated_at DESC, rowid DESC LIMIT ?"
 HISTORY_OF = _RECORD + "WHERE deadline = ? ORDER BY updated_at DESC, rowid DESC LIMIT ?"
-LAST_OF = _RECORD + "WHERE deadline = ? ORDER BY updated_at DESC, rowid DESC LIMIT 1"
+LAST_OF = (_RECORD + "WHERE deadline = ? AND updated_at <= ? "
+           "ORDER BY updated_at DESC, rowid DESC LIMIT 1")
 ONE = _RECORD + "WHERE key = ? AND channel = ?"
 
 INSERT_FIRST_SEEN_JSON = (
