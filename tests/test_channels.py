@@ -629,6 +629,24 @@ def test_load_plugin_paths_registers_a_custom_schema(tmp_path: Path) -> None:
     assert out.read_text() == "Kalbajar handover|Due 25 Nov 2020 24:00 (+04:00), in 3 days.\n"
 
 
+def test_a_crashing_custom_plugin_is_reported_with_its_exception(tmp_path: Path) -> None:
+    # apprise logs "An exception occured ..." as the warning and the exception
+    # itself only at DEBUG; the failure's reason says both.
+    plugin = tmp_path / "plugins" / "notifier_crash_plugin.py"
+    plugin.parent.mkdir()
+    plugin.write_text(textwrap.dedent(
+        """
+        from apprise.decorators import notify
+
+        @notify(on="nftestcrash")
+        def deliver(body, title, notify_type, *args, **kwargs):
+            raise RuntimeError("relay quota exceeded")
+        """))
+    assert load_plugin_paths([str(plugin.parent)]) == []
+    with pytest.raises(DeliveryError, match="nftestcrash notification: relay quota exceeded"):
+        sender("nftestcrash://").send(message())
+
+
 def test_outgoing_message_needs_aware_times() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         message(planned_at=datetime(2020, 11, 22, 5, 0))

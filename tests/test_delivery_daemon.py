@@ -216,6 +216,23 @@ def test_a_hanging_channel_does_not_delay_a_healthy_one(tmp_path: Path) -> None:
     assert statistics.median(beside) <= statistics.median(alone) + 0.100
 
 
+def test_a_refused_smtp_login_is_recorded_with_the_servers_reply(tmp_path: Path) -> None:
+    # The ledger's last_error (history, status) carries the reason send-test shows.
+    db = tmp_path / "ledger.db"
+    with SmtpReceiver(reject_auth=True) as smtp:
+        cfg = write_config(tmp_path / "config.toml", config_toml(
+            state=db, channels={"mail": smtp.url(user="ops", password=SECRET)},
+            deadlines=deadline_toml("aghdam", utc_now() + 1 * S), zone="Asia/Baku"))
+        with daemon_thread(cfg) as run:
+            wait_until(lambda: any(r.last_error for r in rows(db)), 20, "a failed attempt")
+            run.stop()
+    (rec,) = rows(db)
+    assert rec.state == DeliveryState.RETRYING
+    assert rec.last_error is not None
+    assert "535 5.7.8 Authentication credentials invalid" in rec.last_error
+    assert SECRET not in rec.last_error
+
+
 # --------------------------------------------------------------------------- 3. give-up
 
 

@@ -8,7 +8,9 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 from support.configs import config_toml, deadline_toml, write_config
 from support.receivers import HttpReceiver, SmtpReceiver, dead_url
@@ -78,7 +80,8 @@ def test_send_test_against_a_dead_url_says_which_and_why_and_exits_1(tmp_path: P
     assert done.returncode == 1, done
     (line,) = done.stdout.splitlines()
     assert line.startswith(f"FAILED json://127.0.0.1:{port}/")
-    assert "Connection error" in line  # why: nothing listens there
+    assert "Connection error" in line  # what failed
+    assert "Connection refused" in line  # why: nothing listens there
     assert "Traceback" not in done.stdout + done.stderr
 
 
@@ -114,6 +117,36 @@ def test_send_test_to_an_http_error_reports_the_status(tmp_path: Path,
     result = cli("send-test", "ops", "-c", str(cfg))
     assert result.exit_code == 1
     assert "error=404" in result.output
+
+
+SMTP_PASSWORD = "Canary-smtp-pw-4411"
+"""A password planted in mailto:// URLs; it must never appear in what send-test prints."""
+
+
+@pytest.mark.parametrize(("server", "url", "reason"), [
+    pytest.param({}, {}, "SMTP AUTH extension not supported by server", id="no-auth-offered"),
+    pytest.param({"reject_auth": True}, {}, "535 5.7.8 Authentication credentials invalid",
+                 id="credentials-rejected"),
+    pytest.param({"accept_auth": True, "refuse": frozenset({"gone@example.com"})},
+                 {"to": "gone@example.com"},
+                 "550 5.1.1 <gone@example.com>: Recipient address rejected: User unknown",
+                 id="recipient-rejected"),
+])
+def test_send_test_on_smtp_gives_the_servers_reason_without_the_password(
+        tmp_path: Path, server: dict[str, Any], url: dict[str, str], reason: str) -> None:
+    with SmtpReceiver(**server) as smtp:
+        cfg = config_with(tmp_path, {"mail": smtp.url(user="ops", password=SMTP_PASSWORD,
+                                                      **url)})
+        done = subprocess.run(
+            [sys.executable, "-m", "notifier", "send-test", "mail", "-c", str(cfg)],
+            capture_output=True, text=True, timeout=60, check=False)
+        assert smtp.messages == []
+    assert done.returncode == 1, done
+    (line,) = done.stdout.splitlines()
+    assert line.startswith("FAILED mailto://ops:")
+    assert reason in line, line
+    assert SMTP_PASSWORD not in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
 
 
 def test_send_test_unknown_channel_is_a_usage_error(tmp_path: Path,

@@ -74,18 +74,21 @@ def quiet_apprise() -> Iterator[None]:
         _QUIET.reset(token)
 
 
-def isolate_apprise_logging(level: int = logging.WARNING) -> None:
+def isolate_apprise_logging(level: int = logging.DEBUG) -> None:
     """Keep apprise's own log records out of the application's log handlers.
 
     apprise plugins may put a token into a warning (e.g. "invalid bot token
     (...)"). After this call nothing apprise logs reaches the root logger; its
-    warnings are still captured per delivery (they feed `UrlResult.error`, after
-    scrubbing) because that capture hangs off the ``apprise`` logger itself.
-    Idempotent.
+    records down to `level` are still captured per delivery (a failure's
+    warning and, at DEBUG, its cause feed `UrlResult.error`, after scrubbing)
+    because that capture hangs off the ``apprise`` logger itself.
+    Idempotent, and cheap once done (it runs before every send).
     """
     logger = logging.getLogger(apprise.LOGGER_NAME)
-    logger.propagate = False
-    logger.setLevel(level)
+    if logger.propagate:
+        logger.propagate = False
+    if logger.level != level:
+        logger.setLevel(level)
     if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
         logger.addHandler(logging.NullHandler())
 

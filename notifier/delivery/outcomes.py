@@ -4,11 +4,14 @@ A URL's failure is typed (`notifier.errors.UrlFailure`): permanent or
 transient from what apprise says in structure (a URL that does not load, a
 call that dispatched nothing, a service that timed out), and, where apprise
 says nothing typed, from the one reading of its log text in
-`_failure_from_plugin_log`.
+`_failure_from_plugin_log`. Its reason is the plugin's warning with the real
+cause apprise logs only at DEBUG (`_cause`): the SMTP server's reply, the
+refused connection, the failed certificate check.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from apprise import (
     NotifyType,
 )
 
+from notifier.delivery.appriseset import isolate_apprise_logging
 from notifier.delivery.urls import short
 from notifier.errors import PermanentDeliveryError, TransientDeliveryError, UrlFailure
 
@@ -40,6 +44,17 @@ PERMANENT_HTTP_STATUSES: Final = frozenset({401, 403, 404, 410})
 """HTTP answers that mean "this URL will not work until the operator fixes it"."""
 
 _HTTP_STATUS_RE = re.compile(r"\berror=(\d{3})\b")
+
+_CAUSE_RE: Final = re.compile(r"(?:Socket|Notification|<class '[^']+'>) Exception: (.+)", re.S)
+"""How apprise logs the exception behind a failure, at DEBUG only, next to a
+WARNING that does not say it: its plugins (email and nearly every HTTP one),
+its dispatcher for a plugin that raised, a custom ``@notify`` plugin that raised."""
+_SMTP_REPLY_RE = re.compile(r"\((\d{3}), b?(['\"])(.*?)\2(?:, [^()]*)?\)")
+"""smtplib's exceptions print a server reply as ``(535, b'5.7.8 ...')``."""
+_QUOTED_KEY_RE = re.compile(r"(['\"])([^'\"]+)\1: ")
+_OS_ERROR_RE = re.compile(r"\[Errno -?\d+\] [^'\")(]+|\[SSL: \w+\] [^'\")(]+")
+"""The innermost reason in a requests/urllib3 error's long chain of wrappers."""
+_OBJECT_AT_RE = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>:? ?")
 
 
 @dataclass(frozen=True)
@@ -101,7 +116,8 @@ class NotifyReport:
     status: str
     """An ``AppriseResultStatus`` name: the service's, or the whole call's."""
     warnings: tuple[str, ...] = ()
-    """The last attempt's WARNING and worse messages, each once, in order."""
+    """The last attempt's WARNING and worse messages, each once, in order; on a
+    failure the last one ends with the cause apprise logged at DEBUG (`_cause`)."""
     said: str = ""
     """apprise's own account of a call that dispatched nothing."""
 
@@ -115,6 +131,9 @@ _NOTIFY_TYPE: Final = {
 
 def notify_report(instance: Apprise, title: str, body: str, kind: str) -> NotifyReport:
     """Deliver one message through `instance` (one service) in this thread."""
+    # The cause of a failure is logged at DEBUG: capture down to it, with
+    # apprise's records kept away from the application's handlers.
+    isolate_apprise_logging()
     # A plugin refuses an empty body; a title-only message goes as the body.
     body, title = (body, title) if body else (title, "")
     with instance.notify(
@@ -122,6 +141,7 @@ def notify_report(instance: Apprise, title: str, body: str, kind: str) -> Notify
         title=title,
         notify_type=_NOTIFY_TYPE.get(kind, NotifyType.INFO),
         body_format=NotifyFormat.TEXT,
+        log_level=logging.DEBUG,
     ) as result:
         return _report(result)
 
@@ -130,13 +150,41 @@ def _report(result: AppriseResult) -> NotifyReport:
     services: list[NotifyResult] = list(result)
     if len(services) != 1:
         return NotifyReport(len(services), result.status.name,
-                            said=" ".join(e.message for e in result.call_logs()))
+                            said=" ".join(e.message for e in result.call_logs()
+                                          if e.level != "DEBUG"))
     res = services[0]
     messages: list[str] = []
+    causes: list[str] = []
     for entry in res.attempts[-1].logs if res.attempts else ():
         if entry.level in ("WARNING", "ERROR", "CRITICAL") and entry.message not in messages:
             messages.append(entry.message)
+        elif entry.level == "DEBUG" and (m := _CAUSE_RE.match(entry.message)):
+            cause = _cause(m.group(1))
+            if cause and cause not in causes:
+                causes.append(cause)
+    if causes and res.status is not AppriseResultStatus.SUCCESS:
+        # The warning says what failed, the cause why: one reason.
+        said = "; ".join(causes)
+        messages = [*messages[:-1], f"{messages[-1].rstrip('.')}: {said}"] if messages else [said]
     return NotifyReport(1, res.status.name, tuple(messages))
+
+
+def _cause(text: str) -> str:
+    """The reason in an exception's text as apprise logs it, in words a reader can act on.
+
+    An SMTP reply reads as the server sent it (``535 5.7.8 Authentication
+    credentials invalid``; a refused recipient as ``ADDRESS: 550 ...``); a
+    requests/urllib3 chain of wrappers is cut to its innermost OS or TLS error
+    (``[Errno 111] Connection refused``). Still raw: secrets are scrubbed by
+    `failure_of`.
+    """
+    innermost = _OS_ERROR_RE.findall(text)
+    if innermost:
+        return str(innermost[-1]).strip()
+    text = _SMTP_REPLY_RE.sub(lambda m: f"{m.group(1)} {m.group(3)}", text)
+    text = _QUOTED_KEY_RE.sub(r"\2: ", text)
+    text = _OBJECT_AT_RE.sub("", text)
+    return text.strip().strip("{}").strip().rstrip(".")
 
 
 def failure_of(report: NotifyReport, secrets: Sequence[str],

@@ -254,8 +254,16 @@ class Mail:
 
 
 class _SmtpHandler:
-    def __init__(self, receiver: SmtpReceiver) -> None:
+    def __init__(self, receiver: SmtpReceiver, refuse: frozenset[str]) -> None:
         self._receiver = receiver
+        self._refuse = refuse
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: Any) -> str:
+        if address in self._refuse:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content
@@ -277,31 +285,40 @@ class _SmtpHandler:
         return "250 Message accepted for delivery"
 
 
-class _AcceptAll:
-    """aiosmtpd authenticator that accepts any user and password."""
+class _Authenticator:
+    """aiosmtpd authenticator that accepts any user and password, or none (535)."""
+
+    def __init__(self, *, accept: bool) -> None:
+        self._accept = accept
 
     def __call__(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
     ) -> Any:
-        return AuthResult(success=True)
+        # handled=False: aiosmtpd answers "535 5.7.8 Authentication credentials invalid".
+        return AuthResult(success=self._accept, handled=self._accept)
 
 
 class SmtpReceiver(_ClosedOnExit):
     """An aiosmtpd server on 127.0.0.1 recording every message (no TLS).
 
-    With `accept_auth=True` it advertises AUTH over plain text and accepts any
-    credentials, so a mailto:// URL with user:password works against it.
+    Without AUTH (the default) it offers none, as a relay would. With
+    `accept_auth=True` it advertises AUTH over plain text and accepts any
+    credentials, so a mailto:// URL with user:password works against it; with
+    `reject_auth=True` it advertises AUTH and refuses every login (535).
+    A recipient in `refuse` is rejected at RCPT TO (550 5.1.1).
     """
 
-    def __init__(self, *, accept_auth: bool = False) -> None:
+    def __init__(self, *, accept_auth: bool = False, reject_auth: bool = False,
+                 refuse: frozenset[str] = frozenset()) -> None:
         self._cond = threading.Condition()
         self._mails: list[Mail] = []
         self.port = unused_port()
         kwargs: dict[str, Any] = {}
-        if accept_auth:
-            kwargs = {"auth_require_tls": False, "authenticator": _AcceptAll()}
+        if accept_auth or reject_auth:
+            kwargs = {"auth_require_tls": False,
+                      "authenticator": _Authenticator(accept=accept_auth)}
         self._controller = Controller(
-            _SmtpHandler(self), hostname="127.0.0.1", port=self.port, **kwargs
+            _SmtpHandler(self, refuse), hostname="127.0.0.1", port=self.port, **kwargs
         )
         self._controller.start()
 

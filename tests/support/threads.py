@@ -24,7 +24,7 @@ from support.waits import wait_until
 def apprise_logging_restored() -> Iterator[None]:
     """Undo what a Daemon does to the process-wide apprise logger.
 
-    `Daemon.__init__` isolates it (no propagation, a NullHandler, level WARNING),
+    `Daemon.__init__` isolates it (no propagation, a NullHandler, level DEBUG),
     which is right for a daemon process but would leak into later tests of
     logging in this pytest process.
     """
