@@ -442,17 +442,6 @@ def test_secret_never_in_errors(tmp_path: Path) -> None:
     assert "channels.mail.kinds.0" in output
 
 
-def test_group_readable_file_with_secrets_warns(tmp_path: Path) -> None:
-    body = "[channels.hook]\nurl = \"json://user:pw@127.0.0.1:9/\"\n" + GOOD_DEADLINE
-    path = write(tmp_path, body)
-    path.chmod(0o644)
-    status, output = run_check(path)
-    assert status == 0
-    assert "readable by group or others" in output
-    path.chmod(0o600)
-    assert "readable by group or others" not in run_check(path)[1]
-
-
 def test_env_override_and_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, "[channels.hook]\nurl = \"console://\"\n" + GOOD_DEADLINE)
     creds = tmp_path / "creds"

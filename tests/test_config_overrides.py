@@ -8,6 +8,7 @@ daemon that exits 1, and keeps one that exits 78 stopped).
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -204,4 +205,57 @@ def test_a_readable_file_without_the_secret_gets_no_warning(tmp_path: Path, sour
     config, env = setup(tmp_path, variables, files)
     config.chmod(0o644)
     proc = run_notifier("check", "-c", str(config), env=env)
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+# --------------------------------------------------------------------------- exposure
+
+
+DEADLINE = '\n[[deadlines]]\nid = "kalbajar"\ntitle = "Kalbajar handover"\ndue = 2020-11-15\n'
+BOT = f"123456789:{SECRET}"
+
+
+def exposed(tmp_path: Path, channels: str, mode: int) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "config.toml"
+    config.write_text('[defaults]\ntimezone = "Asia/Baku"\n\n' + channels + DEADLINE)
+    config.chmod(mode)
+    return run_notifier("check", "-c", str(config))
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    (f"mailtos://ops:{SECRET}@mail.example.org?to=ops@example.org", "mailtos://ops:****@"),
+    (f"tgram://{BOT}/12345", "tgram://1...y/12345"),
+    (f"json://ops:{SECRET}@127.0.0.1:9/hook", "json://ops:****@127.0.0.1:9/hook"),
+    (f"json://127.0.0.1:9/hook?+X-Api-Key={SECRET}", "json://127.0.0.1:9/hook?"),
+])
+@pytest.mark.parametrize("mode", [0o644, 0o604])
+def test_a_file_others_can_read_names_its_first_url_with_a_credential(
+        tmp_path: Path, url: str, shown: str, mode: int) -> None:
+    # Lines 5 and 9: URLs without a credential; line 10 (element 1): the first with one.
+    proc = exposed(tmp_path, '[channels.hook]\nurl = "json://localhost:8080/hook"\n\n'
+                             '[channels.mail]\nurls = [\n  "ntfy://ntfy.sh/topic",\n'
+                             f'  "{url}",\n]\n', mode)
+    assert proc.returncode == 0, proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr
+    (line,) = [ln for ln in proc.stderr.splitlines() if "warning" in ln]
+    assert line.startswith(f"{tmp_path / 'config.toml'}:10:3: channels.mail.urls.1: warning: "), line
+    assert shown in line
+    assert f"mode {mode:04o}" in line
+    # The README's advice: a credential, or 0640 with the service's group; never
+    # a mode the service's dynamic user cannot read.
+    assert "LoadCredential=" in line
+    assert "0640" in line
+    assert "600" not in line
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o600])
+def test_a_file_others_cannot_read_gets_no_warning(tmp_path: Path, mode: int) -> None:
+    proc = exposed(tmp_path, f'[channels.mail]\nurl = "json://ops:{SECRET}@127.0.0.1:9/"\n', mode)
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("url", ["json://localhost:8080/hook", "ntfy://ntfy.sh/topic",
+                                 "json://ops@localhost/x", "console://"])
+def test_urls_without_a_credential_get_no_warning(tmp_path: Path, url: str) -> None:
+    proc = exposed(tmp_path, f'[channels.hook]\nurl = "{url}"\n', 0o644)
     assert (proc.returncode, proc.stderr) == (0, "")

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from notifier.config import tomlpos
 from notifier.config.checks import BUILTIN_SCHEMES
 from notifier.config.located import Collector
 from notifier.config.schema import Settings
@@ -66,19 +67,39 @@ def raw_secrets(data: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, .
     return url_secrets(urls, env)
 
 
+EXPOSED_ADVICE = ("move the secret to a credential (LoadCredential=), or make the file 0640"
+                  " with a group the service runs with (README, \"The daemon and systemd\")")
+"""What the README's systemd install allows: the file stays readable by the service."""
+
+
 def warn_if_exposed(path: Path, s: Settings, col: Collector) -> None:
+    """Warn, at its line, about the file's first URL holding a secret if others can read it.
+
+    Readable by group only (0640) is the README's way to share the file with the
+    service's group, so only "others" count. A URL set by a ``NOTIFIER_*``
+    variable or a credential file is not in the file and does not count.
+    """
     try:
         mode = path.stat().st_mode
     except OSError:
         return
-    # A URL set by a NOTIFIER_* variable or a credential file is not in the file.
-    in_file = [url for name, ch in s.channels.items()
-               for j, url in enumerate(ch.all_urls)
-               if col.overrides.origin(("channels", name, "url") if ch.url is not None
-                                       else ("channels", name, "urls", j)) is None]
-    holds_secrets = any(not url.startswith(BUILTIN_SCHEMES) for url in in_file)
-    if holds_secrets and mode & (stat.S_IRGRP | stat.S_IROTH):
-        col.add(("channels",),
-                "file is readable by group or others and holds channel URLs (secrets):"
-                " chmod 600 it, or move the secrets to credentials", warning=True)
+    if not mode & stat.S_IROTH:
+        return
+    for name, ch in s.channels.items():
+        for j, url in enumerate(ch.all_urls):
+            where: tomlpos.Path = (("channels", name, "url") if ch.url is not None
+                                   else ("channels", name, "urls", j))
+            if url.startswith(BUILTIN_SCHEMES) or col.overrides.origin(where) is not None:
+                continue
+            from notifier.delivery.urls import exposed_form  # noqa: PLC0415 - apprise is slow to import
+
+            try:
+                shown = exposed_form(url)
+            except ValueError:
+                continue  # already an error of its own
+            if shown is not None:
+                col.add(where, f"{shown} holds a secret and this file is readable by others"
+                               f" (mode {stat.S_IMODE(mode):04o}): {EXPOSED_ADVICE}",
+                        warning=True)
+                return
 

@@ -29,6 +29,7 @@ from notifier.text import one_line
 __all__ = [
     "DEFAULT_CTO",
     "DEFAULT_RTO",
+    "exposed_form",
     "instantiate",
     "load_instance",
     "privacy_url",
@@ -123,6 +124,21 @@ def privacy_url(plugin: NotifyBase) -> str:
     # (:field=...) and GET parameters (-param=...) of json/xml/form in clear;
     # they often hold API keys, so their values are masked too.
     return _CUSTOM_ARG.sub(r"\1***", str(url(privacy=True)))
+
+
+def exposed_form(url: str) -> str | None:
+    """`url`'s privacy form if it holds a secret (what that form masks), else None.
+
+    apprise knows which parts of its URL are private: a password, a token, a
+    key hide in ``url(privacy=True)``; with `privacy_url`'s masking of custom
+    arguments, a URL holds a secret exactly when that form differs from the
+    plain ``url()``. No network I/O. Raises ValueError if `url` cannot be loaded.
+    """
+    register_builtin_schemas()
+    plugin = instantiate(url.strip(), new_asset())
+    plain: Callable[..., object] = plugin.url  # unannotated in apprise
+    private = privacy_url(plugin)
+    return private if private != str(plain()) else None
 
 
 def validate_url(url: str) -> str | None:

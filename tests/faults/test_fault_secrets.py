@@ -16,7 +16,7 @@ Every byte a user can see is searched for each canary, raw and in the forms
 it travels in (URL-encoded, base64 user:password): all logs, all command
 output, the ledger with its -wal and -shm (while running and after), and
 every file the daemon wrote. Zero hits. Also: a config file readable by
-group or others that holds a secret gets a warning (from check and run);
+others that holds a secret gets a warning (from check and run);
 the ledger (and its directory, -wal, -shm) and the jsonl output are created
 private even under umask 000.
 
@@ -133,7 +133,7 @@ def test_canaries_never_leak(tmp_path: Path,
         checked = run_notifier("check", "-c", str(config), env=env)
         outputs["check (0644)"] = (checked.stdout + checked.stderr).encode()
         assert checked.returncode == 0, checked.stderr
-        assert "readable by group or others" in checked.stderr
+        assert "holds a secret and this file is readable by others" in checked.stderr
         config.chmod(0o600)
 
         log = tmp_path / "daemon.log"
@@ -226,7 +226,7 @@ def test_canaries_never_leak(tmp_path: Path,
             outputs[f"file {p.relative_to(tmp_path)}"] = p.read_bytes()
     daemon_log = outputs["daemon log"].decode()
     assert " DEBUG " in daemon_log
-    assert "readable by group or others" not in daemon_log  # 0600 by the time it ran
+    assert "readable by others" not in daemon_log  # 0600 by the time it ran
     for needle in ("error=500", "error=401", "gave up on given-up", "reload rejected",
                    "in flight at a crash"):
         assert needle in daemon_log, needle
