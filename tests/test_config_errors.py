@@ -144,13 +144,15 @@ CASES += [
     ("extension to the same due", GOOD_DEADLINE + EXTENSION.format(
         due="2020-11-15", announced="2020-11-10"), 13,
      "deadlines.0.extensions.0.due: this extension keeps the due it replaces "
-     "(2020-11-15T20:00:00Z): nothing is rescheduled"),
+     "(by the end of Sun 15 Nov 2020, Baku): nothing is rescheduled"),
     ("extension to the same instant written otherwise", GOOD_DEADLINE + EXTENSION.format(
-        due="2020-11-16T00:00:00+04:00", announced="2020-11-10"), 13, "nothing is rescheduled"),
+        due="2020-11-16T00:00:00+04:00", announced="2020-11-10"), 13,
+     "deadlines.0.extensions.0.due: this extension keeps the due it replaces "
+     "(by the end of Sun 15 Nov 2020, Baku): nothing is rescheduled"),
     ("extension announced after its new due", GOOD_DEADLINE + EXTENSION.format(
         due="2020-11-25", announced="2020-11-27T10:00:00"), 14,
      "deadlines.0.extensions.0.announced: announced after its own new due "
-     "(2020-11-25T20:00:00Z)"),
+     "(by the end of Wed 25 Nov 2020, Baku)"),
 ]
 
 
@@ -294,12 +296,17 @@ def test_reminder_after_due_warns_and_strict_fails(tmp_path: Path) -> None:
 # HEAD, line, message)
 NO_OP_WARNINGS = [
     ("announced after the due", GOOD_DEADLINE + "announced = 2020-11-17\n", 12,
-     "deadlines.0.announced: warning: announced after its due, 2020-11-15T20:00:00Z: no "
+     "deadlines.0.announced: warning: announced after its due (by the end of Sun 15 Nov 2020, "
+     "Baku): no "
      "reminder, due or overdue message is sent for this deadline"),
     ("announced after the last extension's due", GOOD_DEADLINE + "announced = 2020-12-01\n"
      + "[[deadlines.extensions]]\ndue = 2020-11-25\n", 12,
-     "deadlines.0.announced: warning: announced after its last due (extension 1), "
-     "2020-11-25T20:00:00Z"),
+     "deadlines.0.announced: warning: announced after its last due (extension 1: by the end "
+     "of Wed 25 Nov 2020, Baku)"),
+    ("announced after the due, in the deadline's zone", GOOD_DEADLINE.replace(
+        "due = 2020-11-15", "due = 2020-11-15T12:00:30") + "timezone = \"America/New_York\"\n"
+     "announced = 2020-11-16\n", 13, "deadlines.0.announced: warning: announced after its due "
+     "(Sun 15 Nov 2020 12:00:30, New York): no reminder"),
 ]
 
 
@@ -403,7 +410,7 @@ def test_a_repeated_reminder_is_located_at_its_element(
 COINCIDING = [
     ('["7d", "1w", "168h"]', "2020-11-15T12:00:00", 12, "deadlines.0.reminders.1",
      "reminders '7d' and '1w' land on the same instant before the due of 'kalbajar' "
-     "(2020-11-08T08:00:00Z); it is sent once, as '7d'"),
+     "(Sun 8 Nov 2020 12:00, Baku); it is sent once, as '7d'"),
     ('["7d", "1w", "168h"]', "2020-11-15T12:00:00", 12, "deadlines.0.reminders.2",
      "reminders '7d' and '168h'"),
     ('["1d12h", "36h"]', "2020-11-15T12:00:00", 12, "deadlines.0.reminders.1",

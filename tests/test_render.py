@@ -362,10 +362,10 @@ def test_summary_counts_read_naturally() -> None:
 
 
 def test_send_test_message() -> None:
-    m = Renderer().render_test("ops-telegram", now=utc("2020-11-25T08:00"))
+    m = Renderer().render_test("ops-telegram", now=utc("2020-11-25T08:00:30"), zone=BAKU)
     assert m.title == "notifier test message"
     assert 'channel "ops-telegram"' in m.body
-    assert "2020-11-25 08:00:00+00:00" in m.body
+    assert "sent Wed 25 Nov 12:00:30, Baku." in m.body
 
 
 # --- templates: overrides, checks, sandbox -------------------------------------------
@@ -447,7 +447,7 @@ def test_unknown_template_kind_is_rejected() -> None:
 def test_sandbox_blocks_dunder_access() -> None:
     r = Renderer({"test": TemplateSource(title="{{ ''.__class__.__mro__ }}", body=None)})
     with pytest.raises(TemplateProblem) as info:
-        r.render_test("ops", now=utc("2020-11-25T08:00"))
+        r.render_test("ops", now=utc("2020-11-25T08:00"), zone=BAKU)
     assert info.value.kind == "test"
     assert info.value.part == "title"
     assert "unsafe" in info.value.message

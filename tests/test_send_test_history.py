@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner, Result
@@ -62,13 +63,27 @@ def test_send_test_renders_the_test_template(tmp_path: Path) -> None:
     cfg = config_with(tmp_path, {"ops": f"jsonl://{out}"})
     with cfg.open("a") as f:
         f.write('\n[templates.test]\ntitle = "drill for {{ channel }} at {{ now_text }}"\n')
+    before = datetime.now(UTC)
     result = cli("send-test", "ops", "-c", str(cfg))
+    after = datetime.now(UTC)
     assert result.exit_code == 0, result.output
     (line,) = out.read_text().splitlines()
     record = json.loads(line)
     assert record["kind"] == "test"
-    assert record["title"].startswith("drill for ops at 20")
     assert record["body"].startswith('This is a test message from notifier for channel "ops"')
+    # Its time as messages write it, in the default zone (issue 22; was "2026-12-02 09:00:05+00:00").
+    said = {_as_messages_write(before + timedelta(seconds=s))
+            for s in range(int((after - before).total_seconds()) + 2)}
+    title_time = record["title"].removeprefix("drill for ops at ")
+    assert title_time in said, (record["title"], said)
+    assert f"sent {title_time}.\n" in record["body"], record["body"]
+
+
+def _as_messages_write(t: datetime) -> str:
+    """"Wed 2 Dec 13:05:07, Baku", the second left out when it is 0."""
+    local = t.replace(microsecond=0).astimezone(ZoneInfo("Asia/Baku"))
+    seconds = f":{local.second:02d}" if local.second else ""
+    return f"{local:%a} {local.day} {local:%b} {local:%H:%M}{seconds}, Baku"
 
 def test_send_test_against_a_dead_url_says_which_and_why_and_exits_1(tmp_path: Path) -> None:
     url = dead_url()

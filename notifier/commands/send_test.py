@@ -23,7 +23,7 @@ def send_test(config_path: Path | None, *, channel: str,
         raise UsageError(f"no channel {channel!r} in {cfg.path} (channels: {names})")
     at = clock().replace(microsecond=0)
     try:
-        message = Renderer(cfg.templates).render_test(channel, now=at)
+        message = Renderer(cfg.templates).render_test(channel, now=at, zone=cfg.schedule.zone)
     except TemplateProblem as e:
         return Result(notes=(f"Error: {cfg.path}: {e}",), status=EX_CONFIG)
     load_plugin_paths(list(cfg.plugin_paths))

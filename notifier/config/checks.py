@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 from notifier.config import tomlpos
 from notifier.config.located import Collector
 from notifier.config.schema import DeadlineSettings, Settings
+from notifier.messages.wording import Fmt
 from notifier.schedule.model import Channel, Deadline, Digest, Offset, Schedule, Stage
-from notifier.text import rfc3339
 
 BUILTIN_SCHEMES = ("console://", "jsonl://")
 
@@ -68,7 +68,8 @@ def warn_coinciding(deadline: Deadline, d: DeadlineSettings, i: int, col: Collec
         if d.reminders is None and any(w.message.startswith(said) for w in col.warnings):
             continue  # the defaults' pair, said once for the whole file
         which = "the due" if stage == 0 else f"extension {stage}'s due"
-        col.add(where, f"{said} before {which} of {deadline.id!r} ({rfc3339(at)}); "
+        col.add(where, f"{said} before {which} of {deadline.id!r} "
+                       f"({Fmt(deadline.zone, None).instant(at)}); "
                        f"it is sent once, as {texts[kept]!r}", warning=True)
 
 
@@ -120,32 +121,42 @@ def _once(col: Collector, where: tomlpos.Path, message: str, *, warning: bool = 
 
 
 def warn_known_too_late(
-    deadline_at: tomlpos.Path, announced: datetime, stages: list[Stage], col: Collector,
+    deadline_at: tomlpos.Path, zone: ZoneInfo, announced: datetime, stages: list[Stage],
+    col: Collector,
 ) -> None:
     """A deadline announced after its last due is overdue from the moment it is known:
     no reminder, due or overdue message is planned for it (SPEC 2). A warning, not an
     error: a file can be written after the fact, and its closure is still sent."""
-    last = stages[-1].due
-    if announced > last:
-        which = "its due" if len(stages) == 1 else f"its last due (extension {len(stages) - 1})"
+    last = stages[-1]
+    if announced > last.due:
+        text = _due_text(last, zone)
+        which = f"its due ({text})" if len(stages) == 1 \
+            else f"its last due (extension {len(stages) - 1}: {text})"
         col.add((*deadline_at, "announced"),
-                f"announced after {which}, {rfc3339(last)}: no reminder, due or overdue "
+                f"announced after {which}: no reminder, due or overdue "
                 "message is sent for this deadline", warning=True)
 
 
 def extension_moves(
-    where: tomlpos.Path, previous: datetime, due: datetime, announced: datetime | None,
-    col: Collector,
+    where: tomlpos.Path, zone: ZoneInfo, previous: Stage, new: Stage,
+    announced: datetime | None, col: Collector,
 ) -> None:
-    """An extension must move the due, to a time still ahead when it is announced:
-    otherwise its "rescheduled" message says "by nothing" or about a past date."""
-    if due == previous:
-        col.add((*where, "due"), f"this extension keeps the due it replaces ({rfc3339(due)}): "
+    """An extension must move the due, to a time still ahead when it is announced
+    (`announced` as written): otherwise its "rescheduled" message says "by nothing"
+    or about a past date."""
+    if new.due == previous.due:
+        col.add((*where, "due"), "this extension keeps the due it replaces "
+                                 f"({_due_text(previous, zone)}): "
                                  "nothing is rescheduled; remove it or correct its due")
-    elif announced is not None and announced > due:
+    elif announced is not None and announced > new.due:
         col.add((*where, "announced"),
-                f"announced after its own new due ({rfc3339(due)}): its message would "
+                f"announced after its own new due ({_due_text(new, zone)}): its message would "
                 "announce a move to a time already past; correct announced or due")
+
+
+def _due_text(stage: Stage, zone: ZoneInfo) -> str:
+    """A due as messages write it, with its year: a check has no "now" to leave it out by."""
+    return Fmt(zone, None).due_long(stage)
 
 
 def warn_unreachable_kinds(schedule: Schedule, col: Collector) -> None:

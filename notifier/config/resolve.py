@@ -264,7 +264,7 @@ def resolve_deadline(
     if overdue is not None or limit:
         checks.overdue_pair(d, i, overdue, limit, col)
     if announced is not None and stages:
-        checks.warn_known_too_late(at, announced, stages, col)
+        checks.warn_known_too_late(at, dzone, announced, stages, col)
     if len(col.problems) > before or not stages:
         return None
     deadline = Deadline(
@@ -305,12 +305,12 @@ def _extensions(
         if ext_announced is not None:
             last_announced = ext_announced
         if ext_due is not None:
+            stage = Stage(due=ext_due[0], day=ext_due[1],
+                          announced=seen.at(d.id, k + 1) if ext.announced is None
+                          else ext_announced, reason=ext.reason, source=ext.source)
             if stages:
-                checks.extension_moves(where, stages[-1].due, ext_due[0], ext_announced, col)
-            if ext.announced is None:
-                ext_announced = seen.at(d.id, k + 1)
-            stages.append(Stage(due=ext_due[0], day=ext_due[1], announced=ext_announced,
-                                reason=ext.reason, source=ext.source))
+                checks.extension_moves(where, dzone, stages[-1], stage, ext_announced, col)
+            stages.append(stage)
 
 
 def _closure(

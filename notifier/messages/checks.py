@@ -73,7 +73,7 @@ def template_problems(
     attempt("summary", summary_context(samples, samples[:1], sample_schedule, now=now))
     attempt("summary", summary_context([], samples[:1], sample_schedule, now=now))
     attempt("summary", summary_context([], [], schedule, now=now))
-    attempt("test", test_context("example", now=now))
+    attempt("test", test_context("example", now=now, zone=schedule.zone))
     return list(found.values())
 
 

@@ -63,7 +63,8 @@ suspend or clock jump), `now`, `now_text`, `skipped` and `sent_late`
 line), `skipped_text`, `sent_late_text` (those lines), `skipped_count`,
 `sent_late_count`, `counts_text` ("5 notifications skipped, 2 sent late").
 
-Context of `test`: `kind`, `channel` (the channel name), `now`, `now_text`.
+Context of `test`: `kind`, `channel` (the channel name), `now` (in the default
+zone), `now_text` ("Wed 2 Dec 16:21:05, Baku").
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, time
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from notifier.messages.wording import (
     Fmt,
@@ -188,14 +190,12 @@ def _timing(stage: Stage, ref: datetime, fmt: Fmt, offset: str | None) -> Contex
 
 def _due_facts(stage: Stage, fmt: Fmt) -> Context:
     local_text = fmt.stage_long(stage)
-    text = f"{local_text}, {fmt.city}"
-    is_date = fmt.is_date(stage)
     return {
         "due": fmt.local(stage.due),
-        "due_text": text,
+        "due_text": f"{local_text}, {fmt.city}",
         "due_local_text": local_text,
-        "due_long_text": f"by the end of {text}" if is_date else text,
-        "due_is_date": is_date,
+        "due_long_text": fmt.due_long(stage),
+        "due_is_date": fmt.is_date(stage),
     }
 
 
@@ -321,13 +321,14 @@ def summary_context(
         "counts_text": ", ".join(counts) if counts else "nothing was missed",
     }
 
-def test_context(channel_name: str, *, now: datetime) -> Context:
-    aware = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+def test_context(channel_name: str, *, now: datetime, zone: ZoneInfo) -> Context:
+    """`now` in `zone` (the default zone), as a summary writes it."""
+    fmt = Fmt(zone, now)
     return {
         "kind": "test",
         "channel": channel_name,
-        "now": aware,
-        "now_text": aware.isoformat(sep=" ", timespec="seconds"),
+        "now": fmt.local(now),
+        "now_text": fmt.instant(now),
     }
 
 # -- checking --------------------------------------------------------

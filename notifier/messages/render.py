@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
 from jinja2.exceptions import TemplateError
@@ -247,5 +248,6 @@ class Renderer:
         return self._message("summary", summary_context(skipped, sent_late, schedule,
                                                         now=now, cause=cause))
 
-    def render_test(self, channel_name: str, *, now: datetime) -> Message:
-        return self._message("test", test_context(channel_name, now=now))
+    def render_test(self, channel_name: str, *, now: datetime, zone: ZoneInfo) -> Message:
+        """The `test` message, its time in `zone` (the default zone)."""
+        return self._message("test", test_context(channel_name, now=now, zone=zone))

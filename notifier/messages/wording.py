@@ -115,11 +115,12 @@ def calendar_split(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[int,
 
 
 class Fmt:
-    """Dates and times in one zone, for people; the year only when it differs."""
+    """Dates and times in one zone, for people; the year only when it differs from
+    `ref`'s. With no `ref` (a config check, which has no "now"), every date has its year."""
 
-    def __init__(self, zone: ZoneInfo, ref: datetime) -> None:
+    def __init__(self, zone: ZoneInfo, ref: datetime | None) -> None:
         self.zone = zone
-        self.ref_year = ref.astimezone(zone).year
+        self.ref_year = None if ref is None else ref.astimezone(zone).year
         self.city = zone_city(zone)
         self._locals: dict[datetime, datetime] = {}
 
@@ -161,6 +162,11 @@ class Fmt:
         if stage.day is not None and self.is_date(stage):
             return self.day_long(stage.day)
         return self.moment(stage.due)
+
+    def due_long(self, stage: Stage) -> str:
+        """"by the end of Wed 25 Nov, Baku" (a date due) or "Wed 25 Nov 17:00, Baku"."""
+        text = self.stage_text(stage)
+        return f"by the end of {text}" if self.is_date(stage) else text
 
     def stage_short(self, stage: Stage) -> str:
         """"25 Nov" or "25 Nov 17:00"."""
