@@ -425,7 +425,7 @@ STALE = [
     ("due", "2020-11-25", "2020-11-27T12:00+04:00", "deadline completed"),  # at the closure
     ("overdue", "2020-11-25", "2020-11-28T00:00+04:00", "deadline completed"),
     ("reminder", "2020-11-15", "2020-11-15T18:53+04:00", None),
-    ("reminder", "2020-11-15", "2020-11-15T18:54+04:00", "due moved to 2020-11-25T20:00:00Z"),
+    ("reminder", "2020-11-15", "2020-11-15T18:54+04:00", "due moved to Wed 25 Nov, Baku"),
     ("reminder", "2020-11-25", "2020-11-20T00:00+04:00", None),
     # status messages are never stale
     ("rescheduled", "2020-11-25", "2020-11-28T00:00+04:00", None),

@@ -8,20 +8,21 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from support.configs import config_toml, deadline_toml, write_config
+from support.env import clean_env
 from support.jsonl import read_jsonl
 from support.ledger import rows
 from support.processes import run_notifier
 from support.receivers import HttpReceiver, SmtpReceiver
-from support.times import H
+from support.times import D, H
 
 from notifier.cli import main
-from notifier.delivery.ledger import DeliveryState
+from notifier.delivery.ledger import DeliveryState, open_ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -193,3 +194,33 @@ reminders = ["1d12h", "36h"]
         ("sum", "due"), ("sum", "reminder"), ("week", "due"), ("week", "reminder")]
     assert sorted(m["key"] for m in sent if m["kind"] == "reminder") == [
         r[2] for r in reminders]
+
+
+def test_history_says_since_when_the_notifier_was_down_as_messages_write_it(
+        tmp_path: Path) -> None:
+    """A replay on a ledger last alive at 00:10:30 UTC, its virtual clock more than a day
+    past the reminder and the due it missed (--epoch a second ago at 100000x): both are
+    skipped, and `history` gives the reason in the default zone (issue 22; it was
+    "notifier was down since 2021-03-01 00:10 UTC")."""
+    ledger = tmp_path / "replay.db"
+    config = write_config(tmp_path / "config.toml", config_toml(
+        state=ledger, zone="Asia/Baku", channels={"file": f"jsonl://{tmp_path / 'out.jsonl'}"},
+        deadlines=deadline_toml("d01", START + H, announced=START - H, reminders=["30m"])))
+    book = open_ledger(ledger)
+    book.touch_alive(START + timedelta(minutes=10, seconds=30))
+    book.close()
+    done = run_notifier("replay", "-c", str(config), "--from", START.isoformat(),
+                        "--until", (START + 5 * D).isoformat(), "--speed", "100000",
+                        "--epoch", f"{time.time() - 1:.6f}", "--ledger", str(ledger),
+                        timeout=110)
+    assert done.returncode == 0, done.stderr
+    shown = run_notifier("history", "-c", str(config), "--json")
+    assert shown.returncode == 0, shown.stderr
+    skipped = {(i["kind"], i["last_error"]) for i in json.loads(shown.stdout)
+               if i["state"] == "skipped"}
+    reason = "notifier was down since Mon 1 Mar 04:10:30, Baku"
+    assert skipped == {("reminder", reason), ("due", reason)}, shown.stdout
+    env = {**clean_env(), "COLUMNS": "200"}
+    table = run_notifier("history", "-c", str(config), env=env)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.count(reason) == 2, table.stdout

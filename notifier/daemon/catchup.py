@@ -12,6 +12,7 @@ from notifier.daemon.timeline import find_notification
 from notifier.delivery.dispatch import Dispatcher
 from notifier.delivery.ledger import DeliveryRecord, DeliveryState, Ledger, Skip
 from notifier.messages.render import Message
+from notifier.messages.wording import Fmt
 from notifier.schedule import catchup, planning
 from notifier.schedule.model import Kind, Notification, Schedule
 from notifier.text import rfc3339
@@ -52,8 +53,9 @@ class CatchUp:
         if self.stop_at is not None:
             end = min(end, self.stop_at)
         missed = planning.plan(loaded.schedule, start, end)
-        self._catch_up(loaded, missed, now,
-                       reason=f"notifier was down since {since:%Y-%m-%d %H:%M} UTC")
+        # In the default zone, as `history` and the summary write times.
+        since_text = Fmt(loaded.schedule.zone, now).instant(since)
+        self._catch_up(loaded, missed, now, reason=f"notifier was down since {since_text}")
 
     def behind(self, loaded: Loaded, stale: list[Notification], now: datetime) -> None:
         """Notifications the running daemon found too late (a suspend, a clock jump)."""

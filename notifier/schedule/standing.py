@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from notifier.messages.wording import Fmt
 from notifier.schedule.model import Deadline, Kind, Notification
-from notifier.text import rfc3339
 
 State = Literal["not-announced", "open", "overdue", "completed", "cancelled"]
 
@@ -68,5 +68,6 @@ def stale_reason(d: Deadline, n: Notification, t: datetime) -> str | None:
     if now.state in ("completed", "cancelled"):
         return f"deadline {now.state}"
     if n.due is not None and now.effective_due != n.due:
-        return f"due moved to {rfc3339(now.effective_due)}"
+        # In the deadline's zone, as messages write a due: "Wed 25 Nov, Baku" for a date due.
+        return f"due moved to {Fmt(d.zone, t).stage_text(d.stages[now.stage])}"
     return None

@@ -270,7 +270,7 @@ MEANWHILE = [
     (f"cancelled = {rfc3339(START + 1 * MIN + 10 * S)}", "cancelled", "deadline cancelled"),
     (f"\n[[deadlines.extensions]]\ndue = {rfc3339(START + D)}\n"
      f"announced = {rfc3339(START + 1 * MIN + 10 * S)}\n",
-     "rescheduled", f"due moved to {(START + D).strftime('%Y-%m-%dT%H:%M:%SZ')}"),
+     "rescheduled", "due moved to Wed 2 Jun 00:00, UTC"),
 ]
 
 
@@ -300,5 +300,10 @@ def test_a_failed_due_is_not_retried_once_its_deadline_closed_or_moved(
     assert stale.state == DeliveryState.SKIPPED, stale
     assert stale.last_error == reason
     assert rows[(status_kind, "http")].state == DeliveryState.SENT
+    # As `history` shows it (issue 22: "due moved to" in the deadline's zone, as messages).
+    shown = run_notifier("history", "-c", str(config), "--json")
+    assert shown.returncode == 0, shown.stderr
+    errors = {(i["kind"], i["channel"]): i["last_error"] for i in json.loads(shown.stdout)}
+    assert errors[("due", "http")] == reason
     assert f"dropped the retry of d01/due/{rfc3339(due).replace('.000000', '')}" \
         in r.proc.text(), r.proc.text()
