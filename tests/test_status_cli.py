@@ -164,6 +164,22 @@ def test_status_shows_dues_as_messages_write_them(config: Path) -> None:
     assert table(output)["renewal"]["due"] == "by end of Sun 28 Mar 2021"
 
 
+@pytest.mark.parametrize(("at", "left", "seconds"), [
+    ("2021-03-25T16:59:59+01:00", "1 s", 1),
+    ("2021-03-25T17:00:00+01:00", "due now", 0),  # was "0 s"
+    ("2021-03-25T17:00:00.400+01:00", "due now", 0),  # was "overdue by 0 s"
+    ("2021-03-25T17:00:01+01:00", "overdue by 1 s", -1),
+])
+def test_status_at_the_due_instant_says_due_now(config: Path, at: str, left: str,
+                                                 seconds: int) -> None:
+    """As the due message sent at that instant says it (the deadline is overdue from it)."""
+    (item,) = status_json(config, "--tag", "certs", at=at)
+    assert (item["time_left"], item["time_left_seconds"]) == (left, seconds)
+    code, output = run("status", "-c", str(config), "--at", at, "--tag", "certs")
+    assert code == 0, output
+    assert table(output)["tls"]["left"] == left
+
+
 @pytest.mark.parametrize(("args", "expected"), [
     (["--state", "overdue"], ["older", "old"]),
     (["--state", "open,overdue"], ["older", "old", "tls", "renewal"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -125,8 +125,7 @@ def status_item(
         "effective_due": rfc3339(state.effective_due),
         "original_due": rfc3339(state.original_due),
         "time_left_seconds": int(left.total_seconds()),
-        "time_left": ("overdue by " if left.total_seconds() < 0 else "") + duration_text(left)
-        if state.state in ("open", "overdue") else None,
+        "time_left": _left_text(left) if state.state in ("open", "overdue") else None,
         "closed_at": None if closure is None else rfc3339(closure.at),
         "note": None if closure is None else closure.note,
         "zone": d.zone.key,
@@ -147,6 +146,17 @@ def status_item(
             "at": rfc3339(last.at), "error": last.error,
         },
     }
+
+
+def _left_text(left: timedelta) -> str:
+    """"3 h", "overdue by 2 days", or "due now" at the due instant (to the second,
+    as `time_left_seconds` counts), as messages say it."""
+    if int(left.total_seconds()) == 0:
+        return "due now"
+    return ("overdue by " if left < _ZERO else "") + duration_text(left)
+
+
+_ZERO = timedelta(0)
 
 
 def last_delivery(rec: Any) -> LastDelivery | None:
