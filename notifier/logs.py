@@ -25,7 +25,7 @@ from typing import TextIO
 from notifier.redact import Redactor
 from notifier.text import escaped
 
-__all__ = ["OneLineFormatter", "SecretRedactor", "setup_logging"]
+__all__ = ["OneLineFormatter", "SecretRedactor", "is_journal_stream", "setup_logging"]
 
 _LEVELS = {
     "DEBUG": logging.DEBUG,
@@ -138,7 +138,7 @@ class OneLineFormatter(logging.Formatter):
         return escaped(line.rstrip("\r\n"))
 
 
-def _is_journal_stream(stream: TextIO, environ: Mapping[str, str]) -> bool:
+def is_journal_stream(stream: TextIO, environ: Mapping[str, str]) -> bool:
     """Whether `stream` is connected to journald, per ``$JOURNAL_STREAM``.
 
     systemd sets ``JOURNAL_STREAM=<device>:<inode>`` for the service's stdout and
@@ -190,7 +190,7 @@ def setup_logging(
         )
     out = sys.stderr if stream is None else stream
     if journal is None:
-        journal = _is_journal_stream(out, os.environ if environ is None else environ)
+        journal = is_journal_stream(out, os.environ if environ is None else environ)
 
     redactor = SecretRedactor(secrets)
     handler = logging.StreamHandler(out)

@@ -1,4 +1,5 @@
-"""Text in the forms every output shares: one line, escaped line breaks, RFC 3339 times.
+"""Text in the forms every output shares: one line, escaped line breaks, shown lines,
+RFC 3339 times.
 
 One source for each form, so a ledger row, a log line, a `STATUS=` text and a
 JSON field never disagree about what "one line" or "UTC" means.
@@ -11,7 +12,9 @@ from datetime import UTC, datetime
 from typing import Final
 
 _BREAKS: Final = re.compile(r"\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
-_CONTROLS: Final = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+# C0 (but tab and the breaks above), DEL and C1: a terminal may act on any of them
+# (ESC and CSI start escape sequences), so none reaches one as itself.
+_CONTROLS: Final = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
 
 
 def one_line(text: str, limit: int | None = None) -> str:
@@ -29,10 +32,25 @@ def one_line(text: str, limit: int | None = None) -> str:
 def escaped(text: str) -> str:
     """`text` on one line: breaks written as ``\\n``, control characters as ``\\uXXXX``.
 
-    For a line whose reader must see the text as it was (a log line, a console
-    message): unlike `one_line`, nothing is folded away.
+    For a line whose reader must see the text as it was (a log line, a
+    ``console://`` title): unlike `one_line`, nothing is folded away.
     """
-    text = _BREAKS.sub(r"\\n", text)
+    return _visible(_BREAKS.sub(r"\\n", text))
+
+
+def shown_lines(text: str) -> list[str]:
+    """`text` as the lines a terminal shows: split at every break `escaped` writes as
+    ``\\n``, control characters as ``\\uXXXX``, trailing white space and empty lines dropped.
+
+    For a message shown as lines of its own (``console://``, `notifier replay`):
+    each line is safe to print, and a message's lines follow one another with
+    no gap, so where one message ends stays plain.
+    """
+    lines = (_visible(line).rstrip() for line in _BREAKS.split(text))
+    return [line for line in lines if line]
+
+
+def _visible(text: str) -> str:
     return _CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

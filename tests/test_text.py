@@ -8,7 +8,7 @@ import pytest
 
 from notifier.errors import Problem
 from notifier.redact import Redactor, redact
-from notifier.text import escaped, one_line, rfc3339
+from notifier.text import escaped, one_line, rfc3339, shown_lines
 
 
 @pytest.mark.parametrize(("text", "limit", "expected"), [
@@ -27,10 +27,22 @@ def test_one_line_folds_white_space_and_caps(text: str, limit: int | None, expec
     ("one\r\ntwo\rthree", "one\\ntwo\\nthree"),
     ("a\u2028b\x85c", "a\\nb\\nc"),
     ("bell\x07 esc\x1b[31m tab\t", "bell\\u0007 esc\\u001b[31m tab\t"),
+    ("csi\x9b31m del\x7f nbsp\xa0", "csi\\u009b31m del\\u007f nbsp\xa0"),  # C1 CSI too
 ])
 def test_escaped_keeps_everything_visible_on_one_line(text: str, expected: str) -> None:
     assert escaped(text) == expected
     assert "\n" not in escaped(text)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("one\ntwo", ["one", "two"]),
+    ("one\r\n\n\ntwo  \rthree\u2028four\x85five", ["one", "two", "three", "four", "five"]),
+    ("  indented\n\t tab\n \n", ["  indented", "\t tab"]),
+    ("esc\x1b[2J csi\x9b31m", ["esc\\u001b[2J csi\\u009b31m"]),
+    ("", []),
+])
+def test_shown_lines_are_real_lines_each_safe_to_print(text: str, expected: list[str]) -> None:
+    assert shown_lines(text) == expected
 
 
 @pytest.mark.parametrize(("instant", "fraction", "expected"), [
