@@ -72,17 +72,6 @@ def second_receiver() -> Iterator[HttpReceiver]:
 # --------------------------------------------------------------------------- console
 
 
-def test_console_prints_one_line_per_message(capsys: pytest.CaptureFixture[str]) -> None:
-    s = sender("console://")
-    s.send(message(body="line one\nline two\r\nand a\x07bell"))
-    s.send(message(key="k2", kind="due", title="Aghdam handover", body=""))
-    lines = capsys.readouterr().out.splitlines()
-    assert lines == [
-        "[reminder] Kalbajar handover — line one\\nline two\\nand a\\u0007bell",
-        "[due] Aghdam handover",
-    ]
-
-
 def test_console_rejects_host_or_path() -> None:
     error = validate_url("console://somewhere")
     assert error is not None
@@ -188,7 +177,12 @@ def test_metadata_reaches_jsonl_from_concurrent_sends(
         n, i = r["key"][1:].split("/")
         assert r["title"] == f"title {n}/{i}"
         assert r["deadline"] == f"d{n}"
-    assert len(capsys.readouterr().out.splitlines()) == 20
+    # console://: each message's lines together (title, then its one body line).
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 40
+    assert sorted(out[0::2]) == sorted(f"[reminder] title {n}/{i}"
+                                       for n in range(4) for i in range(5))
+    assert set(out[1::2]) == {"    Due 25 Nov 2020 24:00 (+04:00), in 3 days."}
     assert len(http_receiver.requests) == 20
 
 

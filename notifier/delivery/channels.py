@@ -280,6 +280,7 @@ class ChannelSender:
             body=body,
             due=None,
             planned_at=now,
+            channel=self.name,
         )
         return self._deliver(msg, self._targets, remember=False)
 

@@ -338,7 +338,7 @@ class Dispatcher:
             msg = OutgoingMessage(
                 key=n.key, kind=n.kind, deadline=n.deadline, title=rendered.title,
                 body=rendered.body, due=n.due, planned_at=n.at, late=late,
-                sent_at=self._clock())
+                sent_at=self._clock(), channel=channel)
             sender.send(msg)
         except DeliveryError as e:
             self._after_failure(job, str(e), permanent=e.permanent)

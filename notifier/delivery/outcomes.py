@@ -71,6 +71,8 @@ class OutgoingMessage:
     late: bool = False
     sent_at: datetime | None = None
     """When the send starts, on the daemon's clock (virtual under ``replay``); None: now."""
+    channel: str | None = None
+    """The channel's name (None for a message not sent through one)."""
 
     def __post_init__(self) -> None:
         for name in ("due", "planned_at", "sent_at"):

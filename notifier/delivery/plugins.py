@@ -5,6 +5,8 @@ under their schemas), so a channel URL is an apprise URL whatever its
 service. A plugin's ``send()`` gets only title, body and type from apprise;
 the message's key, due and times come through `CURRENT`, which the channel
 sets in the thread that sends (see `notifier.delivery.channels`).
+``console://`` writes through a writer that `console_writer` can replace
+(`notifier replay` shows each message under its delivery's line).
 
 This module imports apprise at the top: `check` imports it only for a file
 with a URL of another schema.
@@ -19,24 +21,33 @@ import os
 import stat
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from apprise import NotifyBase, NotifyFormat, NotifyType, PersistentStoreMode
 
-from notifier.text import escaped, rfc3339
+from notifier.logs import is_journal_stream
+from notifier.text import escaped, rfc3339, shown_lines
 
 if TYPE_CHECKING:
     from notifier.delivery.outcomes import OutgoingMessage
 
 __all__ = [
+    "BODY_INDENT",
     "BUILTINS",
     "CURRENT",
     "BuiltinPlugin",
     "BuiltinUrlError",
+    "ConsoleMessage",
+    "ConsoleWriter",
     "NotifyConsole",
     "NotifyJsonl",
+    "console_writer",
+    "write_to_stdout",
 ]
 
 CURRENT: contextvars.ContextVar[OutgoingMessage | None] = contextvars.ContextVar(
@@ -70,11 +81,89 @@ class BuiltinPlugin(_NotifyBaseAny):  # type: ignore[misc]  # Any base: see the 
         return CURRENT.get()
 
 
+BODY_INDENT: Final = "    "
+"""What each body line of a ``console://`` message starts with."""
+
+
+@dataclass(frozen=True)
+class ConsoleMessage:
+    """One message as ``console://`` shows it."""
+
+    kind: str
+    title: str
+    body: str
+    key: str | None = None
+    """The notification's key; None for a message not sent by notifier."""
+    channel: str | None = None
+    """The channel it went to; None for a message not sent by notifier."""
+
+    def title_line(self) -> str:
+        """``[kind] title``, on one line whatever the text holds."""
+        return f"[{escaped(self.kind)}] {escaped(self.title)}"
+
+    def body_lines(self) -> list[str]:
+        """The body's lines, each indented by `BODY_INDENT` (see `shown_lines`)."""
+        return [BODY_INDENT + line for line in shown_lines(self.body)]
+
+    def lines(self, *, journal: bool) -> list[str]:
+        """Every line ``console://`` writes: the title line, then the body's lines,
+        unless `journal` (where one line per message is the rule: SPEC 3)."""
+        return [self.title_line()] if journal else [self.title_line(), *self.body_lines()]
+
+ConsoleWriter = Callable[[ConsoleMessage], None]
+"""Where ``console://`` puts a message; raises OSError or ValueError if it could not."""
+
 _CONSOLE_LOCK = threading.Lock()
 
 
+def write_to_stdout(message: ConsoleMessage) -> None:
+    """The default `ConsoleWriter`: the message's lines on stdout, in one write.
+
+    On a terminal, pipe or file every line; when stdout is the journal (systemd's
+    ``$JOURNAL_STREAM``) only the title line.
+    """
+    with _CONSOLE_LOCK:
+        stream = sys.stdout
+        lines = message.lines(journal=is_journal_stream(stream, os.environ))
+        stream.write("".join(line + "\n" for line in lines))
+        stream.flush()
+
+
+_WRITER_LOCK = threading.Lock()
+_writer: ConsoleWriter = write_to_stdout
+
+
+@contextmanager
+def console_writer(writer: ConsoleWriter) -> Iterator[None]:
+    """Within the block, ``console://`` hands each message to `writer` instead of
+    writing it (`notifier replay` shows it under the delivery's line).
+
+    Module-wide, for every thread: sends run on threads of their own, which a
+    context variable set here would not reach. The previous writer is back
+    when the block ends.
+    """
+    global _writer  # noqa: PLW0603 - the one switch, set and restored under its lock
+    with _WRITER_LOCK:
+        previous, _writer = _writer, writer
+    try:
+        yield
+    finally:
+        with _WRITER_LOCK:
+            _writer = previous
+
+
 class NotifyConsole(BuiltinPlugin):
-    """``console://``: one line per message on stdout: ``[kind] title — body``."""
+    """``console://``: each message on stdout as readable lines.
+
+    The title line ``[kind] title``, then each line of the body indented by four
+    spaces; empty body lines are left out, so every line of a message but its
+    first is indented and where a message ends stays plain. Line breaks in the
+    title, and control characters anywhere, are written as ``\\n`` and
+    ``\\uXXXX``, so a message never injects a line or a terminal escape. When
+    stdout is the journal (systemd's ``$JOURNAL_STREAM``), one line per message:
+    the title line alone (a ``jsonl://`` channel keeps whole messages).
+    The lines go to stdout unless a `console_writer` block takes them.
+    """
 
     service_name = "Console"
     protocol = "console"
@@ -96,17 +185,13 @@ class NotifyConsole(BuiltinPlugin):
     ) -> bool:
         msg = self._message()
         if msg is not None:
-            kind, title, body = msg.kind, msg.title, msg.body
+            message = ConsoleMessage(msg.kind, msg.title, msg.body, msg.key, msg.channel)
         else:
-            kind = notify_type.value
-        line = f"[{escaped(kind)}] {escaped(title)}"
-        if body:
-            line += f" — {escaped(body)}"
+            message = ConsoleMessage(notify_type.value, title, body)
+        with _WRITER_LOCK:
+            writer = _writer
         try:
-            with _CONSOLE_LOCK:
-                stream = sys.stdout
-                stream.write(line + "\n")
-                stream.flush()
+            writer(message)
         except (OSError, ValueError) as e:
             self.logger.warning("Could not write to stdout: %s", type(e).__name__)
             return False
