@@ -202,7 +202,8 @@ def replay(config_path: Path | None, start: Any, end: Any, speed: float,
            ledger_file: Path | None, epoch: float | None, send_real: bool) -> None:
     """Run the real daemon on a virtual clock, with a throw-away ledger.
 
-    Each delivery is one line. Only console:// and jsonl:// URLs are sent to:
+    Each delivery is one line (a console:// delivery's body indented under
+    it). Only console:// and jsonl:// URLs are sent to:
     a delivery to any other URL is shown on its line instead (the URL in
     privacy form, the key), unless --send-real.
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -17,8 +18,8 @@ from support.configs import config_toml, deadline_toml, write_config
 from support.env import clean_env
 from support.jsonl import read_jsonl
 from support.ledger import rows
-from support.processes import run_notifier
-from support.receivers import HttpReceiver, SmtpReceiver
+from support.processes import notifier_cmd, run_notifier
+from support.receivers import HttpReceiver, SmtpReceiver, dead_url
 from support.times import D, H
 
 from notifier.cli import main
@@ -39,20 +40,24 @@ def test_replay_prints_the_2020_handover() -> None:
     elapsed = time.monotonic() - started
     print(f"\nreplay of 25 days at 100000x took {elapsed:.1f} s")
     assert proc.returncode == 0, proc.stderr
-    timeline = [line for line in proc.stdout.splitlines() if " -> console: " in line]
-    kinds = [line.split()[6] for line in timeline]
+    out = proc.stdout.splitlines()
+    timeline = [line for line in out if " -> console: " in line]
+    kinds = [line.split()[5] for line in timeline]
     assert kinds.count("due") == 3
     assert kinds.count("rescheduled") == 1
     assert kinds.count("reminder") == 12
-    rescheduled = next(line for line in timeline if " rescheduled " in line)
-    assert rescheduled.startswith("Sun 15 Nov 2020 18:54 +04")
-    assert "Kalbajar handover: extended by 10 days, from 15 Nov to 25 Nov" in rescheduled
-    assert "damaged roads" in proc.stdout
+    # Each delivery once: replay's line, the message's body indented under it.
+    assert all(line.startswith(("replay ", "    ")) or line in timeline for line in out), out
+    rescheduled = out.index(next(line for line in timeline if " rescheduled " in line))
+    assert out[rescheduled].startswith("Sun 15 Nov 18:54, Baku  rescheduled -> console: ")
+    assert "Kalbajar handover: extended by 10 days, from 15 Nov to 25 Nov" in out[rescheduled]
+    assert out[rescheduled + 1].startswith("    extended on 15 Nov from 15 Nov to 25 Nov")
+    assert "damaged roads" in out[rescheduled + 1]
     # The old due's reminders stop at the extension; the new due's start after it.
     kalbajar = [line for line in timeline if "Kalbajar" in line]
-    assert [line[:15] for line in kalbajar] == [
-        "Thu 12 Nov 2020", "Sat 14 Nov 2020", "Sun 15 Nov 2020", "Sun 15 Nov 2020",
-        "Sun 22 Nov 2020", "Tue 24 Nov 2020", "Wed 25 Nov 2020", "Thu 26 Nov 2020"]
+    assert [line[:10] for line in kalbajar] == [
+        "Thu 12 Nov", "Sat 14 Nov", "Sun 15 Nov", "Sun 15 Nov",
+        "Sun 22 Nov", "Tue 24 Nov", "Wed 25 Nov", "Thu 26 Nov"]
     assert "replay done: 19 delivered, 0 failed" in proc.stdout
     assert "late by" not in proc.stdout
     assert elapsed < 60
@@ -224,3 +229,90 @@ def test_history_says_since_when_the_notifier_was_down_as_messages_write_it(
     table = run_notifier("history", "-c", str(config), env=env)
     assert table.returncode == 0, table.stderr
     assert table.stdout.count(reason) == 2, table.stdout
+
+
+# -- each delivery once, a console:// body under its line (issue 22) ----------
+
+def console_config(tmp: Path, hook: HttpReceiver) -> Path:
+    """A console:// channel, and a channel with console:// and a webhook (a stand-in
+    in a replay), both taking a reminder and the due of a deadline whose notes span
+    two lines and hold an escape sequence."""
+    return write_config(tmp / "config.toml", config_toml(
+        state=tmp / "never-created.db",
+        channels={"console": "console://", "both": ["console://", hook.url]},
+        deadlines=deadline_toml("d01", START + H, announced=START - H, reminders=["30m"],
+                                extra='notes = "first note\\nsecond\\u001b[31m note"')))
+
+
+def test_replay_shows_each_delivery_once_with_its_console_body_under_it(
+        tmp_path: Path, http_receiver: HttpReceiver) -> None:
+    config = console_config(tmp_path, http_receiver)
+    done = replay_of(config, tmp_path / "replay.db")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    keys = sorted({rec.key for rec in rows(tmp_path / "replay.db")})
+    assert len(keys) == 2
+    for key in keys:
+        kind = key.split("/")[1]
+        for channel in ("console", "both"):
+            # Replay's line once, and no other line of the message's (the console
+            # plugin's own "[kind] title" line is gone).
+            at = [i for i, line in enumerate(out) if f" {kind} " in line.split("->")[0]
+                  and f"-> {channel}: Handover d01" in line]
+            assert len(at) == 1, done.stdout
+            line = out[at[0]]
+            assert line.startswith("Mon 1 Mar 0"), line  # the messages' date style
+            assert ("[not sent to json://" in line) == (channel == "both"), line
+            if channel == "both":
+                assert line.endswith(f"; key {key}]"), line
+            # The body, line by line, indented under its delivery's line.
+            body = []
+            for following in out[at[0] + 1:]:
+                if not following.startswith("    "):
+                    break
+                body.append(following)
+            assert "    Notes: first note" in body, done.stdout
+            assert "    second\\u001b[31m note" in body, done.stdout
+    assert not [line for line in out if line.startswith(("[reminder]", "[due]"))], done.stdout
+    assert sum(line == "    Notes: first note" for line in out) == 4, done.stdout
+    assert "\\n" not in done.stdout
+    assert "\x1b" not in done.stdout
+    assert "replay done: 4 delivered, 0 failed (2 of them shown, not sent" in done.stdout
+
+
+def test_replay_to_the_journal_shows_one_line_per_delivery(
+        tmp_path: Path, http_receiver: HttpReceiver) -> None:
+    config = console_config(tmp_path, http_receiver)
+    out = tmp_path / "stdout.txt"
+    with out.open("w") as stdout:
+        st = os.fstat(stdout.fileno())
+        done = subprocess.run(
+            notifier_cmd("replay", "-c", str(config), "--from", START.isoformat(),
+                         "--until", (START + 2 * H).isoformat(), "--speed", "100000"),
+            stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=110, check=False,
+            env=clean_env(JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}"))
+    assert done.returncode == 0, done.stderr
+    lines = out.read_text("utf-8").splitlines()
+    assert len(lines) == 6, lines  # the header, 4 deliveries, the summary
+    assert sum(" -> console: Handover d01" in line for line in lines) == 2, lines
+    assert sum(" -> both: Handover d01" in line for line in lines) == 2, lines
+    assert not any(line.startswith((" ", "[")) for line in lines), lines
+
+
+def test_replay_prints_what_console_took_for_a_delivery_that_never_completed(
+        tmp_path: Path) -> None:
+    # console:// takes each message; the channel's other URL refuses every send, so
+    # no delivery completes before the replay ends: console:// output is not lost.
+    config = write_config(tmp_path / "config.toml", config_toml(
+        state=tmp_path / "never-created.db", channels={"both": ["console://", dead_url()]},
+        deadlines=deadline_toml("d01", START + H, announced=START - H, reminders=["30m"],
+                                extra='notes = "first note\\nsecond note"')))
+    done = replay_of(config, tmp_path / "replay.db", "--send-real")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert " -> both: " not in done.stdout
+    for kind in ("reminder", "due"):
+        (at,) = [i for i, line in enumerate(out) if line.startswith(f"[{kind}] Handover d01")]
+        assert out[at + 2: at + 4] == ["    Notes: first note", "    second note"], out
+    assert sum(line == "    Notes: first note" for line in out) == 2, out
+    assert "replay done: 0 delivered" in done.stdout

@@ -4,10 +4,16 @@ Only the built-in local URLs (``console://``, ``jsonl://``) are sent to unless
 `send_real`: every other URL gets a stand-in that records what it would have
 received, and the delivery's line shows it (in privacy form, never a secret).
 Claims, ledger, marks and retries run for it as for a real send.
+
+Each delivery is shown once: its line, and under it, for a delivery to a
+channel with a ``console://`` URL, what that URL printed (the body's lines,
+taken by `ConsoleShown` instead of going to stdout on their own).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -27,8 +33,16 @@ from notifier.daemon.loop import Daemon
 from notifier.daemon.sdnotify import SystemdNotifier
 from notifier.delivery.ledger import daemon_has_owned
 from notifier.delivery.outcomes import OutgoingMessage
+from notifier.delivery.plugins import (
+    ConsoleMessage,
+    ConsoleWriter,
+    console_writer,
+    write_to_stdout,
+)
 from notifier.errors import UsageError
-from notifier.text import rfc3339
+from notifier.logs import is_journal_stream
+from notifier.messages.wording import Fmt
+from notifier.text import escaped, rfc3339
 
 SEND_REAL_NOTICE = ("replay: --send-real: sending past events to every channel URL for real, "
                     "not only console:// and jsonl://")
@@ -55,6 +69,36 @@ class Preview:
         return sorted(urls)
 
 
+class ConsoleShown:
+    """What ``console://`` URLs printed, per (key, channel), until the delivery's line
+    shows it: a `ConsoleWriter` (called on the channel's send threads)."""
+
+    def __init__(self, fallback: ConsoleWriter) -> None:
+        self._fallback = fallback
+        self._lock = threading.Lock()
+        self._messages: dict[tuple[str, str], ConsoleMessage] = {}
+
+    def __call__(self, message: ConsoleMessage) -> None:
+        if message.key is None or message.channel is None:
+            self._fallback(message)  # not a delivery of this replay's: printed as it comes
+            return
+        with self._lock:
+            # Two console:// URLs in one channel print the same message: shown once.
+            self._messages.setdefault((message.key, message.channel), message)
+
+    def take(self, key: str, channel: str) -> ConsoleMessage | None:
+        with self._lock:
+            return self._messages.pop((key, channel), None)
+
+    def flush(self) -> None:
+        """Print, as console:// would have, what no delivery's line showed (a channel
+        whose other URL still failed when the replay ended)."""
+        with self._lock:
+            left, self._messages = list(self._messages.values()), {}
+        for message in left:
+            self._fallback(message)
+
+
 def replay(config_path: Path | None, *, start: datetime | date, end: datetime | date | None,
            speed: float, ledger_file: Path | None, epoch: float | None, send_real: bool,
            say: Callable[[str], None], warn: Callable[[str], None]) -> Result:
@@ -69,12 +113,27 @@ def replay(config_path: Path | None, *, start: datetime | date, end: datetime | 
 
     preview = None if send_real else Preview()
 
+    console = ConsoleShown(write_to_stdout)
+    # Under journald (as for console:// itself) one line per delivery: no bodies.
+    bodies = not is_journal_stream(sys.stdout, os.environ)
+    # The messages' date style; stamps padded to a common width as the replay goes.
+    width = len(Fmt(zone, ref=begin).instant(begin.replace(day=10)))
+    width_lock = threading.Lock()
+
     def show(msg: OutgoingMessage, channel: str, at: datetime) -> None:
-        stamp = msg.planned_at.astimezone(zone).strftime("%a %d %b %Y %H:%M %Z")
-        line = f"{stamp}  {msg.kind:<11} -> {channel}: {msg.title}"
+        nonlocal width
+        # A Fmt per line: one kept for the whole replay would remember every instant.
+        stamp = Fmt(zone, ref=begin).instant(msg.planned_at)
+        with width_lock:
+            width = max(width, len(stamp))
+            pad = width
+        line = f"{stamp:<{pad}}  {msg.kind:<11} -> {channel}: {escaped(msg.title)}"
         shown = [] if preview is None else preview.take(msg.key, channel)
         if shown:
             line += f"  [not sent to {', '.join(shown)}; key {msg.key}]"
+        printed = console.take(msg.key, channel)
+        if printed is not None and bodies:
+            line = "\n".join([line, *printed.body_lines()])
         say(line)
 
     if ledger_file is not None and daemon_has_owned(ledger_file):
@@ -91,9 +150,11 @@ def replay(config_path: Path | None, *, start: datetime | date, end: datetime | 
                             notifier=SystemdNotifier({}), stop_at=finish, on_sent=show,
                             watch_interval=0, install_signals=True,
                             stand_in=None if preview is None else preview.record)
-            status = daemon.run()
+            with console_writer(console):
+                status = daemon.run()
         finally:
             book.close()
+            console.flush()
     unsent = "" if preview is None or not preview.deliveries else (
         f" ({preview.deliveries} of them shown, not sent: --send-real sends them)")
     return Result(f"replay done: {daemon.dispatcher.sent} delivered, "
