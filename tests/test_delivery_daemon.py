@@ -212,8 +212,13 @@ def test_a_hanging_channel_does_not_delay_a_healthy_one(tmp_path: Path) -> None:
 
     print(f"\nhealthy channel lateness, neighbour healthy: {ms(alone)}"
           f"\nhealthy channel lateness, neighbour hanging: {ms(beside)}")
-    assert max(beside) <= max(alone) + 0.100
-    assert statistics.median(beside) <= statistics.median(alone) + 0.100
+    # The behaviour is causal: every healthy delivery arrived while the neighbour still
+    # held its requests (healthy_lateness waits for them before releasing it). A
+    # hang that did hold the healthy channel up would cost it the send timeout
+    # (30 s or more); the bound below is far from that and far above a busy machine's
+    # scheduling noise, which a comparison of milliseconds (as this test once
+    # made) tripped over one run in many. Speed is bench/'s business.
+    assert max(beside) < 3.0, ms(beside)
 
 
 def test_a_refused_smtp_login_is_recorded_with_the_servers_reply(tmp_path: Path) -> None:
