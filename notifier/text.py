@@ -8,6 +8,7 @@ JSON field never disagree about what "one line" or "UTC" means.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Final
 
@@ -27,6 +28,18 @@ def one_line(text: str, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         return text[: limit - 1] + "\u2026"
     return text
+
+
+LISTED: Final = 10
+"""How many items `listed` names before it counts the rest."""
+
+
+def listed(items: Sequence[str], limit: int = LISTED) -> str:
+    """`a, b, c`; past `limit` items the first `limit` and a count of the rest
+    (`a, b, ..., j and 990 more`), so a line about a huge config stays short."""
+    if len(items) <= limit:
+        return ", ".join(items)
+    return f"{', '.join(items[:limit])} and {len(items) - limit} more"
 
 
 def escaped(text: str) -> str:

@@ -242,6 +242,7 @@ def test_json_500_raises_naming_the_url_without_its_password(http_receiver: Http
     assert PASSWORD not in text
     assert f"json://bob:****@127.0.0.1:{http_receiver.port}/" in text
     assert "500" in text
+    assert "1 of 1 URL failed: " in text
     assert err.permanent is False
     (result,) = err.results
     assert not result.ok
@@ -321,6 +322,7 @@ def test_retry_after_partial_failure_skips_urls_that_already_took_the_key(
     with pytest.raises(ChannelDeliveryError) as info:
         s.send(message())
     assert [r.ok for r in info.value.results] == [True, False]
+    assert "1 of 2 URLs failed: " in str(info.value)
     results = s.send(message())
     assert [r.ok for r in results] == [True, True]
     assert len(http_receiver.requests) == 1  # not sent twice

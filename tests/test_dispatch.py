@@ -7,6 +7,7 @@ where a test must step past a give-up time.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -493,3 +494,29 @@ def test_late_is_decided_by_delay_or_forced_for_catch_up(world: World) -> None:
         d2.stop(5)
     finally:
         w2.close()
+
+
+def test_giving_up_after_one_attempt_says_one(tmp_path: Path, http_receiver: HttpReceiver,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A first attempt that fails when give_up_after has already passed since its
+    claim (the clock moved on) is given up: "after 1 attempt"."""
+    caplog.set_level(logging.ERROR, logger="notifier.dispatch")
+    w = World(tmp_path, http_receiver, give_up_after="10m")
+    try:
+        http_receiver.set_status(503)
+        rendered = w.render
+
+        def render_then_wait(n: Notification, schedule: Schedule, at: datetime) -> Message:
+            w.clock.offset = 11 * MIN  # between the claim and the failure
+            return rendered(n, schedule, at)
+        w.render = render_then_wait  # type: ignore[method-assign]
+        d = w.dispatcher()
+        n = w.items[0]
+        d.submit(n, channels=("http",))
+        assert d.wait_idle(10)
+        assert w.row(n.key, "http").state == DeliveryState.FAILED
+        d.stop(5)
+    finally:
+        w.close()
+    (said,) = [r.getMessage() for r in caplog.records if "gave up" in r.getMessage()]
+    assert " after 1 attempt: " in said, said

@@ -222,7 +222,18 @@ def test_wrong_table_shape_is_refused(db_path: Path) -> None:
     raw.execute("DROP TABLE first_seen")
     raw.execute("CREATE TABLE first_seen (id TEXT PRIMARY KEY, seen TEXT)")
     raw.close()
-    both_modes_refuse(db_path, "first_seen lacks column.* at")
+    both_modes_refuse(db_path, "table first_seen lacks column at$")
+    raw = sqlite3.connect(db_path, isolation_level=None)
+    raw.execute("DROP TABLE first_seen")
+    raw.execute("CREATE TABLE first_seen (other TEXT)")
+    raw.close()
+    both_modes_refuse(db_path, "table first_seen lacks columns at, id$")
+
+
+def test_a_ledger_cut_to_one_byte_says_1_byte(db_path: Path) -> None:
+    make_ledger_file(db_path)
+    db_path.write_bytes(db_path.read_bytes()[:1])
+    both_modes_refuse(db_path, r"is truncated \(1 byte\)$")
 
 
 def test_directory_instead_of_file_is_refused(tmp_path: Path) -> None:

@@ -194,7 +194,7 @@ def test_history_shows_the_ledger_newest_first(tmp_path: Path) -> None:
         book.claim(Claim("aghdam/due/y/", "ops", deadline="aghdam", kind="due", planned_at=t),
                    now=t)
         book.mark_failed("aghdam/due/y/", "ops", now=t + timedelta(seconds=2),
-                         error="channel 'ops': 1 of 1 URL(s) failed: error=500.")
+                         error="channel 'ops': 1 of 1 URL failed: error=500.")
         book.mark_skipped(Skip("lachin/reminder/z/1d", "ops", deadline="lachin", kind="reminder",
                                planned_at=t), now=t + timedelta(seconds=3),
                           reason="notifier was down")

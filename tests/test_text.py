@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from notifier.errors import Problem
+from notifier.messages.wording import plural
 from notifier.redact import Redactor, redact
-from notifier.text import escaped, one_line, rfc3339, shown_lines
+from notifier.text import escaped, listed, one_line, rfc3339, shown_lines
 
 
 @pytest.mark.parametrize(("text", "limit", "expected"), [
@@ -64,3 +65,24 @@ def test_one_redactor_for_errors_and_logs() -> None:
     assert Redactor([secret]).redact(f"x {secret} y") == "x *** y"
     assert redact("abc abcd", ["abc", "abcd"]) == "abc ***"  # shorter than 4: left alone
     assert redact("abc", ["abc"], min_length=3) == "***"
+
+
+@pytest.mark.parametrize(("items", "expected"), [
+    ([], ""),
+    (["a"], "a"),
+    ([f"d{i}" for i in range(10)], "d0, d1, d2, d3, d4, d5, d6, d7, d8, d9"),
+    ([f"d{i}" for i in range(1000)], "d0, d1, d2, d3, d4, d5, d6, d7, d8, d9 and 990 more"),
+])
+def test_listed_names_ten_then_counts(items: list[str], expected: str) -> None:
+    assert listed(items) == expected
+
+
+@pytest.mark.parametrize(("n", "word", "many", "expected"), [
+    (0, "deadline", None, "0 deadlines"),
+    (1, "deadline", None, "1 deadline"),
+    (2, "deadline", None, "2 deadlines"),
+    (1, "delivery", "deliveries", "1 delivery"),
+    (3, "delivery", "deliveries", "3 deliveries"),
+])
+def test_plural(n: int, word: str, many: str | None, expected: str) -> None:
+    assert plural(n, word, many) == expected

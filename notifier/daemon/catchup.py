@@ -12,7 +12,7 @@ from notifier.daemon.timeline import find_notification
 from notifier.delivery.dispatch import Dispatcher
 from notifier.delivery.ledger import DeliveryRecord, DeliveryState, Ledger, Skip
 from notifier.messages.render import Message
-from notifier.messages.wording import Fmt
+from notifier.messages.wording import Fmt, plural
 from notifier.schedule import catchup, planning
 from notifier.schedule.model import Kind, Notification, Schedule
 from notifier.text import rfc3339
@@ -74,8 +74,9 @@ class CatchUp:
         decision = catchup.catch_up(missed, now, loaded.cfg.catchup)
         if not decision:
             return
-        log.warning("%s: %d missed notification(s): sending %d late, skipping %d",
-                    reason, len(missed), len(decision.send), len(decision.skip))
+        log.warning("%s: %s: sending %d late, skipping %d", reason,
+                    plural(len(missed), "missed notification"), len(decision.send),
+                    len(decision.skip))
         # Before any summary is handed over: a summary's text is built from these rows.
         self.ledger.mark_skipped_many(
             (Skip(n.key, c, n.deadline, n.kind, n.at)

@@ -73,6 +73,7 @@ from notifier.delivery.outcomes import (
 from notifier.delivery.plugins import CURRENT, BuiltinPlugin
 from notifier.delivery.urls import instantiate, privacy_url, scheme_of, secret_tokens
 from notifier.errors import ChannelDeliveryError, PermanentDeliveryError, TransientDeliveryError
+from notifier.messages.wording import plural
 from notifier.schedule import model
 from notifier.text import rfc3339
 
@@ -265,7 +266,8 @@ class ChannelSender:
         if failed:
             detail = "; ".join(f"{r.url_private}: {r.error}" for r in failed)
             raise ChannelDeliveryError(
-                f"channel {self.name!r}: {len(failed)} of {len(results)} URL(s) failed: {detail}",
+                f"channel {self.name!r}: {len(failed)} of {plural(len(results), 'URL')} failed: "
+                f"{detail}",
                 results=results,
             )
         return results

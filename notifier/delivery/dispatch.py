@@ -40,6 +40,7 @@ from notifier.delivery.outcomes import OutgoingMessage
 from notifier.delivery.sentmarks import SentMarks
 from notifier.errors import DeliveryError, LedgerError, LedgerWriteError
 from notifier.messages.render import Message
+from notifier.messages.wording import plural
 from notifier.schedule.lateness import LATE_AFTER, is_late
 from notifier.schedule.model import Notification, Schedule
 
@@ -398,8 +399,8 @@ class Dispatcher:
             self._forget(n.key, channel)
             with self._lock:
                 self.failed += 1
-            log.error("gave up on %s to %s after %d attempts: %s",
-                      n.key, channel, job.attempt, error)
+            log.error("gave up on %s to %s after %s: %s",
+                      n.key, channel, plural(job.attempt, "attempt"), error)
             return
         # A permanent failure (HTTP 401/403/404/410, a URL that does not load)
         # will not heal by itself within seconds: retry slowly, in case the

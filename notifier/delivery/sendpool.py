@@ -29,6 +29,7 @@ from typing import Final
 from notifier.delivery.channels import OffloadLost
 from notifier.delivery.outcomes import NotifyReport
 from notifier.delivery.sendhelper import decode_report
+from notifier.messages.wording import plural
 
 __all__ = ["RESPAWN_GAP", "SendPool"]
 
@@ -126,7 +127,7 @@ class _Helper:
         if not self.ready.is_set() and not self.closing:
             log.warning("%s before it was ready; sending in the daemon", text)
         elif lost or not self.closing:
-            log.warning("%s; %d send(s) in flight will be retried", text, len(lost))
+            log.warning("%s; %s in flight will be retried", text, plural(len(lost), "send"))
 
     def close(self) -> None:
         self.closing = True

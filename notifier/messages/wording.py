@@ -37,8 +37,9 @@ def zone_city(zone: tzinfo) -> str:
     return name.rsplit("/", 1)[-1].replace("_", " ")
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 deadline`, `2 deadlines`; `many` where an s is not the plural (`deliveries`)."""
+    return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"
 
 
 def days_text(days: int) -> str:

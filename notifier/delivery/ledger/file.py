@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 from notifier.errors import LedgerError
+from notifier.messages.wording import plural
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _HEADER_SIZE = 100
@@ -57,7 +58,7 @@ def inspect_file(path: Path, *, must_exist: bool) -> bool:
     if not header.startswith(_SQLITE_MAGIC) and not _SQLITE_MAGIC.startswith(header):
         raise LedgerError(f"ledger {path}: is not a SQLite database")
     if len(header) < _HEADER_SIZE:
-        raise LedgerError(f"ledger {path}: is truncated ({size} bytes)")
+        raise LedgerError(f"ledger {path}: is truncated ({plural(size, 'byte')})")
     page_size = int.from_bytes(header[16:18], "big")
     if page_size == 1:
         page_size = 65536

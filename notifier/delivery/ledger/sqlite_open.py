@@ -140,7 +140,8 @@ def _check(conn: sqlite3.Connection, path: Path) -> bool:
         missing = sorted(wanted - have)
         if missing:
             raise LedgerError(
-                f"ledger {path}: table {table} lacks column(s) {', '.join(missing)}"
+                f"ledger {path}: table {table} lacks "
+                f"{'column' if len(missing) == 1 else 'columns'} {', '.join(missing)}"
             )
     return False
 
