@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from notifier.config import tomlpos
 from notifier.config.located import Collector
 from notifier.config.schema import DeadlineSettings, Settings
+from notifier.errors import Problem
 from notifier.messages.wording import Fmt
 from notifier.schedule.model import Channel, Deadline, Digest, Offset, Schedule, Stage
 
@@ -157,6 +158,27 @@ def extension_moves(
 def _due_text(stage: Stage, zone: ZoneInfo) -> str:
     """A due as messages write it, with its year: a check has no "now" to leave it out by."""
     return Fmt(zone, None).due_long(stage)
+
+
+NOTHING_SENT = "no deadlines: nothing will ever be sent"
+"""The warning for a config with no deadline (and no digest sent regardless): comments
+only, or only [notifier], [defaults] and channels. `check`, `run` and a reload all
+accept it with this warning (README, "Choices")."""
+
+EMPTY_FILE = ("the file is empty (a save cut short?); a config meant to have no deadlines "
+              "yet needs at least a comment")
+"""The error for a file of nothing but white space that leaves no deadline: `check`,
+`run` and a reload all refuse it. Taken by a running daemon it would drop every
+deadline, and a file caught between an editor's truncation and its write is empty."""
+
+
+def warn_nothing_sent(schedule: Schedule, col: Collector) -> None:
+    """A config that can send nothing: valid, since deadlines may be added by a later
+    edit (a running daemon picks it up), but worth saying; about the whole file."""
+    digest = schedule.digest
+    if schedule.deadlines or (digest is not None and digest.always and digest.channels):
+        return
+    col.warnings.append(Problem(col.file, 0, 0, "", NOTHING_SENT))
 
 
 def warn_unreachable_kinds(schedule: Schedule, col: Collector) -> None:

@@ -19,6 +19,7 @@ from pydantic_settings import SettingsError
 
 from notifier.config import explain, paths
 from notifier.config.batches import load_in_parts
+from notifier.config.checks import EMPTY_FILE
 from notifier.config.located import Collector
 from notifier.config.overrides import read_overrides
 from notifier.config.resolve import NOT_SEEN, Config, FirstSeen, first_seen_key, resolve
@@ -86,13 +87,14 @@ def load(
                                  remember=for_reload or previous is not None,
                                  seen_for=seen_for)
             if fast is not None:
-                return fast
+                return _not_empty(fast, text)
         data = parse_toml(str(path), text)
         # Taken now: `_load` frees the raw data once it is validated.
         secrets = raw_secrets(data, env)
         col = Collector(str(path), text, overrides)
         try:
-            return _load(path, data, col, env, seen_for, check_urls=check_urls)
+            return _not_empty(_load(path, data, col, env, seen_for, check_urls=check_urls),
+                              text)
         except ConfigError as e:
             raise ConfigError([p.scrubbed(secrets) for p in e.problems]) from None
     finally:
@@ -131,6 +133,14 @@ def _load(
         raise ConfigError(col.problems)
     warn_if_exposed(path, settings, col)
     return replace(config, warnings=tuple(col.warnings))
+
+
+def _not_empty(config: Config, text: str) -> Config:
+    """`config`, unless its file is empty and nothing else gave it a deadline: refused
+    alike by `check`, `run` and a reload (checks.EMPTY_FILE says why)."""
+    if not config.schedule.deadlines and not text.strip():
+        raise ConfigError([Problem(str(config.path), 0, 0, "", EMPTY_FILE)])
+    return config
 
 
 def first_seen_ids(deadlines: Iterable[Deadline]) -> list[str]:

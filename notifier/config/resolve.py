@@ -343,6 +343,7 @@ def resolve_rest(
     schedule = Schedule(deadlines=tuple(deadlines), channels=channels, digest=digest, zone=zone)
     checks.check_templates(s, schedule, col)
     checks.warn_unreachable_kinds(schedule, col)
+    checks.warn_nothing_sent(schedule, col)
     return Config(
         path=path,
         schedule=schedule,

@@ -26,10 +26,9 @@ from notifier.daemon.clock import Clock, SystemClock, VirtualClock, real_seconds
 from notifier.daemon.reload import (
     FileWatch,
     ReloadRequests,
-    describe_moves,
     first_seen_in,
-    load_new,
     prepare,
+    reload_line,
 )
 from notifier.daemon.sdnotify import SystemdNotifier
 from notifier.daemon.timeline import WINDOW, Timeline, find_notification
@@ -42,7 +41,7 @@ from notifier.delivery.outcomes import OutgoingMessage
 from notifier.delivery.sendpool import SendPool
 from notifier.errors import ConfigError, LedgerError
 from notifier.messages.render import Message
-from notifier.messages.wording import duration_text
+from notifier.messages.wording import days_text, duration_text, plural
 from notifier.schedule import planning
 from notifier.schedule.lateness import LATE_AFTER
 from notifier.schedule.model import Notification, Schedule
@@ -199,7 +198,9 @@ class Daemon:
         """Recover sends cut off by a crash, catch up on downtime, fill the timeline."""
         recovered = self.ledger.recover_in_flight(now)
         if recovered:
-            log.warning("%d delivery(ies) were in flight at a crash; sending them again", recovered)
+            were, them = ("was", "it") if recovered == 1 else ("were", "them")
+            log.warning("%s %s in flight at a crash; sending %s again",
+                        plural(recovered, "delivery", "deliveries"), were, them)
         since = self.ledger.last_alive()
         self.catchup.after_downtime(self.loaded, now, since)
         cursor = now
@@ -370,7 +371,10 @@ class Daemon:
     def _reload(self, path: Path) -> None:
         now = self.clock.now()
         try:
-            cfg = load_new(path, self.loaded.cfg, first_seen_in(self.ledger, now))
+            # An empty file is a config like any other (README, "Choices"): its
+            # warning is logged below, and the diff line names what it removed.
+            cfg = config.load(path, previous=self.loaded.cfg,
+                              first_seen=first_seen_in(self.ledger, now))
         except ConfigError as e:
             for problem in e.problems:
                 log.error("reload rejected: %s", problem)
@@ -402,20 +406,19 @@ class Daemon:
         self.timeline = timeline
         self.dispatcher.configure(loaded.schedule, loaded.senders)
         self.dispatcher.give_up_after = cfg.give_up_after
-        moves = describe_moves(old_schedule, loaded.schedule, now)
-        log.info("reloaded: +%d / -%d notifications%s", len(new_keys - old_keys),
-                 len(old_keys - new_keys), "".join(f", {m}" for m in moves))
+        log.info("%s", reload_line(old_schedule, loaded.schedule, now,
+                                   added=len(new_keys - old_keys),
+                                   removed=len(old_keys - new_keys)))
         self.sd.ready(self._status_text(now))
         self._start_helpers()
 
     def _status_text(self, now: datetime) -> str:
-        n = len(self.loaded.schedule.deadlines)
+        n = plural(len(self.loaded.schedule.deadlines), "deadline")
         nxt = self.timeline.items[0] if self.timeline.items else None
         if nxt is None:
-            return f"{n} deadlines, nothing planned in the next {WINDOW.days} days"
+            return f"{n}, nothing planned in the next {days_text(WINDOW.days)}"
         left = nxt.at - now
-        return f"{n} deadlines, next: {nxt.deadline or nxt.kind} {nxt.kind} in " \
-               f"{duration_text(left)}"
+        return f"{n}, next: {nxt.deadline or nxt.kind} {nxt.kind} in {duration_text(left)}"
 
 
 def run_daemon(cfg: config.Config, ledger: Ledger, **kwargs: object) -> int:

@@ -7,7 +7,7 @@ import hashlib
 import logging
 import queue
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,9 +19,9 @@ from notifier.delivery.appriseset import load_plugin_paths, register_builtin_sch
 from notifier.delivery.channels import ChannelSender, StandIn
 from notifier.delivery.ledger import Ledger
 from notifier.delivery.sendpool import SendPool
-from notifier.errors import ConfigError, Problem
 from notifier.messages.render import Renderer
-from notifier.schedule.model import Deadline, Schedule
+from notifier.schedule.model import Channel, Deadline, Schedule
+from notifier.text import listed
 
 log = logging.getLogger("notifier.daemon")
 
@@ -71,9 +71,31 @@ def prepare(cfg: config.Config, ledger: Ledger, now: datetime, *,
     timeout = cfg.send_timeout.total_seconds()
     senders = {name: ChannelSender(ch, timeout=timeout, offload=sendpool, stand_in=stand_in)
                for name, ch in cfg.schedule.channels.items()}
-    for name, sender in senders.items():
-        log.info("channel %s: %s", name, ", ".join(sender.description()))
+    before = None if previous is None else previous.schedule.channels
+    for line in channel_lines(before, schedule.channels, senders):
+        log.info("%s", line)
     return Loaded(cfg, schedule, renderer, senders)
+
+
+def channel_lines(before: Mapping[str, Channel] | None, after: Mapping[str, Channel],
+                  senders: Mapping[str, ChannelSender]) -> list[str]:
+    """The log's lines about channels: every channel at start (`before` None), its
+    URLs in privacy form; at a reload only those added, changed or removed."""
+    def said(name: str) -> str:
+        kinds = after[name].kinds
+        limit = "" if kinds is None else f" (kinds: {', '.join(sorted(kinds))})"
+        return ", ".join(senders[name].description()) + limit
+
+    if before is None:
+        return [f"channel {name}: {said(name)}" for name in after]
+    lines = []
+    for name, channel in after.items():
+        if name not in before:
+            lines.append(f"channel {name} added: {said(name)}")
+        elif before[name] != channel:
+            lines.append(f"channel {name} changed: {said(name)}")
+    lines.extend(f"channel {name} removed" for name in before if name not in after)
+    return lines
 
 
 def first_seen_in(ledger: Ledger, now: datetime) -> config.FirstSeenFrom:
@@ -81,23 +103,27 @@ def first_seen_in(ledger: Ledger, now: datetime) -> config.FirstSeenFrom:
     return lambda _: config.FirstSeen(ledger.first_seen(), now)
 
 
-def load_new(path: Path, previous: config.Config,
-             first_seen: config.FirstSeenFrom) -> config.Config:
-    """The config file for a reload; an empty file is refused.
-
-    An empty file is valid TOML, but never what an operator means for a
-    running daemon: it is an editor's save caught between truncating the
-    file and writing it, and applied it would drop every deadline.
-    """
-    try:
-        with path.open("rb") as f:
-            empty = not f.read(4096).strip()
-    except OSError:
-        empty = False  # config.load reports it, located
-    if empty:
-        raise ConfigError([Problem(str(path), 1, 1, "",
-                                   "the file is empty (a save in progress?)")])
-    return config.load(path, previous=previous, first_seen=first_seen)
+def reload_line(old: Schedule, new: Schedule, now: datetime, *, added: int,
+                removed: int) -> str:
+    """The one log line that says what a reload changed: the notifications planned
+    (`added`, `removed`), the dues moved, the deadlines added and removed, by id
+    (at most `LISTED` of each named, so a huge edit still gives a short line):
+    `reloaded: +3 / -2 notifications, kalbajar: due moved 15 Nov -> 25 Nov;
+    deadlines added: lachin; removed: aghdam`."""
+    line = f"reloaded: +{added} / -{removed} notifications"
+    moves = describe_moves(old, new, now)
+    if moves:
+        line += f", {listed(moves)}"
+    old_ids = {d.id for d in old.deadlines}
+    new_ids = {d.id for d in new.deadlines}
+    changes = []
+    if gained := [d.id for d in new.deadlines if d.id not in old_ids]:
+        changes.append(f"added: {listed(gained)}")
+    if lost := [d.id for d in old.deadlines if d.id not in new_ids]:
+        changes.append(f"removed: {listed(lost)}")
+    if changes:
+        line += "; deadlines " + "; ".join(changes)
+    return line
 
 
 def describe_moves(old: Schedule, new: Schedule, now: datetime) -> list[str]:
