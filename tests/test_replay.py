@@ -48,6 +48,9 @@ def test_replay_prints_the_2020_handover() -> None:
     assert kinds.count("reminder") == 12
     # Each delivery once: replay's line, the message's body indented under it.
     assert all(line.startswith(("replay ", "    ")) or line in timeline for line in out), out
+    # The header in the messages' date style, the speed as people write numbers.
+    assert out[0] == ("replay Sun 8 Nov 2020 00:00 -> Thu 3 Dec 2020 00:00 (Asia/Baku), "
+                      "100,000 times real speed"), out[0]
     rescheduled = out.index(next(line for line in timeline if " rescheduled " in line))
     assert out[rescheduled].startswith("Sun 15 Nov 18:54, Baku  rescheduled -> console: ")
     assert "Kalbajar handover: extended by 10 days, from 15 Nov to 25 Nov" in out[rescheduled]

@@ -42,7 +42,7 @@ from notifier.delivery.plugins import (
 from notifier.errors import UsageError
 from notifier.logs import is_journal_stream
 from notifier.messages.wording import Fmt
-from notifier.text import escaped, rfc3339
+from notifier.text import escaped
 
 SEND_REAL_NOTICE = ("replay: --send-real: sending past events to every channel URL for real, "
                     "not only console:// and jsonl://")
@@ -99,6 +99,11 @@ class ConsoleShown:
             self._fallback(message)
 
 
+def speed_text(speed: float) -> str:
+    """"100,000" or "2.5", never "1e+06"."""
+    return f"{speed:,.0f}" if speed == int(speed) else f"{speed:,g}"
+
+
 def replay(config_path: Path | None, *, start: datetime | date, end: datetime | date | None,
            speed: float, ledger_file: Path | None, epoch: float | None, send_real: bool,
            say: Callable[[str], None], warn: Callable[[str], None]) -> Result:
@@ -141,8 +146,9 @@ def replay(config_path: Path | None, *, start: datetime | date, end: datetime | 
                          "replay keeps its virtual deliveries in a ledger of its own")
     with tempfile.TemporaryDirectory(prefix="notifier-replay-") as tmp:
         book = writable_ledger(cfg, ledger_file or Path(tmp) / "replay.db")
-        say(f"replay {rfc3339(begin)} -> {rfc3339(finish)} "
-            f"at {speed:g}x ({zone.key})")
+        span = Fmt(zone, None)  # the year always: a replay is often of another year
+        say(f"replay {span.moment(begin)} -> {span.moment(finish)} ({zone.key}), "
+            f"{speed_text(speed)} times real speed")
         if send_real:
             warn(SEND_REAL_NOTICE)
         try:
