@@ -50,3 +50,21 @@ class Redactor:
 def redact(text: str, secrets: Iterable[str], *, min_length: int = MIN_SECRET_LENGTH) -> str:
     """`text` with each of `secrets` replaced by ``***`` (see `Redactor`)."""
     return Redactor(secrets, min_length=min_length).redact(text)
+
+
+# A message that quotes its input marks each quoted part, so that where the input
+# may be a secret (a variable's or credential's value) exactly those parts are
+# hidden, and the product's own words around them (an example such as
+# '0 8 * * 1-5', a list of choices) are never touched.
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_MARKED = re.compile(f"{_OPEN}([^{_CLOSE}]*){_CLOSE}")
+
+
+def from_input(text: str) -> str:
+    """`text`, a part of a message that comes from the input, marked as such (see `shown`)."""
+    return _OPEN + text.replace(_OPEN, "").replace(_CLOSE, "") + _CLOSE
+
+
+def shown(message: str, *, hide: bool = False) -> str:
+    """`message` as printed: its parts from the input as written, or each as ``***``."""
+    return _MARKED.sub(MASK if hide else r"\1", message)

@@ -101,7 +101,7 @@ CASES = [
     ("bad cron", "[digest]\nschedule = \"0 8 * *\"\n" + GOOD_DEADLINE, 8,
      "digest.schedule: need a 5-field cron"),
     ("bad cron field", "[digest]\nschedule = \"0 25 * * *\"\n" + GOOD_DEADLINE, 8,
-     "digest.schedule: bad cron expression"),
+     "digest.schedule: hour field: must be 0-23"),
     ("bad remind_at", GOOD_DEADLINE, None, None),  # placeholder replaced below
     ("negative overdue limit", GOOD_DEADLINE + "overdue_limit = -1\n", 12,
      "deadlines.0.overdue_limit"),

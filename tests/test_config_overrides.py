@@ -142,6 +142,8 @@ UNKNOWN = [
     ("NOTIFIER_DEFAULTS_TIMEZONE", "NOTIFIER_DEFAULTS__TIMEZONE"),
     ("NOTIFIER_CHANEL__OPS__URL", "NOTIFIER_CHANNELS__OPS__URL"),
     ("NOTIFIER_COLOUR", None),
+    ("NOTIFIER_LOGLEVEL", "NOTIFIER_NOTIFIER__LOG_LEVEL"),
+    ("NOTIFIER_SCHEDULE", "NOTIFIER_DIGEST__SCHEDULE"),
     (CREDS + "default__timezone", "defaults__timezone"),
 ]
 
@@ -259,3 +261,67 @@ def test_a_file_others_cannot_read_gets_no_warning(tmp_path: Path, mode: int) ->
 def test_urls_without_a_credential_get_no_warning(tmp_path: Path, url: str) -> None:
     proc = exposed(tmp_path, f'[channels.hook]\nurl = "{url}"\n', 0o644)
     assert (proc.returncode, proc.stderr) == (0, "")
+
+
+WITH_DIGEST = CONFIG.replace("[[deadlines]]", '[digest]\nschedule = "{schedule}"\n\n[[deadlines]]')
+DIGEST_LINE = WITH_DIGEST.splitlines().index('schedule = "{schedule}"') + 1
+
+# (name, variables, credential files, the digest's schedule in the file (None: no [digest]),
+#  what `check` prints on stderr, exactly)
+SAID: list[tuple[str, dict[str, str], dict[str, bytes], str | None, str]] = [
+    ("a list's item by index", {"NOTIFIER_DEADLINES__0__TITLE": "X"}, {}, None,
+     "NOTIFIER_DEADLINES__0__TITLE: deadlines is a list, which cannot be set an item at a"
+     " time: set the whole list, in JSON, in NOTIFIER_DEADLINES\n"),
+    ("a list's item by index, in a credential", {}, {"defaults__reminders__1": b"2d"}, None,
+     f"{CREDS}defaults__reminders__1: defaults.reminders is a list, which cannot be set an"
+     " item at a time: set the whole list, in JSON, in defaults__reminders\n"),
+    ("a table made by a variable alone lacks a key", {"NOTIFIER_DIGEST__ALWAYS": "true"}, {},
+     None, "NOTIFIER_DIGEST__ALWAYS: digest.schedule: missing: [digest] needs `schedule`\n"),
+    ("a table made by variables alone, its own error too",
+     {"NOTIFIER_DIGEST__ALWAYS": "maybe", "NOTIFIER_DIGEST__CHANNELS": '["console"]'}, {}, None,
+     "NOTIFIER_DIGEST__ALWAYS, NOTIFIER_DIGEST__CHANNELS: digest.schedule: missing: [digest]"
+     " needs `schedule`\nNOTIFIER_DIGEST__ALWAYS: must be true or false\n"),
+    ("a channel made by a variable alone", {"NOTIFIER_CHANNELS__OPS__KINDS": '["due"]'}, {},
+     None, "NOTIFIER_CHANNELS__OPS__KINDS: channels.ops: give exactly one of url or urls\n"),
+    ("cron: 4 fields, the example whole", {"NOTIFIER_DIGEST__SCHEDULE": "0 8 * *"}, {},
+     "0 8 * * 1-5", "NOTIFIER_DIGEST__SCHEDULE: need a 5-field cron expression (minute hour"
+     " day month weekday), e.g. '0 8 * * 1-5'\n"),
+    ("cron: minute out of range", {"NOTIFIER_DIGEST__SCHEDULE": "61 8 * * 1"}, {}, "0 8 * * 1",
+     "NOTIFIER_DIGEST__SCHEDULE: minute field: must be 0-59\n"),
+    ("cron: weekday out of range", {"NOTIFIER_DIGEST__SCHEDULE": "0 8 * * 8"}, {}, None,
+     "NOTIFIER_DIGEST__SCHEDULE: weekday field: must be 0-7 (0 and 7 are Sunday) or sun-sat\n"),
+    ("cron in the file: minute", {}, {}, "61 8 * * 1",
+     f"{{config}}:{DIGEST_LINE}:1: digest.schedule: minute field: must be 0-59\n"),
+    ("cron in the file: weekday", {}, {}, "0 8 * * 8",
+     f"{{config}}:{DIGEST_LINE}:1: digest.schedule: weekday field: must be 0-7 (0 and 7 are"
+     " Sunday) or sun-sat\n"),
+    ("cron in the file: 4 fields", {}, {}, "0 8 * *",
+     f"{{config}}:{DIGEST_LINE}:1: digest.schedule: need a 5-field cron expression (minute"
+     " hour day month weekday), e.g. '0 8 * * 1-5'\n"),
+    ("unknown key, none close", {"NOTIFIER_CHANNELS__CONSOLE__COLOUR": "red"}, {}, None,
+     "NOTIFIER_CHANNELS__CONSOLE__COLOUR: unknown key: [channels.console] has url, urls,"
+     " kinds\n"),
+    ("unknown key, one close", {"NOTIFIER_CHANNELS__CONSOLE__KIND": '["due"]'}, {}, None,
+     "NOTIFIER_CHANNELS__CONSOLE__KIND: unknown key; did you mean"
+     " NOTIFIER_CHANNELS__CONSOLE__KINDS?\n"),
+    ("unknown key in a credential", {}, {"defaults__timezon": b"UTC"}, None,
+     f"{CREDS}defaults__timezon: unknown key; did you mean defaults__timezone?\n"),
+    ("the value quoted: hidden, the words kept", {"NOTIFIER_DEFAULTS__CHANNELS": '["channels"]'},
+     {}, None, "NOTIFIER_DEFAULTS__CHANNELS: defaults.channels.0: unknown channel ***"
+     " (not in [channels])\n"),
+]
+
+
+@pytest.mark.parametrize(("name", "variables", "files", "schedule", "said"), SAID,
+                         ids=[c[0] for c in SAID])
+def test_check_says_it_at_the_variable_in_its_own_words(
+    tmp_path: Path, name: str, variables: dict[str, str], files: dict[str, bytes],
+    schedule: str | None, said: str,
+) -> None:
+    config, env = setup(tmp_path, variables, files)
+    if schedule is not None:
+        config.write_text(WITH_DIGEST.format(state=tmp_path / "n.db", schedule=schedule))
+    proc = run_notifier("check", "-c", str(config), env=env)
+    assert (proc.returncode, proc.stdout) == (78, ""), proc.stderr
+    assert proc.stderr == said.replace(CREDS, f"{tmp_path / 'creds'}/").replace(
+        "{config}", str(config))

@@ -13,6 +13,7 @@ from notifier.config.located import Collector
 from notifier.config.schema import DeadlineSettings, Settings
 from notifier.errors import Problem
 from notifier.messages.wording import Fmt
+from notifier.redact import from_input, shown
 from notifier.schedule.model import Channel, Deadline, Digest, Offset, Schedule, Stage
 
 BUILTIN_SCHEMES = ("console://", "jsonl://")
@@ -43,7 +44,7 @@ def known_channels(
 ) -> None:
     for j, name in enumerate(names):
         if name not in channels:
-            col.add((*where, j), f"unknown channel {name!r} (not in [channels])")
+            col.add((*where, j), f"unknown channel {from_input(repr(name))} (not in [channels])")
 
 
 
@@ -52,7 +53,7 @@ def repeated_reminders(texts: list[str], col: Collector, where: tomlpos.Path) ->
     first: dict[str, int] = {}
     for j, text in enumerate(texts):
         if text in first:
-            col.add((*where, j), f"reminder {text!r} is listed twice (also item "
+            col.add((*where, j), f"reminder {from_input(repr(text))} is listed twice (also item "
                                  f"{first[text]} of this list); remove one")
         else:
             first[text] = j
@@ -65,13 +66,15 @@ def warn_coinciding(deadline: Deadline, d: DeadlineSettings, i: int, col: Collec
     for j, (kept, stage, at) in sorted(found.items()):
         where: tomlpos.Path = ("deadlines", i, "reminders", j) if d.reminders is not None \
             else ("defaults", "reminders", j)
-        said = f"reminders {texts[kept]!r} and {texts[j]!r} land on the same instant"
-        if d.reminders is None and any(w.message.startswith(said) for w in col.warnings):
+        said = f"reminders {from_input(repr(texts[kept]))} and {from_input(repr(texts[j]))}" \
+               " land on the same instant"
+        if d.reminders is None and any(w.message.startswith((shown(said), shown(said, hide=True)))
+                                       for w in col.warnings):
             continue  # the defaults' pair, said once for the whole file
         which = "the due" if stage == 0 else f"extension {stage}'s due"
-        col.add(where, f"{said} before {which} of {deadline.id!r} "
+        col.add(where, f"{said} before {which} of {from_input(repr(deadline.id))} "
                        f"({Fmt(deadline.zone, None).instant(at)}); "
-                       f"it is sent once, as {texts[kept]!r}", warning=True)
+                       f"it is sent once, as {from_input(repr(texts[kept]))}", warning=True)
 
 
 @lru_cache(maxsize=1)
@@ -89,8 +92,8 @@ def warn_unplanned(deadline: Deadline, d: DeadlineSettings, i: int, col: Collect
         where: tomlpos.Path = ("deadlines", i, "reminders", texts.index(text)) \
             if d.reminders is not None else ("deadlines", i, "due")
         which = "the due" if k == 0 else f"extension {k}'s due"
-        col.add(where, f"reminder {text!r} lands at or after {which}; it is not planned",
-                warning=True)
+        col.add(where, f"reminder {from_input(repr(text))} lands at or after {which};"
+                       " it is not planned", warning=True)
 
 
 def overdue_pair(
@@ -233,15 +236,15 @@ def checked_digest(
     chans = tuple(s.digest.channels) if s.digest.channels is not None else default_channels
     known_channels(chans, channels, col, ("digest", "channels"))
     expr = s.digest.schedule
-    if len(expr.split()) != 5:
-        col.add(("digest", "schedule"), "need a 5-field cron expression, e.g. '0 8 * * 1-5'")
-        return None
-    from notifier.schedule.planning import cron_trigger  # noqa: PLC0415 - apscheduler is slow to import
-
-    try:
-        cron_trigger(expr)
-    except (ValueError, KeyError, TypeError) as e:
-        col.add(("digest", "schedule"), f"bad cron expression: {e}")
+    planning = _planning()
+    wrong = planning.cron_problem(expr)
+    if wrong is None:
+        try:
+            planning.cron_trigger(expr)
+        except (ValueError, KeyError, TypeError):  # APScheduler's words quote the value
+            wrong = planning.CRON_FORM
+    if wrong is not None:
+        col.add(("digest", "schedule"), wrong)
         return None
     return Digest(schedule=expr, zone=zone, channels=chans, always=s.digest.always)
 
@@ -255,7 +258,7 @@ def check_templates(s: Settings, schedule: Schedule, col: Collector) -> None:
     try:
         renderer = Renderer(s.templates)
     except TemplateProblem as e:
-        col.add(("templates", e.kind, e.part), e.message)
+        col.add(("templates", e.kind, e.part), e.message, foreign=True)
         return
     from notifier.schedule.planning import plan  # noqa: PLC0415
 
@@ -263,5 +266,5 @@ def check_templates(s: Settings, schedule: Schedule, col: Collector) -> None:
                         default=datetime(2000, 1, 1, tzinfo=UTC)) - timedelta(days=400)
     samples = plan(schedule, horizon_start, horizon_start + timedelta(days=1200))
     for problem in template_problems(renderer, schedule, samples, now=horizon_start):
-        col.add(("templates", problem.kind, problem.part), problem.message)
+        col.add(("templates", problem.kind, problem.part), problem.message, foreign=True)
 

@@ -97,22 +97,32 @@ def unknown(loc: Loc, value: object) -> str:
 
 def known_keys(loc: Loc) -> list[str]:
     """The keys the schema knows in the table at `loc` (none where keys are free)."""
+    annotation = _at(loc)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def list_at(loc: Loc) -> bool:
+    """Whether the setting at `loc` is a list."""
+    return get_origin(_at(loc)) is list
+
+
+def _at(loc: Loc) -> Any:
+    """The schema's type at `loc` (a model, list or dict where it holds one), or None."""
     annotation: Any = Settings
     for part in loc:
         annotation = _model_or_container(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             field = annotation.model_fields.get(str(part))
             if field is None:
-                return []
+                return None
             annotation = field.annotation
         elif get_origin(annotation) in (list, dict):
             annotation = get_args(annotation)[-1]
         else:
-            return []
-    annotation = _model_or_container(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return list(annotation.model_fields)
-    return []
+            return None
+    return _model_or_container(annotation)
 
 
 def _model_or_container(annotation: Any) -> Any:

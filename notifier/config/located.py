@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from notifier.config import tomlpos
-from notifier.config.overrides import NO_OVERRIDES, Overrides
+from notifier.config.overrides import NO_OVERRIDES, Override, Overrides
 from notifier.errors import Problem
-from notifier.redact import redact
+from notifier.redact import redact, shown
 
 
 class Collector:
@@ -26,16 +28,51 @@ class Collector:
         found = tomlpos.locate(self._positions, path)
         return (1, 1) if found is None else found
 
-    def add(self, path: tomlpos.Path, message: str, *, warning: bool = False) -> None:
+    def add(self, path: tomlpos.Path, message: str, *, warning: bool = False,
+            foreign: bool = False) -> None:
+        """A problem at `path`. `message` marks each part it quotes from the input
+        (redact.from_input); `foreign` (a library's words: apprise's, Jinja's) may
+        quote it unmarked."""
         origin = self.overrides.origin(path)
         if origin is None:
-            problem = Problem(self.file, *self._where(path), _dotted(path), message)
+            creators = self._created_by(path)
+            if not creators:
+                problem = Problem(self.file, *self._where(path), _dotted(path), shown(message))
+                (self.warnings if warning else self.problems).append(problem)
+                return
+            # A table the file does not have, made by variables alone: at them.
+            where = ", ".join(sorted({o.where for o in creators}))
+            problem = Problem(where, 0, 0, _dotted(path), shown(message, hide=True))
         else:
             # The variable's name says the path when it points right at it.
             dotted = "" if path == origin.target else _dotted(path)
-            # Never its value (it may be a secret), even where a message quotes one.
-            problem = Problem(origin.where, 0, 0, dotted, redact(message, origin.values))
+            # Never its value (it may be a secret): the parts a message quotes from
+            # the input are hidden, the product's own words around them kept whole.
+            text = shown(message, hide=True)
+            problem = Problem(origin.where, 0, 0, dotted,
+                              _scrubbed(text, origin.values) if foreign else text)
         (self.warnings if warning else self.problems).append(problem)
+
+    def _created_by(self, path: tomlpos.Path) -> list[Override]:
+        """The overrides that made the table holding `path`, if the file has no such table."""
+        if not self.overrides.by_setting:
+            return []
+        if self._positions is None:
+            self._positions = tomlpos.index_positions(self._text)
+        written = next((cut for cut in range(len(path), 0, -1)
+                        if path[:cut] in self._positions), 0)
+        for cut in range(len(path), written, -1):
+            made = self.overrides.under(path[:cut])
+            if made:
+                return made
+        return []
+
+
+def _scrubbed(text: str, values: tuple[str, ...]) -> str:
+    """A library's words without a value or any word of it (a URL's scheme, a
+    template's name): they mark nothing, so every part that may come from it goes."""
+    words = {w for value in values for w in re.split(r"[^0-9A-Za-z]+", value) if len(w) >= 3}
+    return redact(text, (*values, *words), min_length=3)
 
 
 def _dotted(path: tomlpos.Path) -> str:

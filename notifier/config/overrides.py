@@ -61,6 +61,17 @@ class Overrides:
                 return found
         return None
 
+    @property
+    def by_setting(self) -> Mapping[SettingPath, Override]:
+        """Each setting an override sets, with it."""
+        return self._by_setting
+
+    def under(self, table: SettingPath) -> list[Override]:
+        """The overrides that set something inside `table`."""
+        n = len(table)
+        return list({id(o): o for path, o in self._by_setting.items()
+                     if len(path) > n and path[:n] == table}.values())
+
 
 NO_OVERRIDES = Overrides()
 
@@ -115,6 +126,10 @@ class _Reading:
             if not sets:
                 self.warnings.append(Problem(where, 0, 0, "", _matches_nothing(name, source)))
                 continue
+            wrong = _wrong_path(target, name, source.env_prefix, delimiter)
+            if wrong is not None:
+                self.problems.append(Problem(where, 0, 0, "", wrong))
+                continue
             override = Override(where, target, (value, *_texts(sets)))
             for path in _leaves(sets):
                 self.by_setting[path] = override
@@ -141,6 +156,29 @@ def _texts(value: object) -> Iterable[str]:
             yield from _texts(item)
 
 
+def _wrong_path(target: SettingPath, name: str, prefix: str, delimiter: str) -> str | None:
+    """What is wrong with the setting a name points at, which pydantic-settings does
+    not check: an item of a list, or a key its table does not have."""
+    from notifier.config.explain import known_keys, list_at  # noqa: PLC0415 - a nested name only
+
+    for cut in range(1, len(target)):
+        if list_at(target[:cut]):
+            whole = _spelled_like(name, prefix, delimiter.join(str(p) for p in target[:cut]))
+            return (f"{'.'.join(str(p) for p in target[:cut])} is a list, which cannot be set"
+                    f" an item at a time: set the whole list, in JSON, in {whole}")
+    keys = known_keys(target[:-1])
+    if not keys or target[-1] in keys:
+        return None
+    import difflib  # noqa: PLC0415 - only for an unknown key
+
+    close = difflib.get_close_matches(str(target[-1]), keys, n=1, cutoff=0.6)
+    if close:
+        named = delimiter.join(str(p) for p in (*target[:-1], close[0]))
+        return f"unknown key; did you mean {_spelled_like(name, prefix, named)}?"
+    table = ".".join(str(p) for p in target[:-1])
+    return f"unknown key: [{table}] has {', '.join(keys)}"
+
+
 def _undecodable(e: SettingsError) -> str:
     cause = e.__cause__
     why = f" ({cause.msg} at character {cause.pos + 1})" \
@@ -154,17 +192,31 @@ def _matches_nothing(name: str, source: EnvSettingsSource) -> str:
     """Why the name sets nothing, with the closest name that would."""
     import difflib  # noqa: PLC0415 - only for a name that sets nothing
 
+    from notifier.config.explain import known_keys  # noqa: PLC0415 - likewise
+
+    def close(word: str, words: Iterable[str], cutoff: float) -> str | None:
+        return next(iter(difflib.get_close_matches(word, list(words), n=1, cutoff=cutoff)),
+                    None)
+
     delimiter = source.env_nested_delimiter or "__"
     prefix = source.env_prefix
     rest = name[len(prefix):].lower()
     tops = list(Settings.model_fields)
-    seconds = [f"{top}{delimiter}{sub}" for top, info in Settings.model_fields.items()
-               for sub in getattr(info.annotation, "model_fields", {})]
+    seconds = [f"{top}{delimiter}{sub}" for top in tops for sub in known_keys((top,))]
     head, sep, tail = rest.partition(delimiter)
-    guess = next(iter(difflib.get_close_matches(rest, seconds, n=1, cutoff=0.85)), None)
-    if guess is None:
-        top = next(iter(difflib.get_close_matches(head, tops, n=1, cutoff=0.75)), None)
-        guess = None if top is None else top + sep + tail
+    guess = close(rest, seconds, 0.85)
+    top = close(head, tops, 0.75)
+    if guess is None and top is None and not sep:
+        # A setting's own name without its section (NOTIFIER_LOGLEVEL), where only
+        # one section has it: letters alone compared, `_` aside.
+        owners: dict[str, list[str]] = {}
+        for second in seconds:
+            owners.setdefault(second.partition(delimiter)[2].replace("_", ""), []).append(second)
+        bare = close(rest.replace("_", ""), owners, 0.85)
+        if bare is not None and len(owners[bare]) == 1:
+            guess = owners[bare][0]
+    if guess is None and top is not None:
+        guess = top + sep + tail
     hint = f" (did you mean {_spelled_like(name, prefix, guess)}?)" if guess else ""
     return f"matches no setting, so it is ignored{hint}"
 

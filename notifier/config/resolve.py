@@ -190,7 +190,7 @@ def resolve_inherited(s: Settings, col: Collector, *, check_urls: bool) -> Inher
 
         for i, path_text in enumerate(s.notifier.plugin_paths):
             for problem in load_plugin_paths([path_text]):
-                col.add(("notifier", "plugin_paths", i), problem)
+                col.add(("notifier", "plugin_paths", i), problem, foreign=True)
     channels = _channels(s, col, check_urls=check_urls)
     default_channels = tuple(s.defaults.channels) if s.defaults.channels is not None \
         else tuple(channels)
@@ -375,8 +375,8 @@ def _channels(s: Settings, col: Collector, *, check_urls: bool) -> dict[str, Cha
                 where: tomlpos.Path = ("channels", name, "url") if ch.url is not None \
                     else ("channels", name, "urls", j)
                 message = checks.url_problem(url)
-                if message:
-                    col.add(where, message)
+                if message:  # apprise's words, or ours for the built-in schemes
+                    col.add(where, message, foreign=not url.startswith(checks.BUILTIN_SCHEMES))
         kinds = frozenset(ch.kinds) if ch.kinds is not None else None
         out[name] = Channel(name=name, urls=tuple(urls), kinds=kinds)
     return out

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from notifier.config import tomlpos
 from notifier.config.located import Collector
+from notifier.redact import from_input, shown
 
 US_PLACES = {
     "EST5EDT": "America/New_York", "CST6CDT": "America/Chicago",
@@ -25,7 +26,8 @@ links EST and MST to America/Panama and America/Phoenix, which have no DST, whil
 def warn_not_a_place(name: str, col: Collector, where: tomlpos.Path) -> None:
     """A warning where `name` is first used, once per name for the file."""
     message = advice(name)
-    if message is not None and not any(w.message == message for w in col.warnings):
+    if message is not None and not any(w.message in (shown(message), shown(message, hide=True))
+                                       for w in col.warnings):
         col.add(where, message, warning=True)
 
 
@@ -44,18 +46,18 @@ def advice(name: str) -> str | None:
     place = US_PLACES.get(name)
     target = links.get(name)
     if place is None and target is not None and target in places:
-        return f"{name} is a legacy name for {target}; write {target!r}"
+        return f"{from_input(name)} is a legacy name for {target}; write {target!r}"
     if len(offsets) == 1:
-        fixed = f"{name} is a fixed UTC{_hhmm(offsets.pop())} all year, with no daylight " \
-                "saving time"
+        fixed = f"{from_input(name)} is a fixed UTC{_hhmm(offsets.pop())} all year, with no" \
+                " daylight saving time"
         if name.startswith("Etc/GMT"):
             fixed += " (its sign is inverted, POSIX style)"
         example = f"such as {place!r}" if place is not None else "(Area/City)"
         return f"{fixed}; if you mean the clock of a place, write its zone {example}"
     if place is not None:
-        return f"{name} is a legacy POSIX-style zone, not a place; write {place!r}"
-    return f"{name} is a legacy zone name, not a place; write the zone (Area/City) whose " \
-           "clock you mean"
+        return f"{from_input(name)} is a legacy POSIX-style zone, not a place; write {place!r}"
+    return f"{from_input(name)} is a legacy zone name, not a place; write the zone (Area/City)" \
+           " whose clock you mean"
 
 
 def _hhmm(offset: timedelta | None) -> str:

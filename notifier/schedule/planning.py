@@ -196,6 +196,38 @@ def crontab_weekdays(field: str) -> str:
     return ",".join(dict.fromkeys(out))
 
 
+_CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...], str], ...] = (
+    ("minute", 0, 59, (), "0-59"),
+    ("hour", 0, 23, (), "0-23"),
+    ("day", 1, 31, (), "1-31"),
+    ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                      "nov", "dec"), "1-12 or jan-dec"),
+    ("weekday", 0, 7, _DAY_NAMES[:7], "0-7 (0 and 7 are Sunday) or sun-sat"),
+)
+CRON_FORM = "need a 5-field cron expression (minute hour day month weekday), e.g. '0 8 * * 1-5'"
+
+
+def cron_problem(expr: str) -> str | None:
+    """What is wrong with a 5-field cron expression, in words that quote none of it."""
+    fields = expr.split()
+    if len(fields) != len(_CRON_FIELDS):
+        return CRON_FORM
+    for text, (field, lo, hi, names, allowed) in zip(fields, _CRON_FIELDS, strict=True):
+        for item in text.split(","):
+            base, slash, step = item.partition("/")
+            if slash and not (step.isdigit() and int(step) >= 1):
+                return f"{field} field: a step (/N) must be a whole number, 1 or more"
+            if base == "*":
+                continue
+            values = [names.index(v.lower()) + lo if v.lower() in names else
+                      int(v) if v.isdigit() else -1 for v in base.split("-", 1)]
+            if any(not lo <= v <= hi for v in values):
+                return f"{field} field: must be {allowed}"
+            if values != sorted(values):
+                return f"{field} field: a range goes from low to high (e.g. 1-5)"
+    return None
+
+
 @lru_cache(maxsize=64)
 def cron_trigger(expr: str) -> CronTrigger:
     """The wall-clock times a 5-field cron names, on a clock without DST.

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from notifier.redact import from_input
 from notifier.schedule.model import Offset
 
 _SIMPLE_PART = re.compile(r"(\d+)([wdhms])")
@@ -131,14 +132,15 @@ class LocalTimeProblem:
     readings: tuple[datetime, datetime]
 
     def message(self, wall: datetime, zone: ZoneInfo) -> str:
-        a, b = (r.isoformat() for r in self.readings)
+        # Each reading shows the value: marked, so that one from a variable is hidden.
+        a, b = (from_input(r.isoformat()) for r in self.readings)
         if self.kind == "nonexistent":
             return (
-                f"{wall.isoformat()} does not exist in {zone.key} (clocks skip it);"
+                f"{from_input(wall.isoformat())} does not exist in {zone.key} (clocks skip it);"
                 f" write {a} or {b}"
             )
         return (
-            f"{wall.isoformat()} is ambiguous in {zone.key} (clocks repeat it);"
+            f"{from_input(wall.isoformat())} is ambiguous in {zone.key} (clocks repeat it);"
             f" write {a} (first) or {b} (second)"
         )
 
