@@ -325,3 +325,27 @@ def test_check_says_it_at_the_variable_in_its_own_words(
     assert (proc.returncode, proc.stdout) == (78, ""), proc.stderr
     assert proc.stderr == said.replace(CREDS, f"{tmp_path / 'creds'}/").replace(
         "{config}", str(config))
+
+
+# (variable, its value, a part of the value a library's words quote)
+QUOTED_BY_A_LIBRARY = [
+    ("NOTIFIER_CHANNELS__CONSOLE__URL", "zqsecretscheme://x", "zqsecretscheme"),
+    ("NOTIFIER_CHANNELS__CONSOLE__URL", "tgram://zqsecret", "tgram"),
+    ("NOTIFIER_TEMPLATES__DUE__TITLE", "{{ zq_secret_name }}", "zq_secret_name"),
+    ("NOTIFIER_TEMPLATES__DUE__TITLE", "{{ title | zqsecretfilter }}", "zqsecretfilter"),
+]
+
+
+@pytest.mark.parametrize(("variable", "value", "part"), QUOTED_BY_A_LIBRARY,
+                         ids=[q[2] for q in QUOTED_BY_A_LIBRARY])
+def test_no_part_of_the_value_in_a_librarys_words(
+    tmp_path: Path, variable: str, value: str, part: str,
+) -> None:
+    """apprise and Jinja quote a URL's scheme, a template's name: unmarked, so any
+    word of the value goes from their text."""
+    config, env = setup(tmp_path, {variable: value}, {})
+    proc = run_notifier("check", "-c", str(config), env=env)
+    assert proc.returncode == 78, proc.stderr
+    assert proc.stderr.startswith(f"{variable}: "), proc.stderr
+    assert part not in proc.stderr, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr

@@ -7,7 +7,7 @@ import re
 from notifier.config import tomlpos
 from notifier.config.overrides import NO_OVERRIDES, Override, Overrides
 from notifier.errors import Problem
-from notifier.redact import redact, shown
+from notifier.redact import MASK, redact, shown
 
 
 class Collector:
@@ -70,9 +70,19 @@ class Collector:
 
 def _scrubbed(text: str, values: tuple[str, ...]) -> str:
     """A library's words without a value or any word of it (a URL's scheme, a
-    template's name): they mark nothing, so every part that may come from it goes."""
-    words = {w for value in values for w in re.split(r"[^0-9A-Za-z]+", value) if len(w) >= 3}
-    return redact(text, (*values, *words), min_length=3)
+    template's variable): they mark nothing, so every part that may come from it
+    goes; a word only where it stands whole (`for` keeps its `or`)."""
+    text = redact(text, values)
+    words = sorted({w for value in values for w in _WORD.findall(value) if len(w) >= 3},
+                   key=len, reverse=True)
+    if not words:
+        return text
+    whole = re.compile(r"(?<![0-9A-Za-z])(?:" + "|".join(map(re.escape, words))
+                       + r")(?![0-9A-Za-z])")
+    return whole.sub(MASK, text)
+
+
+_WORD = re.compile(r"[0-9A-Za-z]+")
 
 
 def _dotted(path: tomlpos.Path) -> str:
