@@ -179,7 +179,7 @@ def run(config_path: Path | None) -> None:
     heap.hold()  # until the daemon is ready (see notifier.daemon.heap)
     from notifier.commands import run as run_command  # noqa: PLC0415 - not imported by `check`
 
-    _finish(lambda: run_command.run(config_path, warn=_warn))
+    _finish(lambda: run_command.run(config_path))
 
 
 @main.command()

@@ -174,7 +174,9 @@ def test_the_daemon_logs_the_warning_at_start(tmp_path: Path) -> None:
     try:
         wait_ready(daemon)
         head = daemon.text().split(" ready: ")[0]
-        assert "NOTIFIER_DEFAULT__TIMEZONE: warning: matches no setting" in head
+        # A log line like the reload's: level and logger, as the rest of the log.
+        assert ("WARNING notifier.daemon: start: NOTIFIER_DEFAULT__TIMEZONE: warning: "
+                "matches no setting") in head, head
         assert daemon.stop() == 0
     finally:
         daemon.stop()

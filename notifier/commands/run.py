@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,9 +19,12 @@ from notifier.delivery.ledger import Ledger, open_ledger
 from notifier.errors import LedgerError
 from notifier.logs import setup_logging
 
+log = logging.getLogger("notifier.daemon")
 
-def run(config_path: Path | None, *, warn: Callable[[str], None]) -> Result:
-    """Runs until stopped; the config's warnings go to `warn` before the daemon starts."""
+
+def run(config_path: Path | None) -> Result:
+    """Runs until stopped; the config's warnings are logged as the daemon starts, as
+    a reload logs them (a level, and a priority under journald)."""
     opened: list[Ledger] = []
 
     def first_seen(where: Path) -> FirstSeen:
@@ -37,7 +40,7 @@ def run(config_path: Path | None, *, warn: Callable[[str], None]) -> Result:
     cfg = load_config(config_path, for_reload=True, first_seen=first_seen)
     start_logging(cfg)
     for line in warning_lines(cfg):
-        warn(line)
+        log.warning("start: %s", line)
     book = opened[0] if opened else writable_ledger(cfg, owner=True)
     secrets = set(cfg.secrets)
 

@@ -43,6 +43,7 @@ from notifier.messages.render import Message
 from notifier.messages.wording import plural
 from notifier.schedule.lateness import LATE_AFTER, is_late
 from notifier.schedule.model import Notification, Schedule
+from notifier.text import rfc3339
 
 log = logging.getLogger("notifier.dispatch")
 _T = TypeVar("_T")
@@ -412,7 +413,7 @@ class Dispatcher:
             n.key, channel, now=now, error=error, next_attempt=nxt))
         log.warning("send of %s to %s failed (attempt %d%s), retry at %s: %s",
                     n.key, channel, job.attempt, ", permanent" if permanent else "",
-                    nxt.isoformat(timespec="seconds"), error)
+                    rfc3339(nxt), error)
         if self.on_retry is not None:
             self.on_retry(nxt)
 
