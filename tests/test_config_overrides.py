@@ -308,6 +308,12 @@ SAID: list[tuple[str, dict[str, str], dict[str, bytes], str | None, str]] = [
      " NOTIFIER_CHANNELS__CONSOLE__KINDS?\n"),
     ("unknown key in a credential", {}, {"defaults__timezon": b"UTC"}, None,
      f"{CREDS}defaults__timezon: unknown key; did you mean defaults__timezone?\n"),
+    ("a built-in URL's words kept", {"NOTIFIER_CHANNELS__CONSOLE__URL": "jsonl://"}, {}, None,
+     "NOTIFIER_CHANNELS__CONSOLE__URL: jsonl:// needs an absolute file path:"
+     " jsonl:///var/lib/notifier/out.jsonl\n"),
+    ("the example kept, a credential holding it", {"NOTIFIER_DEFAULTS__TIMEZONE": "Mars/X"},
+     {"defaults__timezone": b"Asia/Baku"}, None,
+     "NOTIFIER_DEFAULTS__TIMEZONE: unknown time zone (use an IANA name such as Asia/Baku)\n"),
     ("the value quoted: hidden, the words kept", {"NOTIFIER_DEFAULTS__CHANNELS": '["channels"]'},
      {}, None, "NOTIFIER_DEFAULTS__CHANNELS: defaults.channels.0: unknown channel ***"
      " (not in [channels])\n"),

@@ -96,7 +96,11 @@ def load(
             return _not_empty(_load(path, data, col, env, seen_for, check_urls=check_urls),
                               text)
         except ConfigError as e:
-            raise ConfigError([p.scrubbed(secrets) for p in e.problems]) from None
+            # One located at a variable or credential file has its quoted parts
+            # hidden already (located.py); scrubbing it again, by every value the
+            # environment holds, would cut them out of the product's own words too.
+            raise ConfigError([p.scrubbed(secrets) if p.line else p
+                               for p in e.problems]) from None
     finally:
         if collecting:
             gc.enable()
