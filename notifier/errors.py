@@ -51,11 +51,17 @@ class Problem(NamedTuple):
         return self.text()
 
 
+def in_order(problems: Sequence[Problem]) -> list[Problem]:
+    """Problems as the file reads: by (file, line, column); those located at a variable
+    or credential file (no line) after them, in the order they were found."""
+    return sorted(problems, key=lambda p: (0, p.file, p.line, p.col) if p.line else (1, "", 0, 0))
+
+
 class ConfigError(Exception):
-    """The configuration is invalid; `problems` says where and why."""
+    """The configuration is invalid; `problems` says where and why, in the file's order."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
+        self.problems = in_order(problems)
         super().__init__("\n".join(str(p) for p in problems))
 
 

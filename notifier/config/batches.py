@@ -32,6 +32,7 @@ from notifier.config.resolve import (
 from notifier.config.schema import DeadlineSettings, Settings, load_settings
 from notifier.config.secrets import warn_if_exposed
 from notifier.config.tomlread import fast_read
+from notifier.errors import in_order
 from notifier.schedule.model import Deadline
 
 BATCH = 2000
@@ -133,7 +134,7 @@ def _read_parts(
     _no_problem(col)
     warn_if_exposed(path, settings, col)
     packed = b"".join(keys) if known else bytes(digests)
-    return replace(config, warnings=tuple(col.warnings),
+    return replace(config, warnings=tuple(in_order(col.warnings)),
                    tables=Tables(parts.head, base, packed, frozenset(unclean))
                    if remember else None)
 

@@ -10,6 +10,7 @@ at that level (schema.py is the one list of them).
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -48,8 +49,8 @@ _WORDED: dict[str, Callable[[Loc, Mapping[str, Any], object], str]] = {
     "extra_forbidden": lambda loc, _ctx, value: unknown(loc, value),
     "string_pattern_mismatch": lambda _loc, ctx, _input: _PATTERNS.get(
         str(ctx.get("pattern")), "is not in the expected form"),
-    "literal_error": lambda loc, ctx, _input: ("unknown name; " if loc[-1] == _KEY else "")
-        + f"must be one of {ctx.get('expected')}",
+    "literal_error": lambda loc, ctx, value: ("unknown name; " if loc[-1] == _KEY else "")
+        + f"must be one of {ctx.get('expected')}" + _suggest(value, str(ctx.get("expected", ""))),
     "greater_than_equal": lambda _loc, ctx, _input: f"must be at least {ctx.get('ge')}",
     "less_than_equal": lambda _loc, ctx, _input: f"must be at most {ctx.get('le')}",
     "string_too_long": lambda _loc, ctx, _input:
@@ -57,10 +58,27 @@ _WORDED: dict[str, Callable[[Loc, Mapping[str, Any], object], str]] = {
 }
 
 
+def _suggest(value: object, expected: str) -> str:
+    """`; did you mean 'reminder'?` for a name close to one of pydantic's `expected`
+    (`'reminder', 'due' or 'test'`: the schema's Literal names, quoted)."""
+    import difflib  # noqa: PLC0415 - only for a file with a problem
+
+    if not isinstance(value, str):
+        return ""
+    names = re.findall(r"'([^']*)'", expected)
+    close = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def location(error: Mapping[str, Any]) -> Loc:
     """Where the problem is: a table's key itself for a bad key (`templates.reminderz`)."""
     loc: Loc = tuple(error["loc"])
     return loc[:-1] if loc and loc[-1] == _KEY else loc
+
+
+def about_key(error: Mapping[str, Any]) -> bool:
+    """Whether the problem is the key itself (unknown, or a bad name), not its value."""
+    return error["type"] == "extra_forbidden" or tuple(error["loc"])[-1:] == (_KEY,)
 
 
 def message(error: Mapping[str, Any]) -> str:

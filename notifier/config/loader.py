@@ -26,7 +26,7 @@ from notifier.config.resolve import NOT_SEEN, Config, FirstSeen, first_seen_key,
 from notifier.config.schema import Settings, load_settings
 from notifier.config.secrets import raw_secrets, warn_if_exposed
 from notifier.config.tomlread import parse_toml, read_text
-from notifier.errors import ConfigError, Problem
+from notifier.errors import ConfigError, Problem, in_order
 from notifier.schedule.model import Deadline
 
 __all__ = ["NOT_SEEN", "Config", "FirstSeen", "FirstSeenFrom", "first_seen_ids", "load"]
@@ -113,7 +113,7 @@ def _load(
     """Validate and resolve `data`; it is emptied once validated (its memory is freed)."""
     for key, value in data.items():
         if key.startswith("_"):
-            col.add((key,), explain.unknown((key,), value))
+            col.add((key,), explain.unknown((key,), value), at_key=True)
     if col.problems:
         raise ConfigError(col.problems)
     creds = env.get("CREDENTIALS_DIRECTORY")
@@ -121,7 +121,7 @@ def _load(
         settings = load_settings(data, Path(creds) if creds else None)
     except ValidationError as e:
         for err in e.errors(include_url=False):
-            col.add(explain.location(err), explain.message(err))
+            col.add(explain.location(err), explain.message(err), at_key=explain.about_key(err))
         raise ConfigError(col.problems) from None
     except RecursionError:
         raise ConfigError([Problem(str(path), 1, 1, "", "nested too deeply")]) from None
@@ -136,7 +136,7 @@ def _load(
     if col.problems:
         raise ConfigError(col.problems)
     warn_if_exposed(path, settings, col)
-    return replace(config, warnings=tuple(col.warnings))
+    return replace(config, warnings=tuple(in_order(col.warnings)))
 
 
 def _not_empty(config: Config, text: str) -> Config:

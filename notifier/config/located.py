@@ -18,26 +18,36 @@ class Collector:
         self.file = file
         self.overrides = overrides
         self._text = text
-        self._positions: dict[tomlpos.Path, tuple[int, int]] | None = None
+        self._positions: tomlpos.Positions | None = None
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = list(overrides.warnings)
 
-    def _where(self, path: tomlpos.Path) -> tuple[int, int]:
+    def where(self, path: tomlpos.Path, *, at_key: bool = False) -> tuple[int, int]:
+        """Line and column of `path` in the file: where its value starts, or its key."""
         if self._positions is None:
-            self._positions = tomlpos.index_positions(self._text)
-        found = tomlpos.locate(self._positions, path)
+            try:
+                self._positions = tomlpos.index_positions(self._text)
+            except RecursionError:  # nested too deeply to say more than the file
+                self._positions = tomlpos.Positions()
+        found = self._positions.locate(path, at_key=at_key)
         return (1, 1) if found is None else found
 
+    def line_of(self, path: tomlpos.Path) -> int | None:
+        """The file's line of `path`, or None where a variable or credential set it."""
+        return None if self.overrides.origin(path) is not None else self.where(path)[0]
+
     def add(self, path: tomlpos.Path, message: str, *, warning: bool = False,
-            foreign: bool = False) -> None:
-        """A problem at `path`. `message` marks each part it quotes from the input
-        (redact.from_input); `foreign` (a library's words: apprise's, Jinja's) may
-        quote it unmarked."""
+            foreign: bool = False, at_key: bool = False) -> None:
+        """A problem at `path`: with its value, located where the value starts, or
+        with the key itself (`at_key`: an unknown key, a bad table name). `message`
+        marks each part it quotes from the input (redact.from_input); `foreign` (a
+        library's words: apprise's, Jinja's) may quote it unmarked."""
         origin = self.overrides.origin(path)
         if origin is None:
             creators = self._created_by(path)
             if not creators:
-                problem = Problem(self.file, *self._where(path), _dotted(path), shown(message))
+                problem = Problem(self.file, *self.where(path, at_key=at_key), _dotted(path),
+                                  shown(message))
                 (self.warnings if warning else self.problems).append(problem)
                 return
             # A table the file does not have, made by variables alone: at them.
@@ -57,8 +67,8 @@ class Collector:
         """The overrides that made the table holding `path`, if the file has no such table."""
         if not self.overrides.by_setting:
             return []
-        if self._positions is None:
-            self._positions = tomlpos.index_positions(self._text)
+        self.where(path)  # the file's positions, indexed once
+        assert self._positions is not None
         written = next((cut for cut in range(len(path), 0, -1)
                         if path[:cut] in self._positions), 0)
         for cut in range(len(path), written, -1):

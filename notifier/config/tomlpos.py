@@ -2,18 +2,47 @@
 
 tomllib gives positions only for syntax errors; validation errors come with a
 path such as ("deadlines", 2, "extensions", 0, "due"). This scanner maps table
-headers and keys to (line, column) so every error can name its line. It reads
-just enough TOML for that: headers, arrays of tables, dotted and quoted keys,
-and it skips multi-line strings and arrays.
+headers and keys to the (line, column) where they are written, and values to
+where each value starts, array elements and inline tables' keys included,
+over as many lines as a value takes. It reads just enough TOML for that, and
+only a file that TOML readers have taken (a problem of its meaning is being
+located).
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from dataclasses import dataclass, field
 
 Path = tuple[str | int, ...]
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
+_SCALAR_END = re.compile(r"[,\]}#\n]")
+_MAX_DEPTH = 200
+"""Values nested deeper are skipped, not indexed (a file that deep is refused anyway)."""
+
+
+@dataclass
+class Positions:
+    """Where each path was written: its key (or table header), and its value."""
+
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def __contains__(self, path: Path) -> bool:
+        return path in self.keys or path in self.values
+
+    def locate(self, path: Path, *, at_key: bool = False) -> tuple[int, int] | None:
+        """Where `path`'s value starts (its key's place with `at_key`), or where the
+        longest written prefix of it is."""
+        if not at_key and path in self.values:
+            return self.values[path]
+        for cut in range(len(path), 0, -1):
+            found = self.keys.get(path[:cut]) or self.values.get(path[:cut])
+            if found is not None:
+                return found
+        return None
 
 
 def _split_key(text: str) -> list[str] | None:
@@ -47,10 +76,11 @@ def _split_key(text: str) -> list[str] | None:
     return parts or None
 
 
-def _key_end(line: str) -> int:
-    """Index of the `=` that ends the key on this line, or -1."""
+def _key_end(text: str, start: int) -> int:
+    """Index of the `=` that ends the key starting at `start`, or -1."""
     quote = ""
-    for i, ch in enumerate(line):
+    for i in range(start, len(text)):
+        ch = text[i]
         if quote:
             if ch == quote:
                 quote = ""
@@ -58,139 +88,170 @@ def _key_end(line: str) -> int:
             quote = ch
         elif ch == "=":
             return i
-        elif ch == "#":
+        elif ch in "#\n":
             return -1
     return -1
 
 
-def index_positions(text: str) -> dict[Path, tuple[int, int]]:  # noqa: PLR0912 - one pass, one branch per TOML line form
-    """Every header and key path in `text` with its 1-based (line, column)."""
-    positions: dict[Path, tuple[int, int]] = {}
+class _Scanner:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self.found = Positions()
+
+    def where(self, i: int) -> tuple[int, int]:
+        line = bisect_right(self.starts, i)
+        return line, i - self.starts[line - 1] + 1
+
+    def skip_blank(self, i: int, *, newlines: bool) -> int:
+        """Past spaces (and newlines and comments, where a value may continue)."""
+        text, n = self.text, len(self.text)
+        while i < n:
+            ch = text[i]
+            if ch in " \t\r" or (newlines and ch == "\n"):
+                i += 1
+            elif ch == "#" and newlines:
+                end = text.find("\n", i)
+                i = n if end < 0 else end
+            else:
+                break
+        return i
+
+    def key(self, i: int, prefix: Path, first: int) -> tuple[Path, int] | None:
+        """The path of the key at `i` and the index after its `=`, its places recorded."""
+        eq = _key_end(self.text, i)
+        parts = _split_key(self.text[i:eq]) if eq > i else None
+        if not parts:
+            return None
+        path = (*prefix, *parts)
+        _add_prefixes(self.found.keys, path, self.where(i), first)
+        return path, eq + 1
+
+    def value(self, i: int, path: Path, depth: int = 0) -> int:  # noqa: PLR0911 - one return a form
+        """Record where the value at `i` starts (and its elements, keys); the index after it."""
+        text, n = self.text, len(self.text)
+        if i >= n:
+            return i
+        self.found.values.setdefault(path, self.where(i))
+        ch = text[i]
+        if text.startswith(('"""', "'''"), i):
+            quote = text[i : i + 3]
+            j = i + 3
+            while True:
+                end = text.find(quote, j)
+                if end < 0:
+                    return n
+                if quote == '"""' and _escaped(text, end):
+                    j = end + 1
+                    continue
+                end += 3
+                extra = 0
+                while end < n and text[end] == quote[0] and extra < 2:
+                    end, extra = end + 1, extra + 1  # the string's own quotes before its end
+                return end
+        if ch in "\"'":
+            j = i + 1
+            while j < n and text[j] not in (ch, "\n"):
+                j += 2 if ch == '"' and text[j] == "\\" else 1
+            return j + 1
+        if ch in "[{":
+            if depth >= _MAX_DEPTH:
+                return n
+            return self.array(i + 1, path, depth) if ch == "[" \
+                else self.inline_table(i + 1, path, depth)
+        m = _SCALAR_END.search(text, i)
+        return n if m is None else m.start()
+
+    def array(self, i: int, path: Path, depth: int) -> int:
+        count = 0
+        while True:
+            i = self.skip_blank(i, newlines=True)
+            if i >= len(self.text) or self.text[i] == "]":
+                return i + 1
+            if self.text[i] == ",":
+                i += 1
+                continue
+            after = self.value(i, (*path, count), depth + 1)
+            count += 1
+            if after <= i:
+                return len(self.text)
+            i = after
+
+    def inline_table(self, i: int, path: Path, depth: int) -> int:
+        while True:
+            i = self.skip_blank(i, newlines=True)
+            if i >= len(self.text) or self.text[i] == "}":
+                return i + 1
+            if self.text[i] == ",":
+                i += 1
+                continue
+            found = self.key(i, path, len(path) + 1)
+            if found is None:
+                return len(self.text)
+            inner, after_eq = found
+            after = self.value(self.skip_blank(after_eq, newlines=False), inner, depth + 1)
+            if after <= i:
+                return len(self.text)
+            i = after
+
+
+def _escaped(text: str, i: int) -> bool:
+    """Whether the character at `i` follows an odd run of backslashes."""
+    j = i
+    while j > 0 and text[j - 1] == "\\":
+        j -= 1
+    return (i - j) % 2 == 1
+
+
+def index_positions(text: str) -> Positions:
+    """Every header and key path in `text` with its 1-based (line, column), and where
+    each value starts."""
+    scan = _Scanner(text)
+    positions = scan.found
     counts: dict[Path, int] = {}
     latest: dict[tuple[str, ...], Path] = {}
     current: Path = ()
-    depth = 0  # open brackets/braces of a multi-line value
-    in_string = ""
-    array: tuple[Path, list[int]] | None = None  # a multi-line array: its path, scan state
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw
-        if in_string:
-            if in_string in line:
-                in_string = ""
-            continue
-        stripped = line.strip()
-        if depth > 0:
-            depth += _bracket_balance(stripped)
-            if array is not None:
-                _add_items(positions, array[0], lineno, line, 0, array[1])
-            continue
-        if not stripped or stripped.startswith("#"):
-            continue
-        col = len(line) - len(line.lstrip()) + 1
-        if stripped.startswith("["):
-            brackets = 2 if stripped.startswith("[[") else 1  # an array of tables, or a table
-            end = stripped.find("]" * brackets)
-            parts = _split_key(stripped[brackets:end]) if end > 0 else None
+    i, n = 0, len(text)
+    while i < n:
+        i = scan.skip_blank(i, newlines=True)
+        if i >= n:
+            break
+        eol = text.find("\n", i)
+        eol = n if eol < 0 else eol
+        if text[i] == "[":
+            line = text[i:eol]
+            brackets = 2 if line.startswith("[[") else 1  # an array of tables, or a table
+            end = line.find("]" * brackets)
+            parts = _split_key(line[brackets:end]) if end > 0 else None
             if parts:
                 current = _resolve(tuple(parts), latest)
-                _add_prefixes(positions, current, lineno, col)
+                _add_prefixes(positions.keys, current, scan.where(i))
                 if brackets == 2:
                     counts[current] = counts.get(current, 0) + 1
                     current = (*current, counts[current] - 1)
                     latest[tuple(parts)] = current
-                    positions.setdefault(current, (lineno, col))
+                    positions.keys.setdefault(current, scan.where(i))
+            i = eol
             continue
-        eq = _key_end(line)
-        if eq < 0:
+        found = scan.key(i, current, len(current) + 1)
+        if found is None:
+            i = eol
             continue
-        parts = _split_key(line[:eq])
-        if not parts:
-            continue
-        path = (*current, *parts)
-        _add_prefixes(positions, path, lineno, col, len(current) + 1)
-        value = line[eq + 1 :].strip()
-        for quote in ('"""', "'''"):
-            if value.startswith(quote) and value.count(quote) == 1:
-                in_string = quote
-        if not in_string:
-            depth = max(0, _bracket_balance(value))
-            array = _open_array(positions, path, lineno, line, eq, depth)
+        path, after_eq = found
+        after = scan.value(scan.skip_blank(after_eq, newlines=False), path)
+        # The rest of the value's last line is a comment, at most.
+        end = text.find("\n", after)
+        i = n if end < 0 else max(end, i + 1)
     return positions
 
 
-def _add_prefixes(positions: dict[Path, tuple[int, int]], path: Path, lineno: int, col: int,
+def _add_prefixes(keys: dict[Path, tuple[int, int]], path: Path, where: tuple[int, int],
                   first: int = 1) -> None:
     """`path` and each table it names on the way (`[a.b.c]`, `a.b.c = 1` write `a` and
-    `a.b` too, if not written before) start at this line: an unknown table is
-    located at its own header."""
+    `a.b` too, if not written before) start here: an unknown table is located at its
+    own header."""
     for cut in range(first, len(path) + 1):
-        positions.setdefault(path[:cut], (lineno, col))
-
-
-def _open_array(positions: dict[Path, tuple[int, int]], path: Path, lineno: int, line: str,
-                eq: int, depth: int) -> tuple[Path, list[int]] | None:
-    """Record where the elements of an array value begin on its key's line; while the
-    array stays open, its path and scan state for the lines that follow."""
-    value = line[eq + 1 :].strip()
-    if not value.startswith("[") or '"""' in value or "'''" in value:
-        return None
-    state = [0, 0, 0]
-    _add_items(positions, path, lineno, line, line.index("[", eq), state)
-    return (path, state) if depth > 0 else None
-
-
-def _add_items(positions: dict[Path, tuple[int, int]], path: Path, lineno: int, line: str,
-               start: int, state: list[int]) -> None:
-    """Record where each element of the array at `path` starts in `line[start:]`.
-
-    `state` is [depth, expecting an element (0/1), elements so far], carried from
-    line to line of a multi-line array.
-    """
-    depth, expecting, count = state
-    quote = ""
-    i = start
-    while i < len(line):
-        ch = line[i]
-        if quote:
-            if ch == "\\" and quote == '"':
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch == "#":
-            break
-        elif ch not in " \t":
-            if expecting and depth == 1 and ch not in ",]":
-                positions.setdefault((*path, count), (lineno, i + 1))
-                count, expecting = count + 1, 0
-            if ch in "\"'":
-                quote = ch
-            elif ch in "[{":
-                depth += 1
-                expecting = int(depth == 1)
-            elif ch in "]}":
-                depth -= 1
-            elif ch == "," and depth == 1:
-                expecting = 1
-        i += 1
-    state[:] = [depth, expecting, count]
-
-
-def _bracket_balance(value: str) -> int:
-    balance = 0
-    quote = ""
-    for ch in value:
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "[{":
-            balance += 1
-        elif ch in "]}":
-            balance -= 1
-        elif ch == "#":
-            break
-    return balance
+        keys.setdefault(path[:cut], where)
 
 
 def _resolve(parts: tuple[str, ...], latest: dict[tuple[str, ...], Path]) -> Path:
@@ -200,12 +261,3 @@ def _resolve(parts: tuple[str, ...], latest: dict[tuple[str, ...], Path]) -> Pat
         if prefix in latest:
             return (*latest[prefix], *parts[cut:])
     return parts
-
-
-def locate(positions: dict[Path, tuple[int, int]], path: Path) -> tuple[int, int] | None:
-    """The position of `path`, or of its longest written prefix."""
-    for cut in range(len(path), 0, -1):
-        found = positions.get(path[:cut])
-        if found is not None:
-            return found
-    return None
