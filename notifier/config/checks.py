@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from types import ModuleType
@@ -44,8 +45,29 @@ def known_channels(
 ) -> None:
     for j, name in enumerate(names):
         if name not in channels:
-            col.add((*where, j), f"unknown channel {from_input(repr(name))} (not in [channels])")
+            col.add((*where, j), f"unknown channel {from_input(repr(name))} (not in [channels]"
+                                 f"{closest(name, channels)})")
 
+
+def closest(name: str, known: Iterable[str], *, fold: bool = False) -> str:
+    """`; did you mean 'x'?` naming the known name closest to `name`, or nothing."""
+    import difflib  # noqa: PLC0415 - only for a file with a problem
+
+    names = list(known)
+    if fold:
+        same = [k for k in names if k.lower() == name.lower()]
+        if same:
+            return f"; did you mean {from_input(repr(same[0]))}?"
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f"; did you mean {from_input(repr(close[0]))}?" if close else ""
+
+
+def duplicate_id(name: str, first: int, i: int, col: Collector) -> None:
+    """A second deadline with an id: said at it, naming the first (ids are the operator's
+    own names, shown in every output, so quoted like a channel's)."""
+    line = col.line_of(("deadlines", first, "id"))
+    where = f"line {line}" if line is not None else f"deadlines.{first}"
+    col.add(("deadlines", i, "id"), f"duplicate id {from_input(repr(name))} (first at {where})")
 
 
 def repeated_reminders(texts: list[str], col: Collector, where: tomlpos.Path) -> None:
@@ -253,18 +275,37 @@ def check_templates(s: Settings, schedule: Schedule, col: Collector) -> None:
     if not s.templates:
         return
     from notifier.messages.checks import template_problems  # noqa: PLC0415
-    from notifier.messages.render import Renderer, TemplateProblem  # noqa: PLC0415
+    from notifier.messages.render import Renderer, syntax_problem  # noqa: PLC0415
+    from notifier.messages.templates import Part, TemplateSource  # noqa: PLC0415
 
-    try:
-        renderer = Renderer(s.templates)
-    except TemplateProblem as e:
-        col.add(("templates", e.kind, e.part), e.message, foreign=True)
-        return
+    # Every override's syntax error, then the renders of the others (a broken one is
+    # left to its built-in meanwhile): every template problem is reported at once.
+    usable: dict[str, TemplateSource] = {}
+    for kind, given in s.templates.items():
+        parts: dict[Part, str | None] = {"title": given.title, "body": given.body}
+        for part, source in parts.items():
+            broken = None if source is None else syntax_problem(kind, part, source)
+            if broken is not None:
+                _template_problem(col, broken.kind, broken.part, broken.message,
+                                  broken.lineno, source)
+                parts[part] = None
+        usable[kind] = TemplateSource(title=parts["title"], body=parts["body"])
+    renderer = Renderer(usable)
     from notifier.schedule.planning import plan  # noqa: PLC0415
 
     horizon_start = min((d.stages[0].due for d in schedule.deadlines),
                         default=datetime(2000, 1, 1, tzinfo=UTC)) - timedelta(days=400)
     samples = plan(schedule, horizon_start, horizon_start + timedelta(days=1200))
     for problem in template_problems(renderer, schedule, samples, now=horizon_start):
-        col.add(("templates", problem.kind, problem.part), problem.message, foreign=True)
+        _template_problem(col, problem.kind, problem.part, problem.message, problem.lineno,
+                          renderer.sources[problem.kind, problem.part])
+
+
+def _template_problem(col: Collector, kind: str, part: str, message: str, line: int | None,
+                      source: str | None) -> None:
+    """At the template's value in the file; the template's own line if it has several."""
+    several = source is not None and "\n" in source.strip("\n")
+    col.add(("templates", kind, part),
+            f"{message} (line {line} of the template)" if several and line else message,
+            foreign=True)
 

@@ -91,7 +91,11 @@ def _zone(
         try:
             zone = _find_zone(name)
         except (ZoneInfoNotFoundError, ValueError, OSError):
-            col.add(where, "unknown time zone (use an IANA name such as Asia/Baku)")
+            from zoneinfo import available_timezones  # noqa: PLC0415 - only for a bad name
+
+            near = checks.closest(name, sorted(available_timezones()), fold=True)
+            col.add(where, f"unknown time zone{near}" if near
+                    else "unknown time zone (use an IANA name such as Asia/Baku)")
         else:
             zonenames.warn_not_a_place(name, col, where)
             return zone
@@ -213,11 +217,11 @@ def resolve_deadlines(
 ) -> list[Deadline]:
     """Resolve every deadline of the file, in order; duplicate ids are problems."""
     out: list[Deadline] = []
-    ids: set[str] = set()
+    ids: dict[str, int] = {}
     for i, d in enumerate(items):
-        if d.id in ids:
-            col.add(("deadlines", i, "id"), "duplicate id")
-        ids.add(d.id)
+        first = ids.setdefault(d.id, i)
+        if first != i:
+            checks.duplicate_id(d.id, first, i, col)
         resolved = resolve_deadline(d, i, base, col, seen)
         if resolved is not None:
             out.append(resolved)
@@ -368,7 +372,7 @@ def _channels(s: Settings, col: Collector, *, check_urls: bool) -> dict[str, Cha
     out: dict[str, Channel] = {}
     for name, ch in s.channels.items():
         if not checks.valid_name(name):
-            col.add(("channels", name), "channel names use a-z, 0-9, - and _")
+            col.add(("channels", name), "channel names use a-z, 0-9, - and _", at_key=True)
         urls = ch.all_urls
         if check_urls:
             for j, url in enumerate(urls):

@@ -23,7 +23,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
-from jinja2.exceptions import TemplateError
+from jinja2.exceptions import TemplateError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 from notifier.messages.context import (
@@ -32,6 +32,7 @@ from notifier.messages.context import (
     summary_context,
     test_context,
 )
+from notifier.messages.jinjawords import render_words, syntax_words
 from notifier.messages.templates import (
     DEFAULT_TEMPLATES,
     TEMPLATE_KINDS,
@@ -145,6 +146,17 @@ def _builtins() -> dict[tuple[str, Part], Template]:
         return _BUILTIN
 
 
+def syntax_problem(kind: str, part: Part, source: str) -> TemplateProblem | None:
+    """The syntax error of one template compiled alone, if it has one (`check` reports
+    every template's, not only the first's)."""
+    try:
+        _from_string(_environment(), source)
+    except TemplateSyntaxError as e:
+        return TemplateProblem(kind, part, syntax_words(e.message or "syntax error",
+                                                        _environment()), e.lineno)
+    return None
+
+
 class Renderer:
     """Compiled templates (built-in defaults + overrides) and the contexts they see.
 
@@ -191,8 +203,8 @@ class Renderer:
             try:
                 compiled = _from_string(self._env, self.sources[kind, part])
             except TemplateSyntaxError as e:
-                raise TemplateProblem(kind, part, e.message or "syntax error",
-                                      e.lineno) from None
+                raise TemplateProblem(kind, part, syntax_words(e.message or "syntax error",
+                                                               self._env), e.lineno) from None
             self._compiled[kind, part] = compiled
         return compiled
 
@@ -204,7 +216,10 @@ class Renderer:
         try:
             text = template.render(ctx)
         except Exception as e:  # noqa: BLE001 - a template can raise anything; report it
-            raise TemplateProblem(kind, part, _describe(e), _lineno(e)) from None
+            said = _describe(e)
+            if isinstance(e, UndefinedError):
+                said = render_words(said, self._env, self.sources[kind, part], ctx)
+            raise TemplateProblem(kind, part, said, _lineno(e)) from None
         return _tidy_title(text) if part == "title" else _tidy_body(text)
 
     def names(self, kind: str, parts: tuple[Part, ...] = ("title", "body")) -> frozenset[str]:
