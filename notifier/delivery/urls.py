@@ -91,7 +91,7 @@ def instantiate(url: str, asset: AppriseAsset) -> NotifyBase:
         results = url_to_dict(url, secure_logging=True)
     if results is None:
         if scheme not in N_MGR:
-            raise ValueError(f"unknown scheme {scheme}://")
+            raise ValueError(f"unknown scheme {scheme}://{_scheme_hint(scheme)}")
         raise ValueError(f"malformed {N_MGR[scheme].service_name!s} URL ({scheme}://)")
     plugin_cls = N_MGR[results["schema"]]
     if not issubclass(plugin_cls, BuiltinPlugin):
@@ -105,13 +105,45 @@ def instantiate(url: str, asset: AppriseAsset) -> NotifyBase:
     except BuiltinUrlError as e:
         raise ValueError(str(e)) from None
     except Exception as e:  # noqa: BLE001 - any plugin may raise anything on a bad URL
-        detail = short(str(e), secret_tokens(url, None))
+        detail = _plugin_words(short(str(e), secret_tokens(url, None)))
         name = str(plugin_cls.service_name)
         reason = f"{name} rejected the URL: {detail}" if detail else f"bad {name} URL"
         raise ValueError(reason) from None
     if plugin is None:
         raise ValueError(f"{scheme}:// is not available on this system")
     return plugin
+
+
+def _scheme_hint(scheme: str) -> str:
+    """What to write instead of an unknown scheme: a webhook's, or the closest known."""
+    if scheme in ("http", "https"):
+        return (f": for a webhook write json{'s' if scheme == 'https' else ''}:// (a JSON POST;"
+                " also xml://, form://), or the service's own apprise scheme")
+    import difflib  # noqa: PLC0415 - only for a bad URL
+
+    known: Callable[[], list[str]] = N_MGR.schemas  # type: ignore[attr-defined]  # untyped
+    close = difflib.get_close_matches(scheme, [str(k) for k in known()], n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}://?)" if close else ""
+
+
+_PLUGIN_WORDS: Final = (
+    (re.compile(r"^Invalid ~From~ email (?:specified|format)\b.*", re.IGNORECASE | re.DOTALL),
+     "no valid sender address: add from=NAME@DOMAIN, or a user and host that make one"),
+    (re.compile(r"^Invalid ~To~ email (?:specified|format)\b.*", re.IGNORECASE | re.DOTALL),
+     "a recipient address is not valid: to=NAME@DOMAIN"),
+)
+
+
+def _plugin_words(detail: str) -> str:
+    """A plugin's refusal in our words: known ones rewritten; any other without the
+    value it quotes after its last colon (redacted, or empty: a bare colon) nor tildes."""
+    for pattern, words in _PLUGIN_WORDS:
+        if pattern.match(detail):
+            return words
+    detail = re.sub(r":[^:]*$", "", detail) if ": " in detail or detail.endswith(":") \
+        else detail
+    detail = detail.replace("~", "").strip()
+    return detail[:1].lower() + detail[1:]
 
 
 _CUSTOM_ARG = re.compile(r"([?&](?:[+:-]|%2[Bb]|%3[Aa])[^=&]*=)[^&]*")
