@@ -82,7 +82,7 @@ def parse_toml(file: str, text: str) -> dict[str, Any]:
             # tomllib stopped at TOML 1.1 that rtoml reads (a time without seconds,
             # say): the real mistake is where rtoml stopped.
             problem = later
-        raise ConfigError([problem]) from None
+        raise ConfigError([_in_our_words(problem, text)]) from None
     except RecursionError:
         raise ConfigError([Problem(file, 1, 1, "", "nested too deeply")]) from None
     except (ValueError, MemoryError, OverflowError):
@@ -137,3 +137,89 @@ def _syntax_problem(file: str, e: TOMLDecodeError) -> Problem:
     elif "(at end of document)" in message:
         message = message.replace(" (at end of document)", "")
     return Problem(file, line, col, "", f"TOML syntax: {message}")
+
+
+_SYNTAX = "TOML syntax: "
+_UNTERMINATED = ("unterminated string: its closing quote is missing on this line "
+                 '(text over several lines goes in """...""")')
+_NOT_A_VALUE = ('not a value: text needs quotes ("..."), a date is written 2020-11-15, '
+                "a list [...]")
+_ONE_A_LINE = "expected the end of the line after the value (one key = value a line)"
+_TWICE = "is already set above (each key and table is written once)"
+_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), w) for p, w in (
+    # tomllib's words
+    (r"Illegal character '\\n'$", _UNTERMINATED),
+    (r"""Expected "'"$""", _UNTERMINATED),
+    (r"Illegal character (.+)$", r"character \1 is not allowed here; write it as an escape"),
+    (r"Cannot declare \((.+)\) twice$", "table [{}] is defined twice"),
+    (r"Cannot overwrite a value$", f"this key {_TWICE}"),
+    (r"Invalid value$", _NOT_A_VALUE),
+    (r"Expected '=' after a key in a key/value pair$", "expected = after the key"),
+    (r"Unclosed array$", "unclosed list: its ] is missing"),
+    (r"Unclosed inline table$", "unclosed inline table: its } is missing"),
+    (r"Unterminated string$", 'unterminated string: its closing """ is missing'),
+    (r"Expected ']' at the end of a table declaration$", "unclosed table header: its ] is "
+                                                         "missing"),
+    (r"Expected newline or end of document after a statement$", _ONE_A_LINE),
+    (r"Unescaped '\\' in a string$", "a backslash in \"...\" starts an escape (\\n, \\t, "
+                                     "\\\\, ...): write \\\\ for one, or use '...'"),
+    (r"Invalid initial character for a key part$", "not a key: bare keys use A-Z, a-z, 0-9, "
+                                                   "- and _ (quote any other)"),
+    # rtoml's, where it stopped later than tomllib
+    (r"invalid (?:basic|literal) string, expected `[\"']`$", _UNTERMINATED),
+    (r"invalid multi-line (?:basic|literal) string, expected `[\"']`$",
+     'unterminated string: its closing """ is missing'),
+    (r"duplicate key$", f"this key {_TWICE}"),
+    (r"unclosed array, expected `\]`$", "unclosed list: its ] is missing"),
+    (r"unclosed inline table, expected `}`$", "unclosed inline table: its } is missing"),
+    (r"unclosed table, expected `\]`$", "unclosed table header: its ] is missing"),
+    (r"key with no value, expected `=`$", "expected = after the key"),
+    (r"string values must be quoted, expected literal string$", _NOT_A_VALUE),
+    (r"unexpected key or value, expected newline, `#`$", _ONE_A_LINE),
+    (r"Invalid statement$", "not a key = value line, nor a [table] header"),
+))
+
+
+def _in_our_words(problem: Problem, text: str) -> Problem:
+    """A reader's syntax error in the product's words, located where the mistake starts
+    (the opening quote of an unterminated string, a table's header written twice)."""
+    raw = problem.message.removeprefix(_SYNTAX)
+    for pattern, words in _WORDS:
+        m = pattern.match(raw)
+        if m is None:
+            continue
+        line, col = problem.line, problem.col
+        lines = text.split("\n")
+        here = lines[line - 1] if 0 < line <= len(lines) else ""
+        if words == _UNTERMINATED:
+            col = _open_quote(here) or col
+        elif m.re.pattern.startswith(("Cannot", "duplicate")):
+            col = len(here) - len(here.lstrip()) + 1  # the key or header itself
+        said = words
+        if "{}" in words:
+            parts = re.findall(r"'((?:[^'\\]|\\.)*)'", m.group(1))
+            said = words.format(".".join(
+                p if re.fullmatch(r"[A-Za-z0-9_-]+", p) else f'"{p}"' for p in parts))
+        elif "\\1" in words:
+            said = m.expand(words)
+        return problem._replace(col=col, message=_SYNTAX + said)
+    return problem
+
+
+def _open_quote(line: str) -> int | None:
+    """The column of the quote that opens a string left open at the end of `line`."""
+    quote, opened = "", None
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote, opened = ch, i + 1
+        elif ch == "#":
+            break
+        i += 1
+    return opened if quote else None
