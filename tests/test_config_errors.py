@@ -193,7 +193,8 @@ WORDED = [
      "deadlines.0.reminders: must be a list, in square brackets"),
     ("bad template kind", "[templates.reminderz]\ntitle = \"x\"\n" + GOOD_DEADLINE, 7,
      "templates.reminderz: unknown name; must be one of 'reminder', 'rescheduled', 'due', "
-     "'overdue', 'completed', 'cancelled', 'digest', 'summary' or 'test'"),
+     "'overdue', 'completed', 'cancelled', 'digest', 'summary' or 'test'; did you mean "
+     "'reminder'?"),
     ("number for text", GOOD_DEADLINE + "note = 1\n", 12,
      "deadlines.0.note: must be a string (in quotes)"),
     ("bad boolean", "[digest]\nschedule = \"0 8 * * *\"\nalways = 3\n" + GOOD_DEADLINE, 9,
@@ -211,7 +212,7 @@ WORDED = [
      " days): use days or weeks, e.g. 30d, 4w, P30D"),
     ("bad kind", "[channels.x]\nurl = \"console://\"\nkinds = [\"reminders\"]\n" + GOOD_DEADLINE,
      9, "channels.x.kinds.0: must be one of 'reminder', 'rescheduled', 'due', 'overdue', "
-     "'completed', 'cancelled' or 'digest'"),
+     "'completed', 'cancelled' or 'digest'; did you mean 'reminder'?"),
 ]
 
 
