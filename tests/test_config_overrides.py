@@ -293,12 +293,12 @@ SAID: list[tuple[str, dict[str, str], dict[str, bytes], str | None, str]] = [
     ("cron: weekday out of range", {"NOTIFIER_DIGEST__SCHEDULE": "0 8 * * 8"}, {}, None,
      "NOTIFIER_DIGEST__SCHEDULE: weekday field: must be 0-7 (0 and 7 are Sunday) or sun-sat\n"),
     ("cron in the file: minute", {}, {}, "61 8 * * 1",
-     f"{{config}}:{DIGEST_LINE}:1: digest.schedule: minute field: must be 0-59\n"),
+     f"{{config}}:{DIGEST_LINE}:12: digest.schedule: minute field: must be 0-59\n"),
     ("cron in the file: weekday", {}, {}, "0 8 * * 8",
-     f"{{config}}:{DIGEST_LINE}:1: digest.schedule: weekday field: must be 0-7 (0 and 7 are"
+     f"{{config}}:{DIGEST_LINE}:12: digest.schedule: weekday field: must be 0-7 (0 and 7 are"
      " Sunday) or sun-sat\n"),
     ("cron in the file: 4 fields", {}, {}, "0 8 * *",
-     f"{{config}}:{DIGEST_LINE}:1: digest.schedule: need a 5-field cron expression (minute"
+     f"{{config}}:{DIGEST_LINE}:12: digest.schedule: need a 5-field cron expression (minute"
      " hour day month weekday), e.g. '0 8 * * 1-5'\n"),
     ("unknown key, none close", {"NOTIFIER_CHANNELS__CONSOLE__COLOUR": "red"}, {}, None,
      "NOTIFIER_CHANNELS__CONSOLE__COLOUR: unknown key: [channels.console] has url, urls,"

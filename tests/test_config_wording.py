@@ -132,12 +132,6 @@ WORDED = [
      "7:1: TOML syntax: table [channels.console] is defined twice"),
     ("key set twice", HEAD + "url = \"console://\"\n",
      "6:1: TOML syntax: this key is already set above (each key and table is written once)"),
-    ("cron field out of range", HEAD + "[digest]\nschedule = \"0 25 * * *\"\n" + DEADLINE,
-     "7:12: digest.schedule: bad cron expression: its hour field '25' is not valid: use 0-23, "
-     "lists (1,3), ranges (1-5) and steps (*/2)"),
-    ("cron weekday misspelt", HEAD + "[digest]\nschedule = \"0 8 * * mon-fry\"\n" + DEADLINE,
-     "7:12: digest.schedule: bad cron expression: its day of week field 'mon-fry' is not "
-     "valid: use 0-7 or sun-sat, lists (1,3), ranges (1-5) and steps (*/2)"),
     ("bare word for a value", HEAD + DEADLINE + "note = handed over\n",
      '11:8: TOML syntax: not a value: text needs quotes ("..."), a date is written 2020-11-15, '
      "a list [...]"),
