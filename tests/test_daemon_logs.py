@@ -173,3 +173,46 @@ def test_start_lines_say_one_in_the_singular(tmp_path: Path) -> None:
     assert "1 delivery was in flight at a crash; sending it again" in logs
     assert ": 1 missed notification: sending 1 late, skipping 0" in logs
     assert "STATUS=1 deadline, " in ready
+
+
+FIRST_SEEN_LATE = ("first seen by the daemon now, after its due ({due}), and no `announced` "
+                   "says it was known before: no reminder, due or overdue message is sent "
+                   "for this deadline")
+
+
+def test_a_deadline_first_seen_after_its_due_is_said_once(tmp_path: Path) -> None:
+    """A deadline the daemon first sees after its due gets nothing (SPEC 3): the operator
+    is told, by the start or reload that first sees it, and not again."""
+    now = utc_now().replace(microsecond=0)
+
+    def deadline(ident: str, due: str, extra: str = "") -> str:
+        return f'[[deadlines]]\nid = "{ident}"\ntitle = "T {ident}"\ndue = {due}\n{extra}\n'
+
+    past = "2001-02-03T04:05:06Z"
+    late = FIRST_SEEN_LATE.format(due="Sat 3 Feb 2001 04:05:06, UTC")
+    text = config_toml(state=tmp_path / "state.db", channels={"out": "console://"},
+                       deadlines=deadline("late", past) + deadline(
+                           "done", past, 'completed = 2001-02-04T00:00:00Z\nnote = "ok"') +
+                       deadline("ahead", toml_str(str(now + timedelta(days=3)))[1:-1]))
+    with daemon_process(tmp_path, text) as (d, sd):
+        sd.wait_for(lambda m: "READY=1" in m)
+        first = d.text()
+        added = reload_with(d, sd, tmp_path / "config.toml",
+                            text + deadline("later", past.replace("2001", "2002")))
+        assert d.stop() == 0
+    (tmp_path / "again").mkdir()
+    with daemon_process(tmp_path / "again", text) as (d, sd):
+        sd.wait_for(lambda m: "READY=1" in m)
+        second = d.text()
+        assert d.stop() == 0
+    # Located at the deadline's [[deadlines]] header: the line before its id, counted from 1.
+    header = text.splitlines().index('id = "late"')
+    (warned,) = [line for line in first.splitlines() if "first seen" in line]
+    assert warned.endswith(f"WARNING notifier.daemon: start: {tmp_path / 'config.toml'}:"
+                           f"{header}:1: deadlines.0: warning: {late}"), warned
+    assert "later" not in first
+    assert [line for line in added.splitlines() if "first seen" in line] == [
+        line for line in added.splitlines() if "reload: " in line and "deadlines.3" in line]
+    assert "Sun 3 Feb 2002 04:05:06, UTC" in added
+    assert "first seen" not in second
+

@@ -148,19 +148,28 @@ def _once(col: Collector, where: tomlpos.Path, message: str, *, warning: bool = 
 
 def warn_known_too_late(
     deadline_at: tomlpos.Path, zone: ZoneInfo, announced: datetime, stages: list[Stage],
-    col: Collector,
+    col: Collector, *, first_seen: bool = False,
 ) -> None:
     """A deadline announced after its last due is overdue from the moment it is known:
     no reminder, due or overdue message is planned for it (SPEC 2). A warning, not an
-    error: a file can be written after the fact, and its closure is still sent."""
+    error: a file can be written after the fact, and its closure is still sent.
+
+    `first_seen`: `announced` is not written but is the moment the daemon first sees
+    the deadline (SPEC 3, live edits; also a first start): said at the deadline, once,
+    by the load that sees it."""
     last = stages[-1]
     if announced > last.due:
         text = _due_text(last, zone)
         which = f"its due ({text})" if len(stages) == 1 \
             else f"its last due (extension {len(stages) - 1}: {text})"
-        col.add((*deadline_at, "announced"),
-                f"announced after {which}: no reminder, due or overdue "
-                "message is sent for this deadline", warning=True)
+        if first_seen:
+            col.add(deadline_at, f"first seen by the daemon now, after {which}, and no "
+                    "`announced` says it was known before: no reminder, due or overdue "
+                    "message is sent for this deadline", warning=True)
+        else:
+            col.add((*deadline_at, "announced"),
+                    f"announced after {which}: no reminder, due or overdue "
+                    "message is sent for this deadline", warning=True)
 
 
 def extension_moves(

@@ -62,6 +62,10 @@ class FirstSeen:
     def at(self, deadline_id: str, stage: int) -> datetime | None:
         return self.times.get(first_seen_key(deadline_id, stage), self.now)
 
+    def seen_now(self, deadline_id: str) -> bool:
+        """Whether this load is the first to see the deadline (a daemon's, at `now`)."""
+        return self.now is not None and first_seen_key(deadline_id, 0) not in self.times
+
 
 NOT_SEEN = FirstSeen()
 """No ledger: every stage without `announced` is known from the start."""
@@ -228,6 +232,21 @@ def resolve_deadlines(
     return out
 
 
+def _known_too_late(
+    deadline_id: str, at: tomlpos.Path, zone: ZoneInfo, announced: datetime | None,
+    stages: list[Stage], seen: FirstSeen, col: Collector,
+) -> None:
+    """Known only after its last due: by the written `announced`, or else by the
+    first-seen time of a load that is the first to see the deadline (`seen` is
+    NOT_SEEN for a closed one: it expects nothing more)."""
+    if not stages:
+        return
+    if announced is not None:
+        checks.warn_known_too_late(at, zone, announced, stages, col)
+    elif seen.now is not None and seen.seen_now(deadline_id):
+        checks.warn_known_too_late(at, zone, seen.now, stages, col, first_seen=True)
+
+
 def resolve_deadline(
     d: DeadlineSettings, i: int, base: Inherited, col: Collector, seen: FirstSeen,
 ) -> Deadline | None:
@@ -267,8 +286,8 @@ def resolve_deadline(
         else _closure(d, dzone, col, at)
     if overdue is not None or limit:
         checks.overdue_pair(d, i, overdue, limit, col)
-    if announced is not None and stages:
-        checks.warn_known_too_late(at, dzone, announced, stages, col)
+    _known_too_late(d.id, at, dzone, announced, stages, seen if closure is None else NOT_SEEN,
+                    col)
     if len(col.problems) > before or not stages:
         return None
     deadline = Deadline(
