@@ -282,7 +282,20 @@ def test_http_status_decides_permanence(
      PermanentDeliveryError),
     (NotifyReport(1, "FAILURE", ("Failed: Not Found, error=404.", "Failed: error=502.")),
      TransientDeliveryError),
-], ids=["success", "timeout", "nothing-dispatched", "refused", "404", "404-then-502"])
+    (NotifyReport(1, "FAILURE", ('Connection error while submitting email to "mx": '
+                                 "535 5.7.8 Authentication credentials invalid",)),
+     PermanentDeliveryError),
+    (NotifyReport(1, "FAILURE", ('Sending email to "gone@example.com" failed: '
+                                 "gone@example.com: 550 5.1.1 <gone@example.com>: "
+                                 "Recipient address rejected",)), PermanentDeliveryError),
+    (NotifyReport(1, "FAILURE", ('Connection error while submitting email to "mx": '
+                                 "SMTP AUTH extension not supported by server",)),
+     PermanentDeliveryError),
+    (NotifyReport(1, "FAILURE", ('Connection error while submitting email to "mx": '
+                                 "451 4.3.0 Mail server temporarily rejected message",)),
+     TransientDeliveryError),
+], ids=["success", "timeout", "nothing-dispatched", "refused", "404", "404-then-502",
+        "smtp-535", "smtp-550", "smtp-no-auth", "smtp-451"])
 def test_apprise_reports_are_typed_permanent_or_transient(
     report: NotifyReport, typed: type[Exception] | None
 ) -> None:

@@ -236,6 +236,10 @@ def test_a_refused_smtp_login_is_recorded_with_the_servers_reply(tmp_path: Path)
     assert rec.last_error is not None
     assert "535 5.7.8 Authentication credentials invalid" in rec.last_error
     assert SECRET not in rec.last_error
+    # A 5.x.x refusal is permanent: retried at the longest backoff (1 h, +-25 %)
+    # until give_up_after, not hammered every 30 s while the operator fixes the URL.
+    assert rec.next_attempt is not None
+    assert rec.next_attempt - rec.updated_at >= 40 * 60 * S, rec.next_attempt - rec.updated_at
 
 
 # --------------------------------------------------------------------------- 3. give-up

@@ -51,6 +51,11 @@ WARNING that does not say it: its plugins (email and nearly every HTTP one),
 its dispatcher for a plugin that raised, a custom ``@notify`` plugin that raised."""
 _SMTP_REPLY_RE = re.compile(r"\((\d{3}), b?(['\"])(.*?)\2(?:, [^()]*)?\)")
 """smtplib's exceptions print a server reply as ``(535, b'5.7.8 ...')``."""
+_SMTP_REFUSAL_RE: Final = re.compile(
+    r"\b5\d\d 5\.\d{1,3}\.\d{1,3}\b|SMTP AUTH extension not supported by server")
+"""An SMTP server's permanent refusal as `_cause` writes it: a 5yz reply with its
+enhanced status 5.x.x (RFC 3463: login refused, no such recipient), or no AUTH on
+offer (the URL needs another port or TLS). Retrying soon cannot mend either."""
 _QUOTED_KEY_RE = re.compile(r"(['\"])([^'\"]+)\1: ")
 _OS_ERROR_RE = re.compile(r"\[Errno -?\d+\] [^'\")(]+|\[SSL: \w+\] [^'\")(]+")
 """The innermost reason in a requests/urllib3 error's long chain of wrappers."""
@@ -213,10 +218,13 @@ def _failure_from_plugin_log(warnings: Sequence[str], secrets: Sequence[str]) ->
     words for the plugin's warning. Nearly every HTTP-based plugin logs a
     failed request as "..., error=NNN.", so a failure whose logged statuses are
     all in `PERMANENT_HTTP_STATUSES` is permanent; any other (no status: a
-    refused connection, a TLS or disk error; or a 5xx) is transient.
+    refused connection, a TLS or disk error; or a 5xx) is transient. An SMTP
+    server's permanent refusal (`_SMTP_REFUSAL_RE`) is permanent too.
     """
     statuses = {int(m) for text in warnings for m in _HTTP_STATUS_RE.findall(text)}
     error = short("; ".join(warnings), secrets) or "delivery failed"
     if statuses and statuses <= PERMANENT_HTTP_STATUSES:
+        return PermanentDeliveryError(error)
+    if any(_SMTP_REFUSAL_RE.search(text) for text in warnings):
         return PermanentDeliveryError(error)
     return TransientDeliveryError(error)
