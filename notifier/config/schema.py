@@ -1,20 +1,40 @@
 """The configuration schema: pydantic-settings models, the single source of truth.
 
-Every model forbids unknown keys. Time values keep their TOML type (offset
-datetime, local datetime, date) instead of letting pydantic turn a date into a
-naive midnight. Values are never echoed in errors (`hide_input_in_errors`).
+Every model forbids unknown keys. Numbers and flags are strict (`StrictInt`,
+`StrictBool`): in the file a TOML string, a float or a boolean is not a whole
+number, nor a string a boolean. A `NOTIFIER_*` variable or credential file is
+text by nature: its text is read as the number or flag its setting wants
+first (`_TextSource`), as pydantic's lax mode reads it ("3", "true"). Time
+values keep their TOML type (offset datetime, local datetime, date) instead of
+letting pydantic turn a date into a naive midnight. Values are never echoed in
+errors (`hide_input_in_errors`).
 
 Import time counts (`notifier check` builds every model here on each run), so
 annotations are real objects, not strings pydantic would have to evaluate, and
 list defaults come from a Python function, not the builtin `list` (see `_empty`).
 """
 
+import contextlib
 import re
+import types
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -60,7 +80,21 @@ def _empty() -> list[Any]:
     return []
 
 
+def _absolute(text: str) -> str:
+    """A path the daemon finds wherever it runs: under systemd its working directory is /."""
+    if not (text.startswith("~") or Path(text).is_absolute()):
+        raise ValueError("must be an absolute path (under systemd the working directory is /)")
+    return text
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
 When = Annotated[datetime | date, PlainValidator(_when)]
+AbsolutePath = Annotated[str, AfterValidator(_absolute)]
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)]
+"""A log level in any case: `debug` is `DEBUG`."""
 ONE_LINE_PATTERN = r"^[^\r\n]*$"
 OneLine = Annotated[str, Field(min_length=1, max_length=200, pattern=ONE_LINE_PATTERN)]
 
@@ -70,11 +104,11 @@ class Strict(BaseModel):
 
 
 class NotifierSection(Strict):
-    state: str | None = None
+    state: AbsolutePath | None = None
     """Ledger: a SQLite file path (default: $STATE_DIRECTORY/notifier.db or the XDG state dir)."""
-    plugin_paths: list[str] = []
+    plugin_paths: list[AbsolutePath] = []
     """Directories or files of apprise custom plugins to load."""
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: LogLevel = "INFO"
 
 
 class Defaults(Strict):
@@ -88,13 +122,21 @@ class Defaults(Strict):
     remind_at: str = "09:00"
     """HH:MM: when day/week reminders of a date due fire."""
     overdue_every: str | None = None
-    overdue_limit: int = Field(default=0, ge=0, le=1000)
+    overdue_limit: StrictInt = Field(default=0, ge=0, le=1000)
 
 
 class ChannelSettings(Strict):
     url: str | None = None
     urls: list[str] | None = None
     kinds: list[KindName] | None = None
+
+    @field_validator("kinds")
+    @classmethod
+    def _some_kind(cls, kinds: list[str] | None) -> list[str] | None:
+        if kinds is not None and not kinds:
+            raise ValueError("must not be empty: no message would reach this channel "
+                             "(leave kinds out for every kind)")
+        return kinds
 
     @model_validator(mode="after")
     def _one_of(self) -> Self:
@@ -125,7 +167,7 @@ class DeadlineSettings(Strict):
     reminders: list[str] | None = None
     channels: list[str] | None = None
     overdue_every: str | None = None
-    overdue_limit: int | None = Field(default=None, ge=0, le=1000)
+    overdue_limit: StrictInt | None = Field(default=None, ge=0, le=1000)
     # default_factory: a plain `= []` default is deep-copied for every deadline.
     extensions: list[ExtensionSettings] = Field(default_factory=_empty)
     completed: When | None = None
@@ -139,7 +181,7 @@ class DeadlineSettings(Strict):
 class DigestSettings(Strict):
     schedule: str
     """5-field cron in the default zone, e.g. "0 8 * * 1-5"."""
-    always: bool = False
+    always: StrictBool = False
     channels: list[str] | None = None
 
 
@@ -148,7 +190,7 @@ class DeliverySettings(Strict):
     catchup: str = "24h"
     timeout: str = "60s"
     """Upper bound for one send on one channel."""
-    helpers: int = Field(default=0, ge=0, le=16)
+    helpers: StrictInt = Field(default=0, ge=0, le=16)
     """Send helper processes `notifier run` starts (0: none; more than 16 is a typo)."""
 
 
@@ -189,7 +231,69 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The TOML data arrives as init kwargs (we parse the file ourselves to
         # locate errors), so it is the weakest source here.
-        return (env_settings, NestedSecretsSettingsSource(file_secret_settings), init_settings)
+        return (_TextSource(env_settings),
+                _TextSecrets(file_secret_settings), init_settings)
+
+
+class _TextSource(PydanticBaseSettingsSource):
+    """The settings `inner` (variables or credential files) reads, with each text where
+    the schema wants a whole number or a flag read as one (a text that is none is left
+    as it is: the strict field then says what it must be, located at its variable)."""
+
+    def __init__(self, inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(inner.settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        read: dict[str, Any] = _typed(self._inner(), self.settings_cls)
+        return read
+
+
+class _TextSecrets(NestedSecretsSettingsSource):
+    """Credential files, read as `_TextSource` reads variables (a subclass: pydantic-settings
+    reads its `secrets_*` settings only for a NestedSecretsSettingsSource)."""
+
+    def __call__(self) -> dict[str, Any]:
+        read: dict[str, Any] = _typed(super().__call__(), self.settings_cls)
+        return read
+
+
+_LAX: dict[type, TypeAdapter[Any]] = {}
+"""pydantic's lax readers of text as int and bool, built on first use."""
+
+
+def _typed(value: Any, annotation: Any) -> Any:
+    """`value` with its texts read as the whole numbers and flags `annotation` wants there."""
+    wanted = _bare(annotation)
+    origin = get_origin(wanted)
+    if isinstance(value, str) and (wanted is int or wanted is bool):
+        if wanted not in _LAX:
+            _LAX[wanted] = TypeAdapter(wanted)
+        with contextlib.suppress(ValidationError):  # else the strict field says what it must be
+            value = _LAX[wanted].validate_python(value)
+    elif isinstance(value, dict) and isinstance(wanted, type) and issubclass(wanted, BaseModel):
+        fields = wanted.model_fields
+        value = {k: _typed(v, fields[k].annotation) if k in fields else v
+                 for k, v in value.items()}
+    elif isinstance(value, dict) and origin is dict:
+        value = {k: _typed(v, get_args(wanted)[1]) for k, v in value.items()}
+    elif isinstance(value, list) and origin is list:
+        value = [_typed(v, get_args(wanted)[0]) for v in value]
+    return value
+
+
+def _bare(annotation: Any) -> Any:
+    """`annotation` without Annotated[...] and without `| None`."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return _bare(args[0])
+    return annotation
 
 
 def load_settings(data: dict[str, Any], credentials_dir: Path | None) -> Settings:
