@@ -6,7 +6,9 @@ import importlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from types import ModuleType
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from notifier.config import tomlpos
@@ -33,10 +35,23 @@ def url_problem(url: str) -> str | None:
             return "console:// takes no host or path"
         if url.startswith("jsonl://") and (not url.startswith("jsonl:///") or url.endswith("/")):
             return "jsonl:// needs an absolute file path: jsonl:///var/lib/notifier/out.jsonl"
-        return None
+        return _jsonl_file_problem(url) if url.startswith("jsonl://") else None
     from notifier.delivery.urls import validate_url  # noqa: PLC0415 - apprise is slow to import
 
     return validate_url(url)
+
+
+def _jsonl_file_problem(url: str) -> str | None:
+    """A jsonl:// file whose directory is missing would fail every send until given up:
+    said at load instead (the path is not quoted: errors never quote values)."""
+    path = Path(unquote(urlsplit(url).path))  # as plugins.NotifyJsonl reads it
+    if path.is_dir():
+        return "jsonl:// names a directory: give a file in it"
+    if path.parent.exists() and not path.parent.is_dir():
+        return "the directory of this jsonl:// file is not a directory: correct the path"
+    if not path.parent.is_dir():
+        return "the directory of this jsonl:// file does not exist: create it or correct the path"
+    return None
 
 
 def known_channels(
@@ -266,14 +281,20 @@ def checked_digest(
     assert s.digest is not None
     chans = tuple(s.digest.channels) if s.digest.channels is not None else default_channels
     known_channels(chans, channels, col, ("digest", "channels"))
+    if not chans:
+        col.add(("digest", "channels"), "no channel to send to")
     expr = s.digest.schedule
     planning = _planning()
     wrong = planning.cron_problem(expr)
     if wrong is None:
         try:
-            planning.cron_trigger(expr)
+            trigger = planning.cron_trigger(expr)
         except (ValueError, KeyError, TypeError):  # APScheduler's words quote the value
             wrong = planning.CRON_FORM
+        else:
+            if trigger.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC)) is None:
+                wrong = ("names no date that exists (such as 31 February): no digest would "
+                         "ever be sent")
     if wrong is not None:
         col.add(("digest", "schedule"), wrong)
         return None

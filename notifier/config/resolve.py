@@ -122,6 +122,15 @@ def _offset(text: str, col: Collector, where: tomlpos.Path) -> Offset | None:
         return None
 
 
+def _interval(text: str, col: Collector, where: tomlpos.Path) -> Offset | None:
+    """A length of time between two things (a send and its timeout, two repeats): 0 is
+    refused, since it reads as "none" to some and "no limit" to others, and does neither."""
+    offset = _offset(text, col, where)
+    if offset is not None and not offset.days and not offset.exact:
+        col.add(where, "must be more than 0")
+    return offset
+
+
 def _hhmm(text: str | None, col: Collector, where: tomlpos.Path) -> time | None:
     if text is None:
         return None
@@ -210,7 +219,7 @@ def resolve_inherited(s: Settings, col: Collector, *, check_urls: bool) -> Inher
     checks.repeated_reminders(s.defaults.reminders, col, ("defaults", "reminders"))
     default_overdue = None
     if s.defaults.overdue_every is not None:
-        default_overdue = _offset(s.defaults.overdue_every, col, ("defaults", "overdue_every"))
+        default_overdue = _interval(s.defaults.overdue_every, col, ("defaults", "overdue_every"))
     return Inherited(zone, remind_at, due_time, channels, default_channels, default_reminders,
                       default_overdue, s.defaults.overdue_limit,
                       all(c in channels for c in default_channels))
@@ -273,7 +282,7 @@ def resolve_deadline(
     if not chans:
         col.add((*at, "channels"), "no channel to send to")
     overdue = base.default_overdue if d.overdue_every is None \
-        else _offset(d.overdue_every, col, (*at, "overdue_every"))
+        else _interval(d.overdue_every, col, (*at, "overdue_every"))
     limit = base.default_overdue_limit if d.overdue_limit is None else d.overdue_limit
     announced = None if d.announced is None \
         else _instant(d.announced, dzone, col, (*at, "announced"))
@@ -282,7 +291,7 @@ def resolve_deadline(
         Stage(due[0], due[1], seen.at(d.id, 0) if d.announced is None else announced)]
     if d.extensions:
         _extensions(d, dzone, base.due_time, col, at, announced, stages, seen)
-    closure = None if d.completed is None and d.cancelled is None \
+    closure = None if d.completed is None and d.cancelled is None and d.note is None \
         else _closure(d, dzone, col, at)
     if overdue is not None or limit:
         checks.overdue_pair(d, i, overdue, limit, col)
@@ -340,7 +349,10 @@ def _closure(
     d: DeadlineSettings, dzone: ZoneInfo, col: Collector, at: tomlpos.Path
 ) -> Closure | None:
     closure = None
-    if d.completed is not None and d.cancelled is not None:
+    if d.completed is None and d.cancelled is None:
+        col.add((*at, "note"), "note is shown only with completed or cancelled; "
+                               "did you mean notes?", warning=True)
+    elif d.completed is not None and d.cancelled is not None:
         col.add((*at, "cancelled"), "a deadline is either completed or cancelled, not both")
     for kind in ("completed", "cancelled"):
         value = getattr(d, kind)
@@ -360,7 +372,9 @@ def resolve_rest(
     if s.digest is not None:
         digest = checks.checked_digest(s, zone, channels, base.default_channels, col)
     durations = {
-        name: _offset(getattr(s.delivery, name), col, ("delivery", name))
+        # 0 is meant for the first two: no retry; nothing sent late, all in the summary.
+        name: (_interval if name == "timeout" else _offset)(
+            getattr(s.delivery, name), col, ("delivery", name))
         for name in ("give_up_after", "catchup", "timeout")
     }
     schedule = Schedule(deadlines=tuple(deadlines), channels=channels, digest=digest, zone=zone)

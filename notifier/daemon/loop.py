@@ -382,6 +382,8 @@ class Daemon:
             self.sd.ready("config rejected; running the previous one")
             return
         except Exception:
+            # Every problem of the input is a located ConfigError above (a value that would
+            # fail later, such as a zero timeout, is refused at load): this is a bug.
             log.exception("reload failed: keeping the previous configuration")
             self.sd.ready("reload failed; running the previous one")
             return
