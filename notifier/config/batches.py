@@ -103,7 +103,11 @@ def _read_parts(
 ) -> Config:
     text = parts.text
     col = Collector(str(path), text, overrides)
-    settings = _validated(fast_read(parts.head), env)
+    head = fast_read(parts.head)
+    settings = _validated(head, env)
+    assert head is not None  # else _validated gives up
+    col.warn_replaced(head)
+    del head
     if settings.deadlines:
         raise _WholeFile  # from the environment: the whole-file path merges them
     base = resolve_inherited(settings, col, check_urls=check_urls)

@@ -129,6 +129,7 @@ def _load(
         # Each variable and credential read well alone a moment ago (overrides.py).
         raise ConfigError([Problem("$CREDENTIALS_DIRECTORY", 0, 0, "",
                                    "a credential file changed while it was read")]) from None
+    col.warn_replaced(data)
     # The validated settings hold everything from here on; the raw tables of a
     # large schedule are as big again.
     data.clear()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from notifier.config import tomlpos
 from notifier.config.overrides import NO_OVERRIDES, Override, Overrides
 from notifier.errors import Problem
+from notifier.messages.wording import plural
 from notifier.redact import MASK, redact, shown
 
 
@@ -77,6 +80,16 @@ class Collector:
                 return made
         return []
 
+    def warn_replaced(self, data: Mapping[str, Any]) -> None:
+        """A variable or credential that replaces a list the file sets is said: the
+        file's items are then not read at all (NOTIFIER_DEADLINES='[]'). A table set
+        so is merged into the file's, key by key, and a value replaced is the point."""
+        for path, _origin in self.overrides.by_setting.items():
+            found = _at(data, path)
+            if isinstance(found, list) and found:
+                noun = _NOUNS.get(str(path[-1]), "item")
+                self.add(path, f"replaces the file's {plural(len(found), noun)}", warning=True)
+
 
 def _scrubbed(text: str, values: tuple[str, ...]) -> str:
     """A library's words without a value or any word of it (a URL's scheme, a
@@ -93,6 +106,22 @@ def _scrubbed(text: str, values: tuple[str, ...]) -> str:
 
 
 _WORD = re.compile(r"[0-9A-Za-z]+")
+
+
+_NOUNS = {"deadlines": "deadline", "reminders": "reminder", "urls": "URL", "tags": "tag",
+          "plugin_paths": "plugin path", "channels": "channel", "kinds": "kind",
+          "extensions": "extension"}
+"""What a list of the file holds, by its key (`item` for any other)."""
+
+
+def _at(data: Mapping[str, Any], path: tomlpos.Path) -> object:
+    """The file's value at `path`, or None."""
+    found: object = data
+    for part in path:
+        if not isinstance(found, dict) or part not in found:
+            return None
+        found = found[part]
+    return found
 
 
 def _dotted(path: tomlpos.Path) -> str:
