@@ -91,7 +91,8 @@ def test_problems_are_in_the_files_order_and_variables_last(tmp_path: Path) -> N
              + "overdue_limit = \"x\"\n[digest]\nalways = 1\n")
     status, lines, _ = run_check(tmp_path, shape)
     assert status == 78
-    assert [int(ln.split(":")[1]) for ln in lines] == [2, 10, 13, 14], lines
+    # `always = 1` too: a TOML integer is not true or false.
+    assert [int(ln.split(":")[1]) for ln in lines] == [2, 10, 13, 14, 15], lines
     meaning = (HEAD + '[[deadlines]]\nid = "a"\ntitle = "A"\ndue = 2020-11-15\n'
                'timezone = "Nowhere/Land"\nchannels = ["pager"]\n')
     status, lines, path = run_check(tmp_path, meaning,
