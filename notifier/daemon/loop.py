@@ -368,6 +368,12 @@ class Daemon:
         with heap.renewing():
             self._reload(path)
 
+    def _reload_failed(self, e: LedgerError) -> None:
+        # The ledger could not record first-seen times (a full disk, say): one line, as
+        # every other ledger error; the next reload (SIGHUP or a save) tries again.
+        log.error("reload failed: ledger: %s; keeping the previous configuration", e)
+        self.sd.ready("reload failed; running the previous one")
+
     def _reload(self, path: Path) -> None:
         now = self.clock.now()
         try:
@@ -380,6 +386,9 @@ class Daemon:
                 log.error("reload rejected: %s", problem)
             log.error("reload rejected: keeping the previous configuration")
             self.sd.ready("config rejected; running the previous one")
+            return
+        except LedgerError as e:
+            self._reload_failed(e)
             return
         except Exception:
             # Every problem of the input is a located ConfigError above (a value that would
@@ -394,6 +403,9 @@ class Daemon:
         try:
             loaded = prepare(cfg, self.ledger, now, sendpool=self.sendpool,
                              previous=self.loaded, stand_in=self.stand_in)
+        except LedgerError as e:
+            self._reload_failed(e)
+            return
         except Exception:
             log.exception("reload failed: keeping the previous configuration")
             self.sd.ready("reload failed; running the previous one")

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -78,9 +80,13 @@ def test_disk_full_sends_nothing_unrecorded_and_recovers(
         "after": {f"c{i}": base + 10 * S + i * 0.3 * S for i in range(3)},
     }
     dues = {k: v for phase in phases.values() for k, v in phase.items()}
-    config = write_config(tmp_path / "config.toml", config_toml(
-        state=db, channels={"file": f"jsonl://{out}"},
-        deadlines="".join(deadline_toml(k, v) for k, v in dues.items())))
+    extra = {"r0": base + 3600 * S}  # added by a reload while the disk is full
+
+    def text(more: dict[str, datetime]) -> str:
+        return config_toml(state=db, channels={"file": f"jsonl://{out}"}, deadlines="".join(
+            deadline_toml(k, v) for k, v in {**dues, **more}.items()))
+
+    config = write_config(tmp_path / "config.toml", text({}))
     proc = Proc(["run", "-c", str(config)], tmp_path / "daemon.log", clean_env()).start()
     try:
         wait_ready(proc)
@@ -89,13 +95,20 @@ def test_disk_full_sends_nothing_unrecorded_and_recovers(
         filler = fill(small_disk)
         filled_at = utc_now()
         free_when_full = shutil.disk_usage(small_disk).free
+        # A reload that brings a new deadline must record when it was first seen: it
+        # fails in one line, and the running plan goes on.
+        write_config(config, text(extra))
+        proc.signal(signal.SIGHUP)
+        wait_until(lambda: "reload failed: ledger: " in proc.text(), 10, "the failed reload")
         # While full: past the five dues and a heartbeat-free stretch of errors.
         time.sleep(max(0.0, (max(phases["full"].values()) - utc_now()).total_seconds()) + 2.0)
         during = read_jsonl(out)
         assert proc.alive(), proc.text()[-2000:]
         filler.unlink()
         freed_at = utc_now()
+        proc.signal(signal.SIGHUP)  # the same file, now that first-seen times can be written
         wait_until(lambda: len(read_jsonl(out)) == len(dues), 40, "every delivery after recovery")
+        wait_until(lambda: "deadlines added: r0" in proc.text(), 10, "the reload after recovery")
         assert proc.alive(), proc.text()[-2000:]
     finally:
         # Every due has passed: once stopped (sends in flight finish), nothing else arrives.
@@ -130,6 +143,7 @@ def test_disk_full_sends_nothing_unrecorded_and_recovers(
         "full_for_s": round((freed_at - filled_at).total_seconds(), 1),
         "due_while_full": len(phases["full"]), "sent_while_full": len(sent_while_full),
         "ledger_error_lines": len(errors),
+        "reload_while_full": "failed in one line, taken after recovery",
         "recovered_after_s": round((recovery - freed_at).total_seconds(), 2),
         "deliveries": len(lines), "unrecorded": len(unrecorded), "duplicates": 0,
         "after_recovery_max_lateness_ms": round(max(late[k] for k in phases["after"]) * 1000, 1),
