@@ -166,6 +166,17 @@ def test_a_name_that_sets_nothing_is_a_warning(
     assert run_notifier("check", "--strict", env=env).returncode == 78
 
 
+@pytest.mark.parametrize("name", ["NOTIFIER_DIGEST", "NOTIFIER_DELIVERY"])
+def test_a_null_value_is_said_to_set_nothing(tmp_path: Path, name: str) -> None:
+    # The name is right: no "did you mean" pointing at itself.
+    config, env = setup(tmp_path, {name: "null"}, {})
+    proc = run_notifier("check", "-c", str(config), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == (f"{name}: warning: null sets nothing, so it is ignored: a setting "
+                           "cannot be unset from the environment; remove the variable, or give "
+                           "the value it should have\n")
+
+
 def test_the_daemon_logs_the_warning_at_start(tmp_path: Path) -> None:
     config, env = setup(tmp_path, {"NOTIFIER_DEFAULT__TIMEZONE": "UTC"}, {})
     notify = NotifySocket(tmp_path / "notify.sock")

@@ -124,7 +124,9 @@ class _Reading:
                 self.problems.append(Problem(where, 0, 0, "", _undecodable(e)))
                 continue
             if not sets:
-                self.warnings.append(Problem(where, 0, 0, "", _matches_nothing(name, source)))
+                why = _NULL_SETS_NOTHING if value.strip() == "null" \
+                    else _matches_nothing(name, source)
+                self.warnings.append(Problem(where, 0, 0, "", why))
                 continue
             wrong = _wrong_path(target, name, source.env_prefix, delimiter)
             if wrong is not None:
@@ -186,6 +188,11 @@ def _undecodable(e: SettingsError) -> str:
     # The value is never quoted: it may be a secret.
     return (f"not valid JSON{why}: a list or table set from the environment or a"
             " credential is written in JSON, e.g. [\"7d\", \"1d\"] or {\"url\": \"...\"}")
+
+
+_NULL_SETS_NOTHING = ("null sets nothing, so it is ignored: a setting cannot be unset from "
+                      "the environment; remove the variable, or give the value it should have")
+"""pydantic-settings drops a JSON null: the name may be right, the value is what sets nothing."""
 
 
 def _matches_nothing(name: str, source: EnvSettingsSource) -> str:
