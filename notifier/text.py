@@ -63,6 +63,13 @@ def shown_lines(text: str) -> list[str]:
     return [line for line in lines if line]
 
 
+def for_terminal(text: str) -> str:
+    """`text` as one table cell or line of a command's output: `one_line`, with the
+    control characters left (ESC, ...) written as ``\\uXXXX`` as `escaped` writes them,
+    so a title or a reason can neither recolour nor rewrite the terminal."""
+    return _visible(one_line(text))
+
+
 def _visible(text: str) -> str:
     return _CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 

@@ -9,11 +9,15 @@ from pathlib import Path
 from notifier.commands.common import EX_CONFIG, EX_OK, Result, load_config, warning_lines
 from notifier.messages.wording import Fmt, plural
 from notifier.schedule import planning
+from notifier.text import for_terminal
 
 
 def check(config_path: Path | None, *, strict: bool, clock: Callable[[], datetime]) -> Result:
-    """Warnings are notes; with `strict`, any warning makes the status 78."""
+    """Warnings are notes; with `strict`, warnings are errors: printed as errors, with
+    no summary (the config is not OK), and the status is 78."""
     cfg = load_config(config_path)  # also compiles and test-renders template overrides
+    if strict and cfg.warnings:
+        return Result(status=EX_CONFIG, notes=tuple(w.text() for w in cfg.warnings))
     now = clock()
     nxt = planning.next_notification(cfg.schedule, now)
     schedule = cfg.schedule
@@ -25,8 +29,8 @@ def check(config_path: Path | None, *, strict: bool, clock: Callable[[], datetim
     else:
         # In the default zone, as the tables write it, with the city: "Mon 7 Dec 08:00, Baku".
         when = Fmt(schedule.zone, now).instant(nxt.at)
-        what = f"{nxt.kind} for {nxt.deadline} ({nxt.title})" if nxt.deadline else nxt.kind
+        what = nxt.kind if not nxt.deadline \
+            else f"{nxt.kind} for {nxt.deadline} ({for_terminal(nxt.title)})"
         lines.append(f"next notification: {when}: {what}")
-    return Result("".join(line + "\n" for line in lines),
-                  status=EX_CONFIG if strict and cfg.warnings else EX_OK,
+    return Result("".join(line + "\n" for line in lines), status=EX_OK,
                   notes=warning_lines(cfg))

@@ -34,4 +34,4 @@ def history(config_path: Path | None, *, deadline: str | None, limit: int | None
         return Result(views.json_lines(items) + "\n")
     from notifier.output.tables import history_table  # noqa: PLC0415 - rich is slow to import
 
-    return Result(history_table(items, cfg.schedule.zone, clock()), verbatim=True)
+    return Result(history_table(items, cfg.schedule.zone, clock(), deadline), verbatim=True)

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from notifier.messages.wording import Fmt, move_verb
 from notifier.schedule.model import Stage
+from notifier.text import for_terminal
 
 
 def _instant(text: str) -> datetime:
@@ -53,8 +54,9 @@ class _Dues:
 
 def _cells(*values: str) -> list[Text]:
     """Cells shown as written: a title, reason or error with "[/]" or "[bold]" in it
-    is the user's text, not rich markup (which would drop it, or raise)."""
-    return [Text(v) for v in values]
+    is the user's text, not rich markup (which would drop it, or raise); one with a
+    terminal escape in it shows the escape, as `check` does (`for_terminal`)."""
+    return [Text(for_terminal(v)) for v in values]
 
 
 def _shown(*renderables: Table | str) -> str:
@@ -78,7 +80,7 @@ def plan_table(items: Sequence[dict[str, Any]], zone: ZoneInfo, ref: datetime) -
             _local(item["at"], fmt), item["deadline"] or "", item["kind"],
             ", ".join(item["channels"]), item["title"],
         ))
-    return _shown(table) if items else _shown(table, "nothing planned in that interval")
+    return _shown(table) if items else _shown("nothing planned in that interval")
 
 
 def _history(item: dict[str, Any], fmt: Fmt, dues: _Dues) -> str:
@@ -127,13 +129,15 @@ def status_table(items: Sequence[dict[str, Any]], zone: ZoneInfo, ref: datetime,
             f"{nxt['kind']} {_local(nxt['at'], fmt)}" if nxt else "",
             f"{last['state']} {last['channel']} {_local(last['at'], fmt)}" if last else "",
         ))
-    if items or not filtered:
+    if items:
         return _shown(table)
-    return _shown(table, "no deadline in that state or with that tag")
+    return _shown("no deadline in that state or with that tag" if filtered
+                  else "no deadlines in the config")
 
 
-def history_table(items: Sequence[dict[str, Any]], zone: ZoneInfo, ref: datetime) -> str:
-    """`ref` (now) is the year a date need not repeat."""
+def history_table(items: Sequence[dict[str, Any]], zone: ZoneInfo, ref: datetime,
+                  deadline: str | None = None) -> str:
+    """`ref` (now) is the year a date need not repeat; `deadline`: the rows are its."""
     fmt = Fmt(zone, ref)
     table = Table(title=f"history ({zone.key})")
     for column in ("updated", "key", "channel", "state", "attempts", "error"):
@@ -143,4 +147,8 @@ def history_table(items: Sequence[dict[str, Any]], zone: ZoneInfo, ref: datetime
             _local(item["updated_at"], fmt), item["key"], item["channel"], item["state"],
             str(item["attempts"]), item["last_error"] or "",
         ))
-    return _shown(table)
+    if items:
+        return _shown(table)
+    if deadline is not None:
+        return _shown(f"the ledger has no deliveries of {for_terminal(deadline)} yet")
+    return _shown("the ledger has no deliveries yet")
