@@ -55,7 +55,7 @@ def test_check_names_the_next_notification_in_words(now: datetime, line: str) ->
 def test_errors_are_raised_typed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
-    with pytest.raises(UsageError, match="--until is before --from"):
+    with pytest.raises(UsageError, match="--until must be after --from"):
         plan(EXAMPLE, start=date(2020, 12, 1), end=date(2020, 11, 1), as_json=True,
              with_body=False, clock=fixed)
     with pytest.raises(ConfigError):

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 from notifier.config import loader as config_mod
 from notifier.config import paths
+from notifier.errors import UsageError
+from notifier.schedule.timing import LocalTimeProblem, local_instant
 
 if TYPE_CHECKING:
     from notifier.delivery.ledger import Ledger
@@ -48,13 +50,26 @@ def warning_lines(cfg: config_mod.Config) -> tuple[str, ...]:
     return tuple(w.text(warning=True) for w in cfg.warnings)
 
 
-def instant(value: datetime | date, zone: ZoneInfo) -> datetime:
-    """A command line's date or datetime in UTC; without an offset it is read in `zone`."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            return value.replace(tzinfo=zone).astimezone(UTC)
+def instant(value: datetime | date, zone: ZoneInfo, flag: str) -> datetime:
+    """A command line's date or datetime in UTC; without an offset it is read in `zone`.
+
+    A local time that `zone`'s clocks skip or repeat is refused as the config file
+    refuses it (a UsageError naming `flag`, e.g. "--at"), with the two readings to write.
+    """
+    if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC)
-    return datetime.combine(value, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+    wall = value if isinstance(value, datetime) else datetime.combine(value, datetime.min.time())
+    found = local_instant(wall, zone)
+    if isinstance(found, LocalTimeProblem):
+        raise UsageError(f"{flag}: {found.message(wall, zone)}")
+    return found
+
+
+def until_after_from(begin: datetime, finish: datetime) -> None:
+    """The rule of `plan`'s and `replay`'s interval [--from, --until): not empty.
+    Raises UsageError."""
+    if finish <= begin:
+        raise UsageError("--until must be after --from")
 
 
 def writable_ledger(cfg: config_mod.Config, path: Path | None = None, *,

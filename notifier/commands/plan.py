@@ -12,6 +12,7 @@ from notifier.commands.common import (
     instant,
     ledger_first_seen,
     load_config,
+    until_after_from,
 )
 from notifier.errors import UsageError
 from notifier.messages.render import Renderer
@@ -27,10 +28,9 @@ def plan(config_path: Path | None, *, start: datetime | date | None,
         raise UsageError("--body adds the body to JSON items; use it with --json")
     cfg = load_config(config_path, first_seen=ledger_first_seen)
     zone = cfg.schedule.zone
-    begin = clock() if start is None else instant(start, zone)
-    finish = begin + DEFAULT_SPAN if end is None else instant(end, zone)
-    if finish < begin:
-        raise UsageError("--until is before --from")
+    begin = clock() if start is None else instant(start, zone, "--from")
+    finish = begin + DEFAULT_SPAN if end is None else instant(end, zone, "--until")
+    until_after_from(begin, finish)
     schedule = cfg.schedule
     messages = Renderer(cfg.templates)
     items = planning.plan(schedule, begin, finish)

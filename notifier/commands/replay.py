@@ -26,6 +26,7 @@ from notifier.commands.common import (
     instant,
     load_config,
     start_logging,
+    until_after_from,
     writable_ledger,
 )
 from notifier.daemon.clock import VirtualClock
@@ -110,10 +111,9 @@ def replay(config_path: Path | None, *, start: datetime | date, end: datetime | 
     """Each delivery goes to `say` as it is made, once; the result is the count."""
     cfg = load_config(config_path, for_reload=True)
     zone = cfg.schedule.zone
-    begin = instant(start, zone)
-    finish = begin + DEFAULT_SPAN if end is None else instant(end, zone)
-    if finish <= begin:
-        raise UsageError("--until must be after --from")
+    begin = instant(start, zone, "--from")
+    finish = begin + DEFAULT_SPAN if end is None else instant(end, zone, "--until")
+    until_after_from(begin, finish)
     start_logging(cfg, "WARNING")
 
     preview = None if send_real else Preview()
