@@ -276,7 +276,7 @@ def test_digest_lists_open_and_overdue_deadlines_with_history() -> None:
     schedule = Schedule(deadlines=(KALBAJAR, done, later, overdue, LACHIN), zone=BAKU,
                         digest=Digest(schedule="0 8 * * *", zone=BAKU, channels=("ops",)))
     m = on_time(note(utc("2020-11-24T04:00"), "digest", None), schedule)
-    assert m.title == "notifier digest: 3 open deadlines"
+    assert m.title == "notifier digest: 3 open deadlines, 1 overdue"
     assert m.body == (
         "- Late one: overdue, due Fri 20 Nov, Baku (overdue by 3 days 8 h)\n"
         "- Kalbajar withdrawal: open, due Wed 25 Nov, Baku (in 1 day)\n"

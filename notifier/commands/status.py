@@ -13,6 +13,7 @@ from notifier.commands.common import (
     load_config,
     readonly_ledger,
 )
+from notifier.messages.render import Renderer
 from notifier.output import views
 
 
@@ -22,7 +23,7 @@ def status(config_path: Path | None, *, at: datetime | date | None, as_json: boo
     """Each deadline at `at` (default now), most urgent first, with its last delivery if
     the ledger has one; only those in one of `states` and with one of `tags`, if given."""
     cfg = load_config(config_path, first_seen=ledger_first_seen)
-    t = clock() if at is None else instant(at, cfg.schedule.zone)
+    t = clock() if at is None else instant(at, cfg.schedule.zone, "--at")
     with readonly_ledger(cfg) as book:
         schedule = cfg.schedule
 
@@ -30,8 +31,8 @@ def status(config_path: Path | None, *, at: datetime | date | None, as_json: boo
             return None if book is None else views.last_delivery(
                 book.last_delivery(deadline, upto=t))
 
-        items = views.status_items(schedule, t, last_of, states=frozenset(states),
-                                   tags=frozenset(tags))
+        items = views.status_items(schedule, t, last_of, Renderer(cfg.templates),
+                                   states=frozenset(states), tags=frozenset(tags))
     if as_json:
         return Result(views.json_lines(items) + "\n")
     from notifier.output.tables import status_table  # noqa: PLC0415 - rich is slow to import

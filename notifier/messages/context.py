@@ -49,12 +49,13 @@ those that do not apply are None):
   when it is sent.
 - `late_by`: "3 h" when sent more than 60 s after `at`, else None. When late,
   `time_left`, `overdue_by`, `due_today` and `status_text` are as of `sent_at`.
-- `open_deadlines`, `open_count` (`digest` only): each deadline that is open at
-  the planned time, soonest due first, as a dict with `id`, `title`, `notes`,
-  `url`, `tags`, `zone`, `state` ("open" or "overdue"), `due`, `due_text`,
+- `open_deadlines`, `open_count`, `overdue_count` (`digest` only): each deadline
+  that is open at the planned time (overdue ones included: "open" is "not
+  closed"), soonest due first, as a dict with `id`, `title`, `notes`, `url`,
+  `tags`, `zone`, `state` ("open" or "overdue"), `due`, `due_text`,
   `due_local_text`, `due_long_text`, `due_is_date`, `due_today`, `time_left`,
   `overdue_by`, `status_text`, `when_text`, `original_due_text`, `history`,
-  `history_text`.
+  `history_text`; how many there are, and how many of them are overdue.
 
 Context of `summary`: `kind`, `cause` ("down" after downtime, "behind" after a
 suspend or clock jump), `now`, `now_text`, `skipped` and `sent_late`
@@ -218,7 +219,7 @@ def _stand_in(n: Notification, schedule: Schedule) -> tuple[Deadline, int]:
 
 
 # The context's variables computed together (`Renderer.context` with `needs`).
-_OPEN_NAMES = frozenset({"open_deadlines", "open_count"})
+_OPEN_NAMES = frozenset({"open_deadlines", "open_count", "overdue_count"})
 _FACT_NAMES = frozenset({"due", "due_text", "due_local_text", "due_long_text", "due_is_date",
                          "original_due", "original_due_text"})
 _TIMING_NAMES = frozenset({"time_left", "overdue_by", "due_today", "status_text", "when_text"})
@@ -248,7 +249,7 @@ def notification_context(n: Notification, schedule: Schedule, *, sent_at: dateti
         "time_left": None, "overdue_by": None, "status_text": None, "when_text": None,
         "original_due": None, "original_due_text": None,
         "history": [], "history_text": "", "extension": None, "closure": None,
-        "open_deadlines": None, "open_count": None,
+        "open_deadlines": None, "open_count": None, "overdue_count": None,
         "late_by": duration_text(delay(n.at, sent_at)) if late else None,
         "at": None, "at_text": None, "sent_at": None, "sent_at_text": None,
     }
@@ -257,7 +258,8 @@ def notification_context(n: Notification, schedule: Schedule, *, sent_at: dateti
         fmt = Fmt(zone, n.at)
         if not needs.isdisjoint(_OPEN_NAMES):
             entries = _open_deadlines(schedule, n.at)
-            ctx.update(open_deadlines=entries, open_count=len(entries))
+            ctx.update(open_deadlines=entries, open_count=len(entries),
+                       overdue_count=sum(e["state"] == "overdue" for e in entries))
     else:
         d, index = _planned(schedule.deadline(n.deadline), n) or _stand_in(n, schedule)
         fmt = Fmt(d.zone, ref)

@@ -117,6 +117,7 @@ DEFAULT_TEMPLATES: Mapping[str, TemplateSource] = {
             "{% if open_count == 0 %}no open deadlines"
             "{% elif open_count == 1 %}1 open deadline"
             "{% else %}{{ open_count }} open deadlines{% endif %}"
+            "{% if overdue_count %}, {{ overdue_count }} overdue{% endif %}"
         ),
         body=(
             "{% for d in open_deadlines %}"

@@ -89,13 +89,14 @@ _URGENCY = {"overdue": 0, "open": 1, "not-announced": 2, "completed": 3, "cancel
 
 
 def status_items(
-    schedule: Schedule, at: datetime, last_of: Callable[[str], LastDelivery | None], *,
-    states: Collection[str] = (), tags: Collection[str] = (),
+    schedule: Schedule, at: datetime, last_of: Callable[[str], LastDelivery | None],
+    renderer: Renderer, *, states: Collection[str] = (), tags: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """`status`'s items, by urgency: overdue (most overdue first), open (soonest due
     first), not yet announced (likewise), then closed (most recently closed first);
     in config order where equal. Only deadlines in one of `states` and with one of
-    `tags` (either empty: any); `last_of` is asked about those only."""
+    `tags` (either empty: any); `last_of` is asked about those only. Each `next` is
+    a plan item, its message's title rendered by `renderer` as `plan` renders it."""
     chosen: list[tuple[tuple[int, float], Deadline]] = []
     for d in schedule.deadlines:
         if tags and not any(tag in tags for tag in d.tags):
@@ -108,15 +109,17 @@ def status_items(
             else state.effective_due.timestamp()
         chosen.append(((_URGENCY[state.state], when), d))
     chosen.sort(key=lambda row: row[0])
-    return [status_item(d, schedule, at, last_of(d.id)) for _, d in chosen]
+    return [status_item(d, schedule, at, last_of(d.id), renderer) for _, d in chosen]
 
 
 def status_item(
-    d: Deadline, schedule: Schedule, at: datetime, last: LastDelivery | None
+    d: Deadline, schedule: Schedule, at: datetime, last: LastDelivery | None,
+    renderer: Renderer,
 ) -> dict[str, Any]:
     state = standing_at(d, at)
     closure = d.closure if state.state in _CLOSED else None
     nxt = planning.next_for_deadline(d, schedule.channels, at)
+    shown = None if nxt is None else plan_items([nxt], schedule, renderer, make=plan_item)[0]
     left = state.effective_due - at
     return {
         "deadline": d.id,
@@ -140,7 +143,7 @@ def status_item(
             }
             for s in d.stages
         ],
-        "next": None if nxt is None else plan_item(nxt, nxt.title),
+        "next": shown,
         "last_delivery": None if last is None else {
             "key": last.key, "channel": last.channel, "state": last.state,
             "at": rfc3339(last.at), "error": last.error,
