@@ -24,7 +24,7 @@ from notifier.delivery import appriseset, channels, plugins
 from notifier.delivery.appriseset import load_plugin_paths, register_builtin_schemas
 from notifier.delivery.channels import ChannelSender, send_test
 from notifier.delivery.outcomes import NotifyReport, OutgoingMessage, UrlResult, failure_of
-from notifier.delivery.urls import validate_url
+from notifier.delivery.urls import instantiate, validate_url
 from notifier.errors import (
     ChannelDeliveryError,
     DeliveryError,
@@ -453,14 +453,18 @@ def test_parallel_sends_only_where_every_url_allows_them(urls: list[str], parall
 def test_timeout_defaults_are_applied_and_operator_values_win(
     http_receiver: HttpReceiver, smtp_receiver: SmtpReceiver
 ) -> None:
-    default, custom, mail = sender(
-        http_receiver.url, http_receiver.url + "?cto=2&rto=3.5", smtp_receiver.url()
-    ).description()
-    assert "rto=10.0" in default
-    assert "cto=" not in default  # 4 s is apprise's own default, so not shown
-    assert "rto=3.5" in custom
-    assert "cto=2.0" in custom
-    assert "cto=15.0" in mail  # email's own longer default is kept
+    urls = (http_receiver.url, http_receiver.url + "?cto=2&rto=3.5", smtp_receiver.url())
+    default, custom, mail = (instantiate(url, appriseset.new_asset()) for url in urls)
+    assert (default.socket_connect_timeout, default.socket_read_timeout) == (4.0, 10.0)
+    assert (custom.socket_connect_timeout, custom.socket_read_timeout) == (2.0, 3.5)
+    assert mail.socket_connect_timeout == 15.0  # email's own longer default is kept
+    # Shown only where they are not the default (issue 22: one form of a URL).
+    shown_default, shown_custom, shown_mail = sender(*urls).description()
+    assert "cto=" not in shown_default
+    assert "rto=" not in shown_default
+    assert "rto=3.5" in shown_custom
+    assert "cto=2.0" in shown_custom
+    assert "cto=" not in shown_mail
 
 
 # --------------------------------------------------------------------------- mailto://
@@ -672,6 +676,6 @@ def test_description_lists_privacy_urls_in_order(jsonl: Path) -> None:
     urls = ("console://", f"jsonl://{jsonl}", f"json://bob:{PASSWORD}@127.0.0.1:9/")
     description = sender(*urls).description()
     assert [d.split("://")[0] for d in description] == ["console", "jsonl", "json"]
-    assert description[1].startswith(f"jsonl://{jsonl}?")
+    assert description[1] == f"jsonl://{jsonl}"  # no parameter that only repeats a default
     assert not any(PASSWORD in d for d in description)
     assert os.fspath(jsonl) in description[1]

@@ -22,22 +22,30 @@ def settings_secrets(s: Settings, env: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def url_secrets(urls: list[str], env: Mapping[str, str]) -> tuple[str, ...]:
+    """The pieces of `urls` that may be secret (what the logs redact): passwords, query
+    values, long tokens; less what a URL's shown form (`privacy_url`) shows as it is
+    (a user name, a recipient, a host), so a log line shows a URL as every command does."""
     from urllib.parse import parse_qsl, urlsplit  # noqa: PLC0415
 
     found: set[str] = set()
     for url in urls:
         if url.startswith(BUILTIN_SCHEMES):
             continue
+        pieces: set[str] = set()
         try:
             parts = urlsplit(url)
-            found.update(x for x in (parts.password, parts.username) if x)
-            found.update(v for _, v in parse_qsl(parts.query))
-            found.update(seg for seg in [parts.hostname or "", *parts.path.split("/")]
-                         if len(seg) >= 16)
+            if parts.password:
+                found.add(parts.password)  # whatever is shown: never said to be safe
+            pieces.update(x for x in (parts.username,) if x)
+            pieces.update(v for _, v in parse_qsl(parts.query))
+            pieces.update(seg for seg in [parts.hostname or "", *parts.path.split("/")]
+                          if len(seg) >= 16)
         except ValueError:
             found.add(url)
         # Whatever the URL's shape (even a broken one), long tokens may be keys.
-        found.update(t for t in re.split(r"[/:@?&=#\[\]\s,;]+", url) if len(t) >= 12)
+        pieces.update(t for t in re.split(r"[/:@?&=#\[\]\s,;]+", url) if len(t) >= 12)
+        if pieces:
+            found.update(pieces - _shown_pieces(url))
     found.update(v for k, v in env.items() if k.startswith("NOTIFIER_CHANNELS"))
     creds = env.get("CREDENTIALS_DIRECTORY")
     if creds:
@@ -46,6 +54,12 @@ def url_secrets(urls: list[str], env: Mapping[str, str]) -> tuple[str, ...]:
                 if entry.is_file() and entry.stat().st_size < 65536:
                     found.add(entry.read_text(errors="replace").strip())
     return tuple(sorted((x for x in found if len(x) >= 4), key=len, reverse=True))
+
+
+def _shown_pieces(url: str) -> frozenset[str]:
+    from notifier.delivery.urls import shown_pieces  # noqa: PLC0415 - apprise is slow to import
+
+    return shown_pieces(url)
 
 
 def raw_secrets(data: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, ...]:

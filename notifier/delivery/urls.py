@@ -8,10 +8,11 @@ Only `validate_url` is needed by config checking; it imports apprise.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from typing import Final
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from apprise import Apprise, AppriseAsset, NotifyBase
 
@@ -36,6 +37,7 @@ __all__ = [
     "scheme_of",
     "secret_tokens",
     "short",
+    "shown_pieces",
     "validate_url",
 ]
 
@@ -150,12 +152,63 @@ _CUSTOM_ARG = re.compile(r"([?&](?:[+:-]|%2[Bb]|%3[Aa])[^=&]*=)[^&]*")
 
 
 def privacy_url(plugin: NotifyBase) -> str:
-    """The plugin's URL with passwords, tokens and custom arguments masked."""
+    """The plugin's URL as shown to people (`send-test`, `history`, `replay`, the logs):
+    apprise's privacy form (passwords and tokens masked), custom arguments' values
+    masked too, less the parameters that only repeat a default (``overflow=upstream``,
+    ``retry=0``, ``rto=10.0``, ...). The one form: nothing else masks a URL its own way."""
     url: Callable[..., object] = plugin.url  # unannotated in apprise
     # apprise's privacy form keeps custom headers (+X-Api-Key=...), payload
     # (:field=...) and GET parameters (-param=...) of json/xml/form in clear;
     # they often hold API keys, so their values are masked too.
-    return _CUSTOM_ARG.sub(r"\1***", str(url(privacy=True)))
+    shown = _CUSTOM_ARG.sub(r"\1***", str(url(privacy=True)))
+    head, _, query = shown.partition("?")
+    defaults = _default_parameters(str(url(privacy=False)))
+    kept = [part for part in query.split("&") if part and part not in defaults]
+    return f"{head}?{'&'.join(kept)}" if kept else head
+
+
+def _shown_query(url: str) -> frozenset[str] | None:
+    """The ``key=value`` parameters of `url`'s privacy form, or None if it cannot load."""
+    try:
+        plugin = instantiate(url, new_asset())
+    except ValueError:
+        return None
+    shown: Callable[..., object] = plugin.url  # unannotated in apprise
+    return frozenset(str(shown(privacy=True)).partition("?")[2].split("&"))
+
+
+@functools.lru_cache(maxsize=256)
+def _default_parameters(full: str) -> frozenset[str]:
+    """Those of the ``key=value`` parameters of `full` (a plugin's whole URL) that
+    are what the plugin takes when no one sets them: the same without any query, or,
+    where the plugin needs some of it (an email's ``from=``), without that one."""
+    bare, _, query = full.partition("?")
+    found = _shown_query(bare)
+    if found is not None:
+        return found
+    parts = [part for part in query.split("&") if part]
+    defaults = set()
+    for part in parts:
+        without = _shown_query(f"{bare}?{'&'.join(p for p in parts if p != part)}")
+        if without is not None and part in without:
+            defaults.add(part)
+    return frozenset(defaults)
+
+
+def shown_pieces(url: str) -> frozenset[str]:
+    """The pieces of `url` that its `privacy_url` shows as they are (user, host, path
+    segments, query values; unquoted), so they are not secret; none if `url` cannot be
+    loaded. What the logs redact agrees with what every command shows."""
+    register_builtin_schemas()
+    try:
+        shown = privacy_url(instantiate(url, new_asset()))
+    except ValueError:
+        return frozenset()
+    parts = urlsplit(shown)
+    user_info, _, host_port = parts.netloc.rpartition("@")
+    pieces = {user_info.partition(":")[0], host_port.rpartition(":")[0] or host_port,
+              *parts.path.split("/"), *(v for _, v in parse_qsl(parts.query))}
+    return frozenset(unquote(p) for p in pieces if p and "*" not in p)
 
 
 def exposed_form(url: str) -> str | None:
