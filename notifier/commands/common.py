@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from notifier.config import loader as config_mod
 from notifier.config import paths
 from notifier.errors import UsageError
+from notifier.redact import shown
 from notifier.schedule.timing import LocalTimeProblem, local_instant
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def instant(value: datetime | date, zone: ZoneInfo, flag: str) -> datetime:
     wall = value if isinstance(value, datetime) else datetime.combine(value, datetime.min.time())
     found = local_instant(wall, zone)
     if isinstance(found, LocalTimeProblem):
-        raise UsageError(f"{flag}: {found.message(wall, zone)}")
+        raise UsageError(f"{flag}: {shown(found.message(wall, zone))}")
     return found
 
 

@@ -156,11 +156,18 @@ def privacy_url(plugin: NotifyBase) -> str:
     apprise's privacy form (passwords and tokens masked), custom arguments' values
     masked too, less the parameters that only repeat a default (``overflow=upstream``,
     ``retry=0``, ``rto=10.0``, ...). The one form: nothing else masks a URL its own way."""
+    return _form(plugin, privacy=True)
+
+
+def _form(plugin: NotifyBase, *, privacy: bool) -> str:
+    """`privacy_url`, or with `privacy` false the same form with nothing masked."""
     url: Callable[..., object] = plugin.url  # unannotated in apprise
-    # apprise's privacy form keeps custom headers (+X-Api-Key=...), payload
-    # (:field=...) and GET parameters (-param=...) of json/xml/form in clear;
-    # they often hold API keys, so their values are masked too.
-    shown = _CUSTOM_ARG.sub(r"\1***", str(url(privacy=True)))
+    shown = str(url(privacy=privacy))
+    if privacy:
+        # apprise's privacy form keeps custom headers (+X-Api-Key=...), payload
+        # (:field=...) and GET parameters (-param=...) of json/xml/form in clear;
+        # they often hold API keys, so their values are masked too.
+        shown = _CUSTOM_ARG.sub(r"\1***", shown)
     head, _, query = shown.partition("?")
     defaults = _default_parameters(str(url(privacy=False)))
     kept = [part for part in query.split("&") if part and part not in defaults]
@@ -221,9 +228,8 @@ def exposed_form(url: str) -> str | None:
     """
     register_builtin_schemas()
     plugin = instantiate(url.strip(), new_asset())
-    plain: Callable[..., object] = plugin.url  # unannotated in apprise
     private = privacy_url(plugin)
-    return private if private != str(plain()) else None
+    return private if private != _form(plugin, privacy=False) else None
 
 
 def validate_url(url: str) -> str | None:
