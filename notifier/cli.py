@@ -29,6 +29,7 @@ with heap.quiet():
     from notifier.commands.common import EX_CONFIG, EX_LEDGER, EX_USAGE, Result
     from notifier.errors import ConfigError, LedgerError, UsageError
     from notifier.schedule.standing import State
+    from notifier.text import escaped
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,7 +39,9 @@ def _say(line: str) -> None:
 
 
 def _warn(line: str) -> None:
-    click.echo(line, err=True)
+    """One line on standard error; a control character in it (ESC of a key or a value
+    the line quotes) written out, as in tables and logs (notifier.text.escaped)."""
+    click.echo(escaped(line), err=True)
 
 
 def _fail(message: str, status: int) -> NoReturn:

@@ -101,6 +101,15 @@ def test_every_table_and_check_show_a_terminal_escape_instead_of_sending_it(
     assert "\\u009b2J" in outputs["history"][1]
 
 
+def test_an_error_line_shows_a_terminal_escape_instead_of_sending_it(tmp_path: Path) -> None:
+    key = json.dumps(f"bad{ESC}key")
+    path = config(tmp_path, deadline("x", "2030-01-10T12:00:00Z", extra=f"{key} = 1"))
+    status, out, err = cli("check", "-c", str(path))
+    assert (status, out) == (78, ""), err
+    assert "\x1b" not in err
+    assert f"deadlines.0.bad{SHOWN_ESC}key: unknown key" in err
+
+
 # --------------------------------------------------------------------------- URLs shown
 
 
