@@ -101,7 +101,9 @@ def test_check_warns_that_a_config_without_deadlines_sends_nothing(
     assert done.returncode == 0, done.stderr
     assert done.stderr == f"{path}: {NOTHING}\n"
     strict = run_notifier("check", "--strict", "-c", str(path))
-    assert (strict.returncode, strict.stderr) == (78, f"{path}: {NOTHING}\n")
+    # --strict: the warning is an error (issue 22: printed as one, and no "OK" summary).
+    error = NOTHING.removeprefix("warning: ")
+    assert (strict.returncode, strict.stdout, strict.stderr) == (78, "", f"{path}: {error}\n")
 
 
 def test_a_digest_sent_regardless_is_not_nothing(tmp_path: Path) -> None:
