@@ -15,9 +15,9 @@ from notifier.messages.checks import sample_notifications, template_problems
 from notifier.messages.context import notification_context
 from notifier.messages.render import Message, Renderer, TemplateProblem
 from notifier.messages.templates import DEFAULT_TEMPLATES, TEMPLATE_KINDS, TemplateSource
-from notifier.messages.wording import calendar_split, duration_text, zone_city
 from notifier.schedule.model import Closure, Deadline, Digest, Kind, Notification, Schedule, Stage
 from notifier.schedule.standing import state_at
+from notifier.wording import calendar_split, duration_text, zone_city
 
 BAKU = ZoneInfo("Asia/Baku")
 REASON = "Armenia requested more time citing damaged roads; granted as a humanitarian measure"

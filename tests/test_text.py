@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from notifier.errors import Problem
-from notifier.messages.wording import plural
 from notifier.redact import Redactor, redact
 from notifier.text import escaped, listed, one_line, rfc3339, shown_lines
+from notifier.wording import plural
 
 
 @pytest.mark.parametrize(("text", "limit", "expected"), [

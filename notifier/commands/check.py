@@ -7,9 +7,9 @@ from datetime import datetime
 from pathlib import Path
 
 from notifier.commands.common import EX_CONFIG, EX_OK, Result, load_config, warning_lines
-from notifier.messages.wording import Fmt, plural
 from notifier.schedule import planning
 from notifier.text import for_terminal
+from notifier.wording import Fmt, plural
 
 
 def check(config_path: Path | None, *, strict: bool, clock: Callable[[], datetime]) -> Result:

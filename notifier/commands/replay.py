@@ -42,8 +42,8 @@ from notifier.delivery.plugins import (
 )
 from notifier.errors import UsageError
 from notifier.logs import is_journal_stream
-from notifier.messages.wording import Fmt
 from notifier.text import escaped
+from notifier.wording import Fmt
 
 SEND_REAL_NOTICE = ("replay: --send-real: sending past events to every channel URL for real, "
                     "not only console:// and jsonl://")

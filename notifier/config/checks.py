@@ -15,9 +15,9 @@ from notifier.config import tomlpos
 from notifier.config.located import Collector
 from notifier.config.schema import DeadlineSettings, Settings
 from notifier.errors import Problem
-from notifier.messages.wording import Fmt
 from notifier.redact import from_input, shown
 from notifier.schedule.model import Channel, Deadline, Digest, Offset, Schedule, Stage
+from notifier.wording import Fmt
 
 BUILTIN_SCHEMES = ("console://", "jsonl://")
 

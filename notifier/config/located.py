@@ -9,8 +9,8 @@ from typing import Any
 from notifier.config import tomlpos
 from notifier.config.overrides import NO_OVERRIDES, Override, Overrides
 from notifier.errors import Problem
-from notifier.messages.wording import plural
 from notifier.redact import MASK, redact, shown
+from notifier.wording import plural
 
 
 class Collector:

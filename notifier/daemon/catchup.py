@@ -12,10 +12,10 @@ from notifier.daemon.timeline import find_notification
 from notifier.delivery.dispatch import Dispatcher
 from notifier.delivery.ledger import DeliveryRecord, DeliveryState, Ledger, Skip
 from notifier.messages.render import Message
-from notifier.messages.wording import Fmt, plural
 from notifier.schedule import catchup, planning
 from notifier.schedule.model import Kind, Notification, Schedule
 from notifier.text import rfc3339
+from notifier.wording import Fmt, plural
 
 log = logging.getLogger("notifier.daemon")
 

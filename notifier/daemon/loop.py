@@ -41,11 +41,11 @@ from notifier.delivery.outcomes import OutgoingMessage
 from notifier.delivery.sendpool import SendPool
 from notifier.errors import ConfigError, LedgerError
 from notifier.messages.render import Message
-from notifier.messages.wording import days_text, duration_text, plural
 from notifier.schedule import planning
 from notifier.schedule.lateness import LATE_AFTER
 from notifier.schedule.model import Notification, Schedule
 from notifier.schedule.standing import stale_reason
+from notifier.wording import days_text, duration_text, plural
 
 log = logging.getLogger("notifier.daemon")
 

@@ -73,9 +73,9 @@ from notifier.delivery.outcomes import (
 from notifier.delivery.plugins import CURRENT, BuiltinPlugin
 from notifier.delivery.urls import instantiate, privacy_url, scheme_of, secret_tokens
 from notifier.errors import ChannelDeliveryError, PermanentDeliveryError, TransientDeliveryError
-from notifier.messages.wording import plural
 from notifier.schedule import model
 from notifier.text import rfc3339
+from notifier.wording import plural
 
 __all__ = [
     "DEFAULT_TIMEOUT",

@@ -40,10 +40,10 @@ from notifier.delivery.outcomes import OutgoingMessage
 from notifier.delivery.sentmarks import SentMarks
 from notifier.errors import DeliveryError, LedgerError, LedgerWriteError
 from notifier.messages.render import Message
-from notifier.messages.wording import plural
 from notifier.schedule.lateness import LATE_AFTER, is_late
 from notifier.schedule.model import Notification, Schedule
 from notifier.text import rfc3339
+from notifier.wording import plural
 
 log = logging.getLogger("notifier.dispatch")
 _T = TypeVar("_T")

@@ -29,7 +29,7 @@ from typing import Final
 from notifier.delivery.channels import OffloadLost
 from notifier.delivery.outcomes import NotifyReport
 from notifier.delivery.sendhelper import decode_report
-from notifier.messages.wording import plural
+from notifier.wording import plural
 
 __all__ = ["RESPAWN_GAP", "SendPool"]
 

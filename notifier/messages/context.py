@@ -77,7 +77,10 @@ from datetime import UTC, datetime, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from notifier.messages.wording import (
+from notifier.schedule.lateness import delay, is_late
+from notifier.schedule.model import Closure, Deadline, Notification, Schedule, Stage
+from notifier.schedule.standing import is_open, state_at
+from notifier.wording import (
     Fmt,
     calendar_split,
     days_text,
@@ -88,9 +91,6 @@ from notifier.messages.wording import (
     zone_city,
     zone_name,
 )
-from notifier.schedule.lateness import delay, is_late
-from notifier.schedule.model import Closure, Deadline, Notification, Schedule, Stage
-from notifier.schedule.standing import is_open, state_at
 
 Context = dict[str, Any]
 

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from notifier.messages.wording import Fmt, move_verb
 from notifier.schedule.model import Stage
 from notifier.text import for_terminal
+from notifier.wording import Fmt, move_verb
 
 
 def _instant(text: str) -> datetime:

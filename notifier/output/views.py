@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from notifier.messages.wording import duration_text
 from notifier.schedule import planning
 from notifier.schedule.model import Deadline, Notification, Schedule
 from notifier.schedule.standing import standing_at
 from notifier.text import rfc3339
+from notifier.wording import duration_text
 
 if TYPE_CHECKING:
     from notifier.messages.render import Renderer

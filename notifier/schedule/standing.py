@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from notifier.messages.wording import Fmt
 from notifier.schedule.model import Deadline, Kind, Notification
+from notifier.wording import Fmt
 
 State = Literal["not-announced", "open", "overdue", "completed", "cancelled"]
 

@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 from notifier.errors import LedgerError
-from notifier.messages.wording import plural
+from notifier.wording import plural
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _HEADER_SIZE = 100

@@ -1,9 +1,13 @@
-"""Dates, times and durations as messages write them, in a deadline's zone. Pure.
+"""Dates, times, durations and counts as people read them: the one style of messages,
+tables, `check` and the logs' reasons. Pure.
 
 English whatever the locale ("Wed 25 Nov 17:00, Baku"); the year only when it
-differs from the message's; durations in calendar days of the zone, then the
-exact rest ("2 days 4 h"). `notifier.messages.render` puts these texts in a message's
-context (its docstring lists them).
+differs from a reference instant's; durations in calendar days of the zone, then
+the exact rest ("2 days 4 h"); "1 deadline", "2 deadlines". Every stage uses it
+(config's checks, schedule's reasons, messages, output), so it sits beside
+`notifier.text` and depends on no stage: a due is anything `Dated`.
+`notifier.messages.render` puts these texts in a message's context (its
+docstring lists them).
 """
 
 from __future__ import annotations
@@ -11,9 +15,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from notifier.schedule.model import Stage
+
+class Dated(Protocol):
+    """A due as `Fmt` reads it (`notifier.schedule.model.Stage` is one)."""
+
+    @property
+    def due(self) -> datetime: ...
+
+    @property
+    def day(self) -> date | None:
+        """The written date of a date due, else None."""
+
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -154,27 +169,27 @@ class Fmt:
         """"Tue 24 Nov 09:00, Baku"."""
         return f"{self.moment(t)}, {self.city}"
 
-    def is_date(self, stage: Stage) -> bool:
+    def is_date(self, stage: Dated) -> bool:
         """A date due meaning "by the end of the day" (not one with a due_time)."""
         return stage.day is not None and self.local(stage.due).date() > stage.day
 
-    def stage_long(self, stage: Stage) -> str:
+    def stage_long(self, stage: Dated) -> str:
         """"Wed 25 Nov" or "Wed 25 Nov 17:00" (no city)."""
         if stage.day is not None and self.is_date(stage):
             return self.day_long(stage.day)
         return self.moment(stage.due)
 
-    def due_long(self, stage: Stage) -> str:
+    def due_long(self, stage: Dated) -> str:
         """"by the end of Wed 25 Nov, Baku" (a date due) or "Wed 25 Nov 17:00, Baku"."""
         text = self.stage_text(stage)
         return f"by the end of {text}" if self.is_date(stage) else text
 
-    def stage_short(self, stage: Stage) -> str:
+    def stage_short(self, stage: Dated) -> str:
         """"25 Nov" or "25 Nov 17:00"."""
         if stage.day is not None and self.is_date(stage):
             return self.day_short(stage.day)
         local = self.local(stage.due)
         return f"{self.day_short(local.date())} {self.clock(local)}"
 
-    def stage_text(self, stage: Stage) -> str:
+    def stage_text(self, stage: Dated) -> str:
         return f"{self.stage_long(stage)}, {self.city}"
