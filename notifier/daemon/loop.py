@@ -25,6 +25,7 @@ from notifier.daemon.catchup import STALE_AFTER, CatchUp
 from notifier.daemon.clock import Clock, SystemClock, VirtualClock, real_seconds
 from notifier.daemon.reload import (
     FileWatch,
+    Loaded,
     ReloadRequests,
     first_seen_in,
     prepare,
@@ -368,47 +369,41 @@ class Daemon:
         with heap.renewing():
             self._reload(path)
 
-    def _reload_failed(self, e: LedgerError) -> None:
-        # The ledger could not record first-seen times (a full disk, say): one line, as
-        # every other ledger error; the next reload (SIGHUP or a save) tries again.
-        log.error("reload failed: ledger: %s; keeping the previous configuration", e)
-        self.sd.ready("reload failed; running the previous one")
-
-    def _reload(self, path: Path) -> None:
-        now = self.clock.now()
+    def _load_anew(self, path: Path, now: datetime) -> Loaded | None:
+        """The new config, ready to run; None (said in the log) if it is refused or
+        cannot be prepared, and the previous one keeps running."""
         try:
             # An empty file is a config like any other (README, "Choices"): its
             # warning is logged below, and the diff line names what it removed.
             cfg = config.load(path, previous=self.loaded.cfg,
                               first_seen=first_seen_in(self.ledger, now))
+            for warning in cfg.warnings:  # as `run` says them at start
+                log.warning("reload: %s", warning.text(warning=True))
+            if self.on_reload is not None:
+                self.on_reload(cfg)
+            return prepare(cfg, self.ledger, now, sendpool=self.sendpool,
+                           previous=self.loaded, stand_in=self.stand_in)
         except ConfigError as e:
             for problem in e.problems:
                 log.error("reload rejected: %s", problem)
             log.error("reload rejected: keeping the previous configuration")
             self.sd.ready("config rejected; running the previous one")
-            return
         except LedgerError as e:
-            self._reload_failed(e)
-            return
+            # First-seen times could not be read or recorded (a full disk, say): one
+            # line, as every ledger error; the next reload (SIGHUP or a save) tries again.
+            log.error("reload failed: ledger: %s; keeping the previous configuration", e)
+            self.sd.ready("reload failed; running the previous one")
         except Exception:
             # Every problem of the input is a located ConfigError above (a value that would
             # fail later, such as a zero timeout, is refused at load): this is a bug.
             log.exception("reload failed: keeping the previous configuration")
             self.sd.ready("reload failed; running the previous one")
-            return
-        for warning in cfg.warnings:  # as `run` says them at start
-            log.warning("reload: %s", warning.text(warning=True))
-        if self.on_reload is not None:
-            self.on_reload(cfg)
-        try:
-            loaded = prepare(cfg, self.ledger, now, sendpool=self.sendpool,
-                             previous=self.loaded, stand_in=self.stand_in)
-        except LedgerError as e:
-            self._reload_failed(e)
-            return
-        except Exception:
-            log.exception("reload failed: keeping the previous configuration")
-            self.sd.ready("reload failed; running the previous one")
+        return None
+
+    def _reload(self, path: Path) -> None:
+        now = self.clock.now()
+        loaded = self._load_anew(path, now)
+        if loaded is None:
             return
         old_keys = self.timeline.keys()
         old_schedule = self.loaded.schedule
@@ -419,7 +414,7 @@ class Daemon:
         self.loaded = loaded
         self.timeline = timeline
         self.dispatcher.configure(loaded.schedule, loaded.senders)
-        self.dispatcher.give_up_after = cfg.give_up_after
+        self.dispatcher.give_up_after = loaded.cfg.give_up_after
         log.info("%s", reload_line(old_schedule, loaded.schedule, now,
                                    added=len(new_keys - old_keys),
                                    removed=len(old_keys - new_keys)))
