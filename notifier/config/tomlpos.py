@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 Path = tuple[str | int, ...]
@@ -164,32 +165,36 @@ class _Scanner:
 
     def array(self, i: int, path: Path, depth: int) -> int:
         count = 0
-        while True:
-            i = self.skip_blank(i, newlines=True)
-            if i >= len(self.text) or self.text[i] == "]":
-                return i + 1
-            if self.text[i] == ",":
-                i += 1
-                continue
-            after = self.value(i, (*path, count), depth + 1)
+
+        def element(at: int) -> int:
+            nonlocal count
             count += 1
-            if after <= i:
-                return len(self.text)
-            i = after
+            return self.value(at, (*path, count - 1), depth + 1)
+
+        return self.items(i, "]", element)
 
     def inline_table(self, i: int, path: Path, depth: int) -> int:
+        def pair(at: int) -> int:
+            found = self.key(at, path, len(path) + 1)
+            if found is None:
+                return -1  # no key here: the table ends unread
+            inner, after_eq = found
+            return self.value(self.skip_blank(after_eq, newlines=False), inner, depth + 1)
+
+        return self.items(i, "}", pair)
+
+    def items(self, i: int, close: str, item: Callable[[int], int]) -> int:
+        """The items of an array or inline table from `i` to its `close`, each read by
+        `item` (which returns where it ends, or not past `at` if it cannot be read):
+        where the whole ends."""
         while True:
             i = self.skip_blank(i, newlines=True)
-            if i >= len(self.text) or self.text[i] == "}":
+            if i >= len(self.text) or self.text[i] == close:
                 return i + 1
             if self.text[i] == ",":
                 i += 1
                 continue
-            found = self.key(i, path, len(path) + 1)
-            if found is None:
-                return len(self.text)
-            inner, after_eq = found
-            after = self.value(self.skip_blank(after_eq, newlines=False), inner, depth + 1)
+            after = item(i)
             if after <= i:
                 return len(self.text)
             i = after
