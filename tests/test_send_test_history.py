@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -246,3 +247,36 @@ def test_history_of_no_such_deadline_says_so(tmp_path: Path) -> None:
         assert result.stdout == ""
         assert result.stderr == \
             "no such deadline: 'nosuch' is neither in the config nor in the ledger\n"
+
+
+def test_send_test_writes_a_plugins_reason_without_its_control_characters(tmp_path: Path) -> None:
+    """A third-party plugin's reason (here an exception with an ANSI colour) cannot
+    recolour the operator's terminal: it is written out, as tables and logs do."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "notifier_colour_plugin.py").write_text(textwrap.dedent(
+        """
+        from apprise.decorators import notify
+
+        @notify(on="nfcolour")
+        def deliver(body, title, notify_type, *args, **kwargs):
+            raise RuntimeError("relay \\x1b[31mquota\\x1b[0m exceeded")
+        """), "utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text(textwrap.dedent(f"""\
+        [notifier]
+        plugin_paths = [{json.dumps(str(plugins))}]
+        [defaults]
+        timezone = "UTC"
+        [channels.odd]
+        url = "nfcolour://"
+        [[deadlines]]
+        id = "x"
+        title = "X"
+        due = 2030-01-01
+        """), "utf-8")
+    proc = subprocess.run([sys.executable, "-m", "notifier", "send-test", "-c", str(config),
+                           "odd"], capture_output=True, text=True, check=False, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert "\x1b" not in proc.stdout
+    assert "relay \\u001b[31mquota\\u001b[0m exceeded" in proc.stdout, proc.stdout

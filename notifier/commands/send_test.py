@@ -11,6 +11,7 @@ from notifier.delivery.appriseset import load_plugin_paths
 from notifier.delivery.channels import send_test as send_to_each_url
 from notifier.errors import UsageError
 from notifier.messages.render import Renderer, TemplateProblem
+from notifier.text import for_terminal
 
 
 def send_test(config_path: Path | None, *, channel: str,
@@ -29,6 +30,8 @@ def send_test(config_path: Path | None, *, channel: str,
     load_plugin_paths(list(cfg.plugin_paths))
     results = send_to_each_url(chan, title=message.title, body=message.body, now=at,
                                timeout=cfg.send_timeout.total_seconds())
-    text = "".join(f"{'ok    ' if r.ok else 'FAILED'} {r.url_private}"
-                   + (f": {r.error}" if r.error else "") + "\n" for r in results)
+    # A reason is a server's or a plugin's text: written out so that it cannot
+    # recolour or rewrite the terminal, as tables and logs write it.
+    text = "".join(for_terminal(f"{'ok    ' if r.ok else 'FAILED'} {r.url_private}"
+                                + (f": {r.error}" if r.error else "")) + "\n" for r in results)
     return Result(text, status=EX_OK if results and all(r.ok for r in results) else EX_RUNTIME)
