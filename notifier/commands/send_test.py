@@ -32,6 +32,6 @@ def send_test(config_path: Path | None, *, channel: str,
                                timeout=cfg.send_timeout.total_seconds())
     # A reason is a server's or a plugin's text: written out so that it cannot
     # recolour or rewrite the terminal, as tables and logs write it.
-    text = "".join(for_terminal(f"{'ok    ' if r.ok else 'FAILED'} {r.url_private}"
-                                + (f": {r.error}" if r.error else "")) + "\n" for r in results)
+    text = "".join(f"{'ok    ' if r.ok else 'FAILED'} {for_terminal(r.url_private)}"
+                   + (f": {for_terminal(r.error)}" if r.error else "") + "\n" for r in results)
     return Result(text, status=EX_OK if results and all(r.ok for r in results) else EX_RUNTIME)
