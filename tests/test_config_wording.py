@@ -34,6 +34,8 @@ due = 2020-11-15
 """
 """HEAD + DEADLINE: the deadline's table is at line 7, its `id` at 8, `due` at 10."""
 
+NOT_A_DATE = ("not a real date or time: months 01-12, days as the month has them, hours 00-23, "
+              "minutes and seconds 00-59")
 KINDS = ("'reminder', 'rescheduled', 'due', 'overdue', 'completed', 'cancelled', 'digest', "
          "'summary' or 'test'")
 
@@ -133,6 +135,12 @@ WORDED = [
      "7:1: TOML syntax: table [channels.console] is defined twice"),
     ("key set twice", HEAD + "url = \"console://\"\n",
      "6:1: TOML syntax: this key is already set above (each key and table is written once)"),
+    ("month 13", HEAD + DEADLINE.replace("2020-11-15", "2020-13-45"),
+     "10:7: TOML syntax: " + NOT_A_DATE),
+    ("29 February of a common year", HEAD + DEADLINE.replace("2020-11-15", "2021-02-29T10:00:00"),
+     "10:7: TOML syntax: " + NOT_A_DATE),
+    ("hour 24", HEAD + DEADLINE.replace("2020-11-15", "2020-11-15T24:00:00+04:00"),
+     "10:7: TOML syntax: " + NOT_A_DATE),
     ("bare word for a value", HEAD + DEADLINE + "note = handed over\n",
      '11:8: TOML syntax: not a value: text needs quotes ("..."), a date is written 2020-11-15, '
      "a list [...]"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from datetime import date, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -180,17 +181,40 @@ _WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), w) for p
 ))
 
 
+_DATE_LIKE = re.compile(
+    r"(?<![\w.:\"'-])(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2}))?)?")
+_NOT_A_DATE = ("not a real date or time: months 01-12, days as the month has them, "
+               "hours 00-23, minutes and seconds 00-59")
+
+
+def _impossible_date(line: str) -> int | None:
+    """The column of a date or datetime on `line` that names no real day or time
+    (2020-13-45, 2021-02-29, 24:00): TOML readers refuse it in words about syntax."""
+    for m in _DATE_LIKE.finditer(line.split("#", 1)[0]):
+        year, month, day, hour, minute, second = (int(g) if g else 0 for g in m.groups())
+        try:
+            date(year, month, day)
+            time(hour, minute, second)
+        except ValueError:
+            return m.start() + 1
+    return None
+
+
 def _in_our_words(problem: Problem, text: str) -> Problem:
     """A reader's syntax error in the product's words, located where the mistake starts
-    (the opening quote of an unterminated string, a table's header written twice)."""
+    (the opening quote of an unterminated string, a table's header written twice, an
+    impossible date)."""
+    lines = text.split("\n")
+    here = lines[problem.line - 1] if 0 < problem.line <= len(lines) else ""
+    col = _impossible_date(here)
+    if col is not None:
+        return problem._replace(col=col, message=_SYNTAX + _NOT_A_DATE)
     raw = problem.message.removeprefix(_SYNTAX)
     for pattern, words in _WORDS:
         m = pattern.match(raw)
         if m is None:
             continue
-        line, col = problem.line, problem.col
-        lines = text.split("\n")
-        here = lines[line - 1] if 0 < line <= len(lines) else ""
+        col = problem.col
         if words == _UNTERMINATED:
             col = _open_quote(here) or col
         elif m.re.pattern.startswith(("Cannot", "duplicate")):
