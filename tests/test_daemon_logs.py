@@ -73,18 +73,27 @@ def test_a_reload_names_deadlines_and_channels_that_changed_once(tmp_path: Path)
 
 
 def test_a_reload_line_keeps_its_moves_and_says_nothing_else_unchanged(tmp_path: Path) -> None:
-    due = utc_now().replace(microsecond=0) + timedelta(hours=12)  # in the daemon's window
+    # In the daemon's window, on a whole minute.
+    due = utc_now().replace(second=0, microsecond=0) + timedelta(hours=12)
     config = tmp_path / "config.toml"
     with daemon_process(tmp_path, jsonl_config(tmp_path, deadline_toml("move", due))) as (d, sd):
         sd.wait_for(lambda m: "READY=1" in m)
         moved = jsonl_config(tmp_path, deadline_toml("move", due + timedelta(hours=6)))
         said = reload_with(d, sd, config, moved)
         same = reload_with(d, sd, config, moved + "\n# a comment\n")
+        nudged = reload_with(d, sd, config, jsonl_config(
+            tmp_path, deadline_toml("move", due + timedelta(hours=6, seconds=30))))
         assert d.stop() == 0
     (line,) = [ln for ln in said.splitlines() if "reloaded: " in ln]
-    day = r"\d\d [A-Z][a-z]{2}( \d\d:\d\d)?"
-    assert re.search(rf"reloaded: \+1 / -1 notifications, move: due moved {day} -> {day}$",
-                     line), line
+    # As the "rescheduled" message writes a move: "2 Dec 18:40", no zero-padded day.
+    moment = r"[1-9]\d? [A-Z][a-z]{2} \d\d:\d\d"
+    assert re.search(rf"reloaded: \+1 / -1 notifications, move: due moved {moment} -> "
+                     rf"{moment}$", line), line
+    (line,) = [ln for ln in nudged.splitlines() if "reloaded: " in ln]
+    # Moved by 30 s: the seconds show, so the two sides differ.
+    m = re.search(rf"due moved ({moment}) -> ({moment}:30)$", line)
+    assert m is not None, line
+    assert m.group(1) != m.group(2)
     (line,) = [ln for ln in same.splitlines() if "reloaded: " in ln]
     assert line.endswith("reloaded: +0 / -0 notifications"), line
     assert " channel " not in said + same

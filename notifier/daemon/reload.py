@@ -22,6 +22,7 @@ from notifier.delivery.sendpool import SendPool
 from notifier.messages.render import Renderer
 from notifier.schedule.model import Channel, Deadline, Schedule
 from notifier.text import listed
+from notifier.wording import Fmt
 
 log = logging.getLogger("notifier.daemon")
 
@@ -134,13 +135,13 @@ def describe_moves(old: Schedule, new: Schedule, now: datetime) -> list[str]:
         prev = before.get(d.id)
         if prev is None:
             continue
-        a = prev.stages[prev.stage_at(now)].due
-        b = d.stages[d.stage_at(now)].due
-        if a != b:
-            fmt = "%d %b %H:%M" if (a.astimezone(d.zone).hour or b.astimezone(d.zone).hour) \
-                else "%d %b"
-            out.append(f"{d.id}: due moved {a.astimezone(d.zone).strftime(fmt)}"
-                       f" -> {b.astimezone(d.zone).strftime(fmt)}")
+        a = prev.stages[prev.stage_at(now)]
+        b = d.stages[d.stage_at(now)]
+        if a.due != b.due:
+            # As the "rescheduled" message writes a move ("from 15 Nov to 25 Nov"): a date
+            # due as its day, a time to the second where it has seconds.
+            fmt = Fmt(d.zone, now)
+            out.append(f"{d.id}: due moved {fmt.stage_short(a)} -> {fmt.stage_short(b)}")
     return out
 
 
