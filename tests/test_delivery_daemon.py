@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import logging
 import re
 import statistics
 import time
@@ -344,7 +345,9 @@ def test_restarting_the_daemon_sends_nothing_twice(tmp_path: Path,
 
 
 def test_catch_up_after_hours_of_downtime(tmp_path: Path, http_receiver: HttpReceiver,
-                                          smtp_receiver: SmtpReceiver) -> None:
+                                          smtp_receiver: SmtpReceiver,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="notifier")
     db = tmp_path / "ledger.db"
     out = tmp_path / "out.jsonl"
     now = utc_now()
@@ -390,6 +393,8 @@ def test_catch_up_after_hours_of_downtime(tmp_path: Path, http_receiver: HttpRec
     reminder = next(line for line in lines if line["kind"] == "reminder")
     assert reminder["key"].endswith("/1h")
     assert "late by 30 min" in reminder["body"]
+    # The log says the lateness as the message does, not in seconds.
+    assert f"sent {reminder['key']} to file (late by 30 min)" in caplog.text, caplog.text[-2000:]
     (summary,) = [line for line in lines if line["kind"] == "summary"]
     assert "7 notifications skipped, 2 sent late" in summary["title"]
 

@@ -43,7 +43,7 @@ from notifier.messages.render import Message
 from notifier.schedule.lateness import LATE_AFTER, is_late
 from notifier.schedule.model import Notification, Schedule
 from notifier.text import rfc3339
-from notifier.wording import plural
+from notifier.wording import duration_text, plural
 
 log = logging.getLogger("notifier.dispatch")
 _T = TypeVar("_T")
@@ -356,7 +356,7 @@ class Dispatcher:
         if self._on_sent is not None:
             self._on_sent(msg, channel, done)
         log.info("sent %s to %s%s", n.key, channel,
-                 f" (late by {int((done - n.at).total_seconds())} s)" if late else "")
+                 f" (late by {duration_text(done - n.at)})" if late else "")
 
     def _hold_until(self, at: datetime) -> None:
         """Sleep until `at` if it lies ahead by at most `lead`: never send before the instant."""
