@@ -282,3 +282,12 @@ def test_status_at_an_earlier_instant_shows_no_later_delivery(config: Path, tmp_
     assert last_key(AT) == "renewal/reminder/a"
     assert last_key("2021-03-17T00:00+04:00") is None
     assert last_key("2021-03-28T00:00+04:00") == "renewal/reminder/b"
+
+
+def test_no_time_left_for_a_deadline_that_is_closed_or_not_yet_announced(config: Path) -> None:
+    """`time_left_seconds` is null exactly when `time_left` is."""
+    items = {i["deadline"]: i for i in status_json(config)}
+    for ident in ("done", "dropped", "later"):
+        assert (items[ident]["time_left"], items[ident]["time_left_seconds"]) == (None, None)
+    assert isinstance(items["tls"]["time_left_seconds"], int)
+    assert items["tls"]["time_left"] is not None

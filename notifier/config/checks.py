@@ -72,9 +72,10 @@ def closest(name: str, known: Iterable[str], *, fold: bool = False) -> str:
     if fold:
         same = [k for k in names if k.lower() == name.lower()]
         if same:
-            return f"; did you mean {from_input(repr(same[0]))}?"
+            return f"; did you mean {same[0]!r}?"
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-    return f"; did you mean {from_input(repr(close[0]))}?" if close else ""
+    # A name the product knows (a zone, a channel), not the input: never hidden.
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def duplicate_id(name: str, first: int, i: int, col: Collector) -> None:
@@ -109,7 +110,7 @@ def warn_coinciding(deadline: Deadline, d: DeadlineSettings, i: int, col: Collec
                                        for w in col.warnings):
             continue  # the defaults' pair, said once for the whole file
         which = "the due" if stage == 0 else f"extension {stage}'s due"
-        col.add(where, f"{said} before {which} of {from_input(repr(deadline.id))} "
+        col.add(where, f"{said} before {which} of {col.quoted(('deadlines', i, 'id'), repr(deadline.id))} "
                        f"({Fmt(deadline.zone, None).instant(at)}); "
                        f"it is sent once, as {from_input(repr(texts[kept]))}", warning=True)
 
@@ -145,20 +146,13 @@ def overdue_pair(
             where = ("defaults", "overdue_every")
         else:
             return  # this deadline's own `overdue_limit = 0` turns the defaults' repeats off
-        _once(col, where, "overdue_every without overdue_limit plans no overdue message; "
+        col.add_once(where, "overdue_every without overdue_limit plans no overdue message; "
                           "add overdue_limit = N (at most N overdue messages)")
     elif every is None and limit > 0:
         where = ("deadlines", i, "overdue_limit") if d.overdue_limit is not None \
             else ("defaults", "overdue_limit")
-        _once(col, where, "overdue_limit without overdue_every plans no overdue message; "
+        col.add_once(where, "overdue_limit without overdue_every plans no overdue message; "
                           "add overdue_every = \"1d\" (the interval between them)")
-
-
-def _once(col: Collector, where: tomlpos.Path, message: str, *, warning: bool = False) -> None:
-    """A problem of [defaults] met by every deadline that inherits it: said once."""
-    said = col.warnings if warning else col.problems
-    if not any(p.message == message and p.path == ".".join(map(str, where)) for p in said):
-        col.add(where, message, warning=warning)
 
 
 def warn_known_too_late(

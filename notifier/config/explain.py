@@ -18,7 +18,6 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from notifier.config.schema import ID_PATTERN, ONE_LINE_PATTERN, Settings
-from notifier.redact import from_input
 
 Loc = tuple[str | int, ...]
 
@@ -68,7 +67,7 @@ def _suggest(value: object, expected: str) -> str:
         return ""
     names = re.findall(r"'([^']*)'", expected)
     close = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
-    return f"; did you mean {from_input(repr(close[0]))}?" if close else ""
+    return f"; did you mean {close[0]!r}?" if close else ""  # a known name: never hidden
 
 
 def location(error: Mapping[str, Any]) -> Loc:

@@ -9,7 +9,7 @@ from typing import Any
 from notifier.config import tomlpos
 from notifier.config.overrides import NO_OVERRIDES, Override, Overrides
 from notifier.errors import Problem
-from notifier.redact import MASK, redact, shown
+from notifier.redact import MASK, from_input, redact, shown
 from notifier.wording import plural
 
 
@@ -24,6 +24,7 @@ class Collector:
         self._positions: tomlpos.Positions | None = None
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = list(overrides.warnings)
+        self._said: set[tuple[tomlpos.Path, str, bool]] = set()
 
     def where(self, path: tomlpos.Path, *, at_key: bool = False) -> tuple[int, int]:
         """Line and column of `path` in the file: where its value starts, or its key."""
@@ -38,6 +39,12 @@ class Collector:
     def line_of(self, path: tomlpos.Path) -> int | None:
         """The file's line of `path`, or None where a variable or credential set it."""
         return None if self.overrides.origin(path) is not None else self.where(path)[0]
+
+    def quoted(self, path: tomlpos.Path, text: str) -> str:
+        """`text`, the value at `path` quoted in a message about another setting: marked
+        as input (hidden at a variable) only where a variable or credential set it; the
+        file's own text (a deadline's id written in it) is shown as written."""
+        return text if self.line_of(path) is not None else from_input(text)
 
     def add(self, path: tomlpos.Path, message: str, *, warning: bool = False,
             foreign: bool = False, at_key: bool = False) -> None:
@@ -65,6 +72,12 @@ class Collector:
             problem = Problem(origin.where, 0, 0, dotted,
                               _scrubbed(text, origin.values) if foreign else text)
         (self.warnings if warning else self.problems).append(problem)
+
+    def add_once(self, path: tomlpos.Path, message: str, *, warning: bool = False) -> None:
+        """A problem of [defaults] met by every deadline that inherits it: said once."""
+        if (path, message, warning) not in self._said:
+            self._said.add((path, message, warning))
+            self.add(path, message, warning=warning)
 
     def _created_by(self, path: tomlpos.Path) -> list[Override]:
         """The overrides that made the table holding `path`, if the file has no such table."""
@@ -96,8 +109,11 @@ def _scrubbed(text: str, values: tuple[str, ...]) -> str:
     template's variable): they mark nothing, so every part that may come from it
     goes; a word only where it stands whole (`for` keeps its `or`)."""
     text = redact(text, values)
-    words = sorted({w for value in values for w in _WORD.findall(value) if len(w) >= 3},
-                   key=len, reverse=True)
+    # A suggestion names what the product knows (`did you mean deadline.title?`):
+    # its words are not the value's, and are kept wherever they stand.
+    known = {w for hint in _HINT.findall(text) for w in _WORD.findall(hint)}
+    words = sorted({w for value in values for w in _WORD.findall(value)
+                    if len(w) >= 3 and w not in known}, key=len, reverse=True)
     if not words:
         return text
     whole = re.compile(r"(?<![0-9A-Za-z])(?:" + "|".join(map(re.escape, words))
@@ -106,6 +122,7 @@ def _scrubbed(text: str, values: tuple[str, ...]) -> str:
 
 
 _WORD = re.compile(r"[0-9A-Za-z]+")
+_HINT = re.compile(r"did you mean ([^?]*)\?")
 
 
 _NOUNS = {"deadlines": "deadline", "reminders": "reminder", "urls": "URL", "tags": "tag",

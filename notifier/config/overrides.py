@@ -139,9 +139,14 @@ class _Reading:
 
 def _leaves(value: dict[str, Any], at: SettingPath = ()) -> Iterable[SettingPath]:
     """The paths a source's output sets: a table is merged into the file's, anything
-    else (a list, a value) replaces what the file has there."""
+    else (a list, a value, a table where a list belongs) replaces what the file has
+    there."""
+    from notifier.config.explain import list_at  # noqa: PLC0415 - a variable's value only
+
     for key, item in value.items():
-        if isinstance(item, dict) and item:
+        # A table where a list belongs (NOTIFIER_DEADLINES='{"id": "b"}') is the
+        # variable's wrong value, not keys merged into the file's list.
+        if isinstance(item, dict) and item and not list_at((*at, key)):
             yield from _leaves(item, (*at, key))
         else:
             yield (*at, key)

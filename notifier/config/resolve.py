@@ -185,7 +185,9 @@ class Inherited:
     default_overdue: Offset | None
     default_overdue_limit: int
     defaults_known: bool
-    """Every default channel exists (else each deadline using them gets a problem)."""
+    """Every default channel exists (else [defaults] has the problem, said once there)."""
+    defaults_given: bool
+    """[defaults] names its channels (else they are every channel of the file)."""
 
 
 def resolve(
@@ -222,7 +224,8 @@ def resolve_inherited(s: Settings, col: Collector, *, check_urls: bool) -> Inher
         default_overdue = _interval(s.defaults.overdue_every, col, ("defaults", "overdue_every"))
     return Inherited(zone, remind_at, due_time, channels, default_channels, default_reminders,
                       default_overdue, s.defaults.overdue_limit,
-                      all(c in channels for c in default_channels))
+                      all(c in channels for c in default_channels),
+                      s.defaults.channels is not None)
 
 
 def resolve_deadlines(
@@ -275,12 +278,13 @@ def resolve_deadline(
     )
     if d.reminders is not None and len(set(d.reminders)) < len(d.reminders):
         checks.repeated_reminders(d.reminders, col, (*at, "reminders"))
-    if d.channels is None and base.defaults_known:
-        chans = base.default_channels
-    else:
-        chans = _deadline_channels(d, base.channels, base.default_channels, col, at)
+    # The defaults' channels were checked once, at [defaults]: a mistake there is
+    # said there, not again at every deadline that inherits it.
+    inherits = d.channels is None
+    chans = base.default_channels if inherits else _deadline_channels(d, base.channels, col, at)
     if not chans:
-        col.add((*at, "channels"), "no channel to send to")
+        col.add_once(("defaults", "channels") if inherits and base.defaults_given
+                         else (*at, "channels"), "no channel to send to")
     overdue = base.default_overdue if d.overdue_every is None \
         else _interval(d.overdue_every, col, (*at, "overdue_every"))
     limit = base.default_overdue_limit if d.overdue_limit is None else d.overdue_limit
@@ -297,7 +301,7 @@ def resolve_deadline(
         checks.overdue_pair(d, i, overdue, limit, col)
     _known_too_late(d.id, at, dzone, announced, stages, seen if closure is None else NOT_SEEN,
                     col)
-    if len(col.problems) > before or not stages:
+    if len(col.problems) > before or not stages or (inherits and not base.defaults_known):
         return None
     deadline = Deadline(
         d.id, d.title, dzone, tuple(stages), reminders, chans, base.remind_at, overdue, limit,
@@ -421,15 +425,9 @@ def _channels(s: Settings, col: Collector, *, check_urls: bool) -> dict[str, Cha
 
 
 def _deadline_channels(
-    d: DeadlineSettings, channels: dict[str, Channel], default_channels: tuple[str, ...],
-    col: Collector, at: tomlpos.Path,
+    d: DeadlineSettings, channels: dict[str, Channel], col: Collector, at: tomlpos.Path,
 ) -> tuple[str, ...]:
-    if d.channels is not None:
-        chans = tuple(d.channels)
-    else:
-        chans = default_channels
-        if all(c in channels for c in chans):
-            return chans  # checked once for [defaults]; nothing to repeat per deadline
+    chans = tuple(d.channels or ())
     checks.known_channels(chans, channels, col, (*at, "channels"))
     return chans
 
