@@ -346,6 +346,65 @@ def test_check_says_it_at_the_variable_in_its_own_words(
         "{config}", str(config))
 
 
+INHERITING = """\
+[notifier]
+state = "{state}"
+
+[defaults]
+timezone = "Asia/Baku"
+
+[channels.console]
+url = "console://"
+
+[[deadlines]]
+id = "kalbajar"
+title = "Kalbajar handover"
+due = 2027-01-01
+"""
+"""A deadline that takes its channels and reminders from [defaults]."""
+
+# (name, variables, what `check` prints on stderr, exactly, its exit status): a value
+# from a variable is said at the variable alone, never again at the file's line it
+# reaches; what the value holds is hidden, what the product knows (a zone's name, a
+# kind, a template's variable, a suggestion) or the file says (a deadline's id) is not.
+AT_THE_VARIABLE: list[tuple[str, dict[str, str], str, int]] = [
+    ("unknown default channel", {"NOTIFIER_DEFAULTS__CHANNELS": '["hunter2"]'},
+     "NOTIFIER_DEFAULTS__CHANNELS: defaults.channels.0: unknown channel *** (not in"
+     " [channels])\n", 78),
+    ("default channel misspelt", {"NOTIFIER_DEFAULTS__CHANNELS": '["consle"]'},
+     "NOTIFIER_DEFAULTS__CHANNELS: defaults.channels.0: unknown channel *** (not in"
+     " [channels]; did you mean 'console'?)\n", 78),
+    ("no default channel", {"NOTIFIER_DEFAULTS__CHANNELS": "[]"},
+     "NOTIFIER_DEFAULTS__CHANNELS: no channel to send to\n", 78),
+    ("a table for the list of deadlines", {"NOTIFIER_DEADLINES": '{"id": "b"}'},
+     "NOTIFIER_DEADLINES: must be a list, in square brackets\n", 78),
+    ("zone in the wrong case", {"NOTIFIER_DEFAULTS__TIMEZONE": "europe/berlin"},
+     "NOTIFIER_DEFAULTS__TIMEZONE: unknown time zone; did you mean 'Europe/Berlin'?\n", 78),
+    ("misspelt kind", {"NOTIFIER_CHANNELS":
+     '{"console": {"url": "console://", "kinds": ["dues"]}}'},
+     "NOTIFIER_CHANNELS: channels.console.kinds.0: must be one of 'reminder', 'rescheduled',"
+     " 'due', 'overdue', 'completed', 'cancelled' or 'digest'; did you mean 'due'?\n", 78),
+    ("reminders on one instant", {"NOTIFIER_DEFAULTS__REMINDERS": '["7d", "1w"]'},
+     "NOTIFIER_DEFAULTS__REMINDERS: defaults.reminders.1: warning: reminders *** and *** land"
+     " on the same instant before the due of 'kalbajar' (Fri 25 Dec 2026 09:00, Baku);"
+     " it is sent once, as ***\n", 0),
+    ("misspelt template variable", {"NOTIFIER_TEMPLATES__DUE__TITLE": "{{ deadline.titel }}"},
+     "NOTIFIER_TEMPLATES__DUE__TITLE: unknown variable deadline.*** (did you mean"
+     " deadline.title?)\n", 78),
+]
+
+
+@pytest.mark.parametrize(("name", "variables", "said", "status"), AT_THE_VARIABLE,
+                         ids=[c[0] for c in AT_THE_VARIABLE])
+def test_a_variables_value_is_said_at_it_alone(
+    tmp_path: Path, name: str, variables: dict[str, str], said: str, status: int,
+) -> None:
+    config, env = setup(tmp_path, variables, {})
+    config.write_text(INHERITING.format(state=tmp_path / "n.db"))
+    proc = run_notifier("check", "-c", str(config), env=env)
+    assert (proc.returncode, proc.stderr) == (status, said)
+
+
 # (variable, its value, a part of the value a library's words quote)
 QUOTED_BY_A_LIBRARY = [
     ("NOTIFIER_CHANNELS__CONSOLE__URL", "zqsecretscheme://x", "zqsecretscheme"),

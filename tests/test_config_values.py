@@ -39,6 +39,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 DELIVERY = "[delivery]\n{}\n"
+SECOND = '\n[[deadlines]]\nid = "aghdam"\ntitle = "Aghdam handover"\ndue = 2020-11-20\n'
+"""A second deadline, after `body()`'s."""
 DIGEST = '[digest]\nschedule = "0 8 * * *"\n{}\n'
 OVERDUE = 'overdue_every = "1d"\n{}\n'
 
@@ -70,6 +72,11 @@ REFUSED = [
      "be sent"),
     ("digest to no channel", body(tables=DIGEST.format("channels = []")), 8,
      "digest.channels: no channel to send to"),
+    # A mistake in [defaults] is said once, there, however many deadlines inherit it.
+    ("unknown default channel", body(defaults='channels = ["pager"]') + SECOND, 3,
+     "defaults.channels.0: unknown channel 'pager' (not in [channels])"),
+    ("no default channel", body(defaults="channels = []") + SECOND, 3,
+     "defaults.channels: no channel to send to"),
     ("channel of no kind", body(tables="kinds = []\n"), 6,
      "channels.console.kinds: must not be empty: no message would reach this channel (leave "
      "kinds out for every kind)"),

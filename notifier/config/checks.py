@@ -110,7 +110,8 @@ def warn_coinciding(deadline: Deadline, d: DeadlineSettings, i: int, col: Collec
                                        for w in col.warnings):
             continue  # the defaults' pair, said once for the whole file
         which = "the due" if stage == 0 else f"extension {stage}'s due"
-        col.add(where, f"{said} before {which} of {col.quoted(('deadlines', i, 'id'), repr(deadline.id))} "
+        ident = col.quoted(("deadlines", i, "id"), repr(deadline.id))
+        col.add(where, f"{said} before {which} of {ident} "
                        f"({Fmt(deadline.zone, None).instant(at)}); "
                        f"it is sent once, as {from_input(repr(texts[kept]))}", warning=True)
 
@@ -147,12 +148,12 @@ def overdue_pair(
         else:
             return  # this deadline's own `overdue_limit = 0` turns the defaults' repeats off
         col.add_once(where, "overdue_every without overdue_limit plans no overdue message; "
-                          "add overdue_limit = N (at most N overdue messages)")
+                            "add overdue_limit = N (at most N overdue messages)")
     elif every is None and limit > 0:
         where = ("deadlines", i, "overdue_limit") if d.overdue_limit is not None \
             else ("defaults", "overdue_limit")
         col.add_once(where, "overdue_limit without overdue_every plans no overdue message; "
-                          "add overdue_every = \"1d\" (the interval between them)")
+                            "add overdue_every = \"1d\" (the interval between them)")
 
 
 def warn_known_too_late(

@@ -284,7 +284,7 @@ def resolve_deadline(
     chans = base.default_channels if inherits else _deadline_channels(d, base.channels, col, at)
     if not chans:
         col.add_once(("defaults", "channels") if inherits and base.defaults_given
-                         else (*at, "channels"), "no channel to send to")
+                     else (*at, "channels"), "no channel to send to")
     overdue = base.default_overdue if d.overdue_every is None \
         else _interval(d.overdue_every, col, (*at, "overdue_every"))
     limit = base.default_overdue_limit if d.overdue_limit is None else d.overdue_limit
