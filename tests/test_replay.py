@@ -318,4 +318,4 @@ def test_replay_prints_what_console_took_for_a_delivery_that_never_completed(
         (at,) = [i for i, line in enumerate(out) if line.startswith(f"[{kind}] Handover d01")]
         assert out[at + 2: at + 4] == ["    Notes: first note", "    second note"], out
     assert sum(line == "    Notes: first note" for line in out) == 2, out
-    assert "replay done: 0 delivered" in done.stdout
+    assert "replay done: 0 delivered, 0 failed, 2 still retrying at --until" in done.stdout, out

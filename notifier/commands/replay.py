@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from notifier.commands.common import (
@@ -100,6 +100,9 @@ class ConsoleShown:
             self._fallback(message)
 
 
+_EVER = datetime.max.replace(tzinfo=UTC)
+
+
 def speed_text(speed: float) -> str:
     """"100,000" or "2.5", never "1e+06"."""
     return f"{speed:,.0f}" if speed == int(speed) else f"{speed:,g}"
@@ -158,10 +161,14 @@ def replay(config_path: Path | None, *, start: datetime | date, end: datetime | 
                             stand_in=None if preview is None else preview.record)
             with console_writer(console):
                 status = daemon.run()
+            # Failed sends whose next attempt --until came before: neither delivered
+            # nor given up, and not to be left out of the count.
+            retrying = len(book.due_retries(_EVER))
         finally:
             book.close()
             console.flush()
     unsent = "" if preview is None or not preview.deliveries else (
         f" ({preview.deliveries} of them shown, not sent: --send-real sends them)")
+    still = f", {retrying} still retrying at --until" if retrying else ""
     return Result(f"replay done: {daemon.dispatcher.sent} delivered, "
-                  f"{daemon.dispatcher.failed} failed{unsent}\n", status=status)
+                  f"{daemon.dispatcher.failed} failed{still}{unsent}\n", status=status)
