@@ -121,14 +121,16 @@ def status_item(
     nxt = planning.next_for_deadline(d, schedule.channels, at)
     shown = None if nxt is None else plan_items([nxt], schedule, renderer, make=plan_item)[0]
     left = state.effective_due - at
+    counting = state.state in ("open", "overdue")
     return {
         "deadline": d.id,
         "title": d.title,
         "state": state.state,
         "effective_due": rfc3339(state.effective_due),
         "original_due": rfc3339(state.original_due),
-        "time_left_seconds": int(left.total_seconds()),
-        "time_left": _left_text(left) if state.state in ("open", "overdue") else None,
+        # Both null together: a closed or not yet announced deadline has no time left.
+        "time_left_seconds": int(left.total_seconds()) if counting else None,
+        "time_left": _left_text(left) if counting else None,
         "closed_at": None if closure is None else rfc3339(closure.at),
         "note": None if closure is None else closure.note,
         "zone": d.zone.key,
