@@ -151,7 +151,7 @@ CASES += [
      "(by the end of Sun 15 Nov 2020, Baku): nothing is rescheduled"),
     ("extension announced after its new due", GOOD_DEADLINE + EXTENSION.format(
         due="2020-11-25", announced="2020-11-27T10:00:00"), 14,
-     "deadlines.0.extensions.0.announced: announced after its own new due "
+     "deadlines.0.extensions.0.announced: announced at or after its own new due "
      "(by the end of Wed 25 Nov 2020, Baku)"),
 ]
 

@@ -43,6 +43,10 @@ SECOND = '\n[[deadlines]]\nid = "aghdam"\ntitle = "Aghdam handover"\ndue = 2020-
 """A second deadline, after `body()`'s."""
 DIGEST = '[digest]\nschedule = "0 8 * * *"\n{}\n'
 OVERDUE = 'overdue_every = "1d"\n{}\n'
+EXTENSION = "[[deadlines.extensions]]\ndue = {}\nannounced = {}\n"
+
+QUOTED_DATE = ("a date is written without quotes (2020-11-25, or a datetime "
+               "2020-11-25T17:00:00+04:00): in quotes it is text")
 
 # (name, config text, line, the whole message after the location)
 REFUSED = [
@@ -77,6 +81,26 @@ REFUSED = [
      "defaults.channels.0: unknown channel 'pager' (not in [channels])"),
     ("no default channel", body(defaults="channels = []") + SECOND, 3,
      "defaults.channels: no channel to send to"),
+    # The file's types are strict: a date in quotes is text, as `due = "next friday"` is.
+    ("due in quotes", body().replace("due = 2020-11-15", 'due = "2020-11-15"'), 10,
+     f"deadlines.0.due: {QUOTED_DATE}"),
+    *((f"{key} in quotes", body(deadline=f'{key} = "{value}"\n'), 11,
+       f"deadlines.0.{key}: {QUOTED_DATE}")
+      for key, value in [("announced", "2020-11-01"), ("completed", "2020-11-14T10:00:00Z"),
+                         ("cancelled", "2020-11-14")]),
+    ("extension due in quotes", body(deadline='[[deadlines.extensions]]\ndue = "2020-11-20"\n'),
+     12, f"deadlines.0.extensions.0.due: {QUOTED_DATE}"),
+    # An extension announced at its own new due: "Now due ... (now)" says nothing ahead.
+    ("extension announced at its new due", body(deadline=EXTENSION.format(
+        "2020-11-25T12:00:00Z", "2020-11-25T12:00:00Z")), 13,
+     "deadlines.0.extensions.0.announced: announced at or after its own new due "
+     "(Wed 25 Nov 2020 16:00, Baku): its message would announce a move to a time already "
+     "come; correct announced or due"),
+    ("extension announced the day after its date due", body(deadline=EXTENSION.format(
+        "2020-11-25", "2020-11-26")), 13,
+     "deadlines.0.extensions.0.announced: announced at or after its own new due "
+     "(by the end of Wed 25 Nov 2020, Baku): its message would announce a move to a time "
+     "already come; correct announced or due"),
     ("channel of no kind", body(tables="kinds = []\n"), 6,
      "channels.console.kinds: must not be empty: no message would reach this channel (leave "
      "kinds out for every kind)"),
@@ -145,6 +169,11 @@ VARIABLES = [
       "NOTIFIER_DEFAULTS__OVERDUE_EVERY": "1d", "NOTIFIER_DEFAULTS__OVERDUE_LIMIT": "3",
       "NOTIFIER_NOTIFIER__LOG_LEVEL": "debug"}, "", 0),
     ({"NOTIFIER_DIGEST__ALWAYS": "false"}, "", 0),
+    # A variable's dates are text (JSON has no dates): read as dates.
+    ({"NOTIFIER_DEADLINES": '[{"id": "b", "title": "B", "due": "2027-01-01", "announced":'
+      ' "2026-12-01T10:00:00Z", "extensions": [{"due": "2027-02-01"}],'
+      ' "completed": "2027-01-05"}]'},
+     "NOTIFIER_DEADLINES: warning: replaces the file's 1 deadline\n", 0),
 ]
 
 

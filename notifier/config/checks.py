@@ -193,10 +193,11 @@ def extension_moves(
         col.add((*where, "due"), "this extension keeps the due it replaces "
                                  f"({_due_text(previous, zone)}): "
                                  "nothing is rescheduled; remove it or correct its due")
-    elif announced is not None and announced > new.due:
+    elif announced is not None and announced >= new.due:
+        # At the due itself too: its message would say "now due ... (now)".
         col.add((*where, "announced"),
-                f"announced after its own new due ({_due_text(new, zone)}): its message would "
-                "announce a move to a time already past; correct announced or due")
+                f"announced at or after its own new due ({_due_text(new, zone)}): its message "
+                "would announce a move to a time already come; correct announced or due")
 
 
 def _due_text(stage: Stage, zone: ZoneInfo) -> str:

@@ -35,6 +35,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -55,19 +56,26 @@ _ID = re.compile(ID_PATTERN)
 
 
 def _when(value: object) -> datetime | date:
-    """A TOML datetime or date, kept as written; ISO text from env vars is read too."""
+    """A TOML datetime or date, kept as written. Text is refused: the file's types are
+    strict, and a variable's ISO text arrives here already read (`_typed`)."""
     if isinstance(value, datetime | date):
         return value
     if isinstance(value, time):
         # pydantic turns ValueError (not TypeError) into a validation error.
         raise ValueError("a time of day alone is not enough: write a date or a datetime")  # noqa: TRY004
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
-        except ValueError:
-            pass
+    if isinstance(value, str) and _when_text(value) is not None:
+        raise ValueError("a date is written without quotes (2020-11-25, or a datetime "
+                         "2020-11-25T17:00:00+04:00): in quotes it is text")
     raise ValueError("expected a TOML date (2020-11-25) or datetime (2020-11-25T17:00:00+04:00)")
+
+
+def _when_text(text: str) -> datetime | date | None:
+    """ISO text read as a date or datetime, or None: how a variable gives one."""
+    text = text.strip()
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _empty() -> list[Any]:
@@ -237,7 +245,7 @@ class Settings(BaseSettings):
 
 class _TextSource(PydanticBaseSettingsSource):
     """The settings `inner` (variables or credential files) reads, with each text where
-    the schema wants a whole number or a flag read as one (a text that is none is left
+    the schema wants a whole number, a flag or a date read as one (a text that is none is left
     as it is: the strict field then says what it must be, located at its variable)."""
 
     def __init__(self, inner: PydanticBaseSettingsSource) -> None:
@@ -266,23 +274,31 @@ _LAX: dict[type, TypeAdapter[Any]] = {}
 
 
 def _typed(value: Any, annotation: Any) -> Any:
-    """`value` with its texts read as the whole numbers and flags `annotation` wants there."""
+    """`value` with its texts read as the whole numbers, flags and dates `annotation`
+    wants there (a file's are typed already: TOML says which is which)."""
     wanted = _bare(annotation)
     origin = get_origin(wanted)
-    if isinstance(value, str) and (wanted is int or wanted is bool):
+    if isinstance(value, str) and (annotation == When or When in get_args(annotation)):
+        value = _when_text(value) or value  # else `_when` says what it must be
+    elif isinstance(value, str) and (wanted is int or wanted is bool):
         if wanted not in _LAX:
             _LAX[wanted] = TypeAdapter(wanted)
         with contextlib.suppress(ValidationError):  # else the strict field says what it must be
             value = _LAX[wanted].validate_python(value)
     elif isinstance(value, dict) and isinstance(wanted, type) and issubclass(wanted, BaseModel):
         fields = wanted.model_fields
-        value = {k: _typed(v, fields[k].annotation) if k in fields else v
+        value = {k: _typed(v, _annotation(fields[k])) if k in fields else v
                  for k, v in value.items()}
     elif isinstance(value, dict) and origin is dict:
         value = {k: _typed(v, get_args(wanted)[1]) for k, v in value.items()}
     elif isinstance(value, list) and origin is list:
         value = [_typed(v, get_args(wanted)[0]) for v in value]
     return value
+
+
+def _annotation(info: FieldInfo) -> Any:
+    """A field's annotation with its validators (pydantic keeps a bare `When`'s apart)."""
+    return Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
 
 
 def _bare(annotation: Any) -> Any:
