@@ -6,6 +6,8 @@ Each command's work is in `notifier.commands`; its errors are the typed ones of
 
 from __future__ import annotations
 
+import math
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -73,7 +75,74 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class WhenParam(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click stubs
+class BadValue(click.BadParameter):
+    """A bad option value in the product's words: `--limit: must be a whole number of 1 or
+    more`, the option first and then what it must be (not click's "Invalid value for ...")."""
+
+    def format_message(self) -> str:
+        param = self.param
+        hint = self.param_hint if isinstance(self.param_hint, str) else \
+            max(param.opts, key=len) if param is not None and param.opts else "value"
+        return f"{hint}: {self.message}"
+
+
+class Value(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click stubs
+    """An option's type whose refusals are `BadValue`s."""
+
+    def fail(self, message: str, param: click.Parameter | None = None,
+             ctx: click.Context | None = None) -> NoReturn:
+        raise BadValue(message, ctx=ctx, param=param)
+
+    def bad(self, message: str, param: click.Parameter | None,
+            ctx: click.Context | None) -> BadValue:
+        return BadValue(message, ctx=ctx, param=param)
+
+
+class WholeNumber(Value):
+    """A whole number of `least` or more (`--limit`)."""
+
+    name = "INTEGER"
+
+    def __init__(self, least: int) -> None:
+        self.least = least
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = str(value).strip()
+        if isinstance(value, int) or re.fullmatch(r"[+-]?[0-9]+", text):
+            number = int(text)
+            if number >= self.least:
+                return number
+        raise self.bad(f"must be a whole number of {self.least} or more", param, ctx)
+
+
+class Number(Value):
+    """A number, between `low` and `high` where they are given (`--speed`, `--epoch`)."""
+
+    name = "NUMBER"
+
+    def __init__(self, low: float | None = None, high: float | None = None) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        low = -math.inf if self.low is None else self.low
+        high = math.inf if self.high is None else self.high
+        if math.isfinite(number) and low <= number <= high:
+            return number
+        if self.low is None or self.high is None:
+            raise self.bad("must be a number", param, ctx)
+        raise self.bad(f"must be between {_number(self.low)} and {_number(self.high)}",
+                       param, ctx)
+
+
+def _number(x: float) -> str:
+    return f"{int(x):,}" if x == int(x) else f"{x:,}"
+
+
+class WhenParam(Value):
     """ISO 8601 date or datetime; the zone is applied once the config is known."""
 
     name = "TIME"
@@ -152,8 +221,13 @@ class StatesParam(click.Choice):  # type: ignore[type-arg]  # generic only in ne
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, tuple):
             return value
-        return tuple(super(StatesParam, self).convert(part.strip(), param, ctx)
-                     for part in str(value).split(","))
+        states = []
+        for part in str(value).split(","):
+            if part.strip() not in self.choices:
+                raise BadValue(f"{part.strip()!r} is not a state; must be one of "
+                               f"{', '.join(map(str, self.choices))}", ctx=ctx, param=param)
+            states.append(part.strip())
+        return tuple(states)
 
 
 @main.command()
@@ -189,12 +263,12 @@ def run(config_path: Path | None) -> None:
 @config_option
 @click.option("--from", "start", type=WHEN, required=True, help="Where the virtual clock starts.")
 @click.option("--until", "end", type=WHEN, default=None, help="Where it stops (default +30 days).")
-@click.option("--speed", type=click.FloatRange(min=1.0, max=1e7), default=3600.0, show_default=True,
-              help="Virtual seconds per real second.")
+@click.option("--speed", type=Number(1, 1e7), default=3600.0, show_default=True,
+              help="Virtual seconds per real second (1 to 10,000,000).")
 @click.option("--ledger", "ledger_file", type=click.Path(path_type=Path),
               default=None, help="Keep the ledger in this file (default: a temporary one); "
               "never one that `notifier run` has used.")
-@click.option("--epoch", type=float, default=None,
+@click.option("--epoch", type=Number(), default=None,
               help="Unix time at which the virtual clock reads --from (default: now); with "
               "--ledger, a replay restarted with the same epoch resumes where it was.")
 @click.option("--send-real", is_flag=True,
@@ -230,7 +304,8 @@ def send_test(config_path: Path | None, channel: str) -> None:
 @main.command()
 @config_option
 @click.option("--deadline", default=None, help="Only this deadline's deliveries.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many rows.")
+@click.option("--limit", type=WholeNumber(1), default=None,
+              help="At most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 def history(config_path: Path | None, deadline: str | None, limit: int | None,
             as_json: bool) -> None:

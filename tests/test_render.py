@@ -450,14 +450,14 @@ def test_sandbox_blocks_dunder_access() -> None:
         r.render_test("ops", now=utc("2020-11-25T08:00"), zone=BAKU)
     assert info.value.kind == "test"
     assert info.value.part == "title"
-    assert "unsafe" in info.value.message
+    assert info.value.message == "__class__: not allowed in a template (internal attributes are refused)"
     problems = template_problems(r, SCHEDULE, [], now=utc("2020-11-25T08:00"))
     assert [(p.kind, p.part) for p in problems] == [("test", "title")]
 
 
 def test_any_runtime_error_becomes_template_problem() -> None:
     r = Renderer({"summary": TemplateSource(title="{{ skipped_count / 0 }}", body=None)})
-    with pytest.raises(TemplateProblem, match="ZeroDivisionError"):
+    with pytest.raises(TemplateProblem, match="division by zero"):
         r.render_summary([], [], SCHEDULE, now=utc("2020-11-25T08:00"))
 
 

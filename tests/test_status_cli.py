@@ -208,8 +208,8 @@ def test_a_bad_state_is_a_one_line_usage_error(config: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.splitlines() == [
-        "Error: Invalid value for '--state': 'late' is not one of 'not-announced', 'open', "
-        "'overdue', 'completed', 'cancelled'."]
+        "Error: --state: 'late' is not a state; must be one of not-announced, open, "
+        "overdue, completed, cancelled"]
 
 
 def test_plan_table_writes_dates_as_messages_do(config: Path) -> None:

@@ -2,10 +2,16 @@
 
 Jinja words its errors for programmers ("'dict object' has no attribute
 'titel'", "Unexpected end of template. Jinja was looking for the following
-tags: ..."). The forms an operator meets are said here in terms of the
-template as written (`unknown variable deadline.titel (did you mean
-deadline.title?)`, `{% if %} is not closed: add {% endif %}`); any other
-error keeps Jinja's words. Only the template's own names are quoted.
+tags: ...", "do_replace() missing 2 required positional arguments"). Each
+family an operator meets is said here in terms of the template as written,
+on one line: a token expected or unexpected (`( is not closed: add ) before
+}`, `a value is missing before %}`), an unknown tag, filter or test (with the
+closest name), a sandbox refusal (`deadline.title.__class__: not allowed in a
+template`), a filter or test given the wrong arguments (`filter replace:
+missing arguments old and new`), a value of the wrong type, an unknown
+variable (`unknown variable deadline.titel (did you mean deadline.title?)`).
+Only the template's own names are quoted; where the template came from a
+NOTIFIER_* variable, notifier.config.located hides every word of it.
 """
 
 from __future__ import annotations
@@ -16,36 +22,187 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jinja2 import nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
+from jinja2.sandbox import MAX_RANGE, SandboxedEnvironment
 
-_SYNTAX: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), w) for p, w in (
-    (r"Unexpected end of template\. Jinja was looking for the following tags: .*\. "
-     r"The innermost block that needs to be closed is '(\w+)'\.$",
-     r"{% \1 %} is not closed: add {% end\1 %}"),
-    (r"unexpected end of template, expected 'end of print statement'\.$",
-     "{{ is not closed: add }}"),
-    (r"unexpected '}'$", "a single }: close {{ ... }} with }}"),
-    (r"unexpected '(.+)'$", r"unexpected \1"),
-    (r"Expected an expression, got 'end of print statement'$",
-     "nothing between {{ and }}: write a variable, e.g. {{ deadline.title }}"),
-    (r"expected token 'end of print statement', got '(.+)'$", r"expected }} before \1"),
-    (r"Encountered unknown tag '(\w+)'\.$", r"unknown tag {% \1 %} (or no open block it ends)"),
-    (r"No filter named '(\w+)'\.$", r"unknown filter \1"),
-))
+#: Jinja's names for tokens, as the operator writes them.
+_TOKENS = {
+    "end of print statement": "}}", "begin of print statement": "{{",
+    "end of statement block": "%}", "begin of statement block": "{%",
+    "end of comment": "#}", "begin of comment": "{#", "end of template": "the end",
+    "name": "a name", "string": "a string", "integer": "a number", "float": "a number",
+}
+_OPENS = {"}}": "{{", "%}": "{%", "#}": "{#", ")": "(", "]": "[", "}": "{"}
+
+
+def _tok(described: str) -> str:
+    return _TOKENS.get(described, described)
+
+
+def _unexpected(tok: str) -> str:
+    if tok in ("}}", "%}", "the end"):
+        return f"something is missing before {tok}"
+    return "a single }: close {{ ... }} with }}" if tok == "}" else f"unexpected {tok}"
+
+
+def _not_closed(tok: str, before: str | None = None) -> str:
+    where = f" before {before}" if before else ""
+    return f"{_OPENS.get(tok, tok)} is not closed: add {tok}{where}"
+
+
+def _char(c: str) -> str:
+    if c in ("'", '"'):
+        return f"a string is not closed: add its closing {c}"
+    return f"unexpected character {c}"
+
+
+_SYNTAX: tuple[tuple[re.Pattern[str], Callable[..., str]], ...] = tuple(
+    (re.compile(p), w) for p, w in (
+        (r"Unexpected end of template\. .*The innermost block that needs to be closed is "
+         r"'(\w+)'\.$", lambda b: f"{{% {b} %}} is not closed: add {{% end{b} %}}"),
+        (r"Encountered unknown tag '(\w+)'\. You probably made a nesting mistake\. .* "
+         r"The innermost block that needs to be closed is '(\w+)'\.$",
+         lambda t, b: f"{{% {t} %}} inside the open {{% {b} %}}: close it first with "
+                      f"{{% end{b} %}}"),
+        (r"Encountered unknown tag '(\w+)'\. .*The innermost block that needs to be closed "
+         r"is '(\w+)'\.$",
+         lambda t, b: f"unknown tag {{% {t} %}} inside {{% {b} %}} (it ends with {{% end{b} %}})"),
+        (r"Encountered unknown tag '(\w+)'\.", lambda t:
+         f"unknown tag {{% {t} %}}" + (" (no open block it ends)" if t.startswith("end")
+                                       or t in ("else", "elif") else "")),
+        (r"unexpected end of template, expected '(.+)'\.$", lambda t: _not_closed(_tok(t))),
+        (r"unexpected '(.+)', expected '(.+)'$", lambda a, b: _not_closed(_tok(b), _tok(a))),
+        (r"unexpected '(.+)'$", lambda t: _unexpected(_tok(t))),
+        (r"unexpected char (['\"])(.+)\1 at \d+$", lambda _, c: _char(c)),
+        (r"Expected an expression, got 'end of print statement'$",
+         lambda: "nothing between {{ and }}: write a variable, e.g. {{ deadline.title }}"),
+        (r"Expected an expression, got '(.+)'$",
+         lambda t: f"a value is missing before {_tok(t)}"),
+        (r"expected token '(.+)', got '(.+)'$",
+         lambda a, b: f"expected {_tok(a)} before {_tok(b)}"),
+        (r"Missing end of comment tag$", lambda: "{# is not closed: add #}"),
+        (r"Missing end of raw directive$", lambda: "{% raw %} is not closed: add {% endraw %}"),
+        (r"tag name expected$", lambda: "a tag name is missing after {%"),
+        (r"expected name or number$", lambda: "a name is missing after a dot"),
+        (r"expected subscript expression$", lambda: "an index is missing between [ and ]"),
+        (r"invalid syntax for function call expression$",
+         lambda: "arguments by name (a=1) come after the others"),
+        (r"You cannot chain multiple tests with is$", lambda: "one test per is"),
+        (r"block '(\w+)' defined twice$", lambda b: f"{{% block {b} %}} is defined twice"),
+    ))
+_NAMED = re.compile(r"No (filter|test) named '(\w+)'(?: found)?\.?$")
 _UNDEFINED = re.compile(r"^'([^']+)' is undefined$")
 _NO_ATTRIBUTE = re.compile(r"^'([^']+)' has no attribute '([^']+)'$")
 
 
 def syntax_words(message: str, env: SandboxedEnvironment) -> str:
-    """A syntax error's message in the product's words."""
+    """A syntax error's message in the product's words, on one line."""
+    message = " ".join(message.split())
+    m = _NAMED.match(message)
+    if m is not None:
+        kind, name = m.groups()
+        return f"unknown {kind} {name}" + _near(name, env.filters if kind == "filter"
+                                                else env.tests)
     for pattern, words in _SYNTAX:
         m = pattern.match(message)
         if m is not None:
-            said = m.expand(words) if "\\1" in words else words
-            if said.startswith("unknown filter"):
-                said += _near(m.group(1), env.filters)
-            return said
-    return message
+            return words(*m.groups())
+    return message.rstrip(".")
+
+
+#: Python's words for a value's type, in the operator's.
+_TYPES = {"str": "text", "int": "a whole number", "float": "a number", "NoneType": "nothing",
+          "list": "a list", "tuple": "a list", "dict": "a table", "bool": "true/false",
+          "datetime": "a time", "date": "a date", "timedelta": "a duration"}
+_CALLS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), w) for p, w in (
+    (r"(\w+)\(\) takes (?:from \d+ to )?\d+ positional arguments? but \d+ (?:were|was) given$",
+     "too many arguments"),
+    (r"(\w+)\(\) missing \d+ required (?:positional |keyword-only )?arguments?: (.+)$",
+     "missing argument {}"),
+    (r"(\w+)\(\) got an unexpected keyword argument '(\w+)'$", "no argument named {}"),
+    (r"(\w+)\(\) got multiple values for argument '(\w+)'$", "argument {} given twice"),
+))
+
+
+def _type(name: str) -> str:
+    return _TYPES.get(name, f"a {name}")
+
+
+def _callee(func: str, env: SandboxedEnvironment, source: str) -> str:
+    """The filter or test of Python function `func`, by the name the template uses."""
+    found = [(kind, name) for kind, table in (("filter", env.filters), ("test", env.tests))
+             for name, f in table.items()
+             if getattr(f, "__name__", "").removeprefix("sync_") == func]
+    used = [(k, n) for k, n in found if re.search(rf"(?<![\w.]){n}(?!\w)", source)]
+    kind, name = max(used or found, key=lambda kn: len(kn[1]), default=("", ""))
+    return f"{kind} {name}" if name else "a call"
+
+
+def _call_words(message: str, env: SandboxedEnvironment, source: str) -> str | None:
+    """`do_round() takes from 1 to 3 ...` as `filter round: too many arguments`."""
+    for pattern, words in _CALLS:
+        m = pattern.match(message)
+        if m is None:
+            continue
+        func, *rest = m.groups()
+        said = words.format(*(r.replace("'", "") for r in rest))
+        if " and " in said:
+            said = said.replace("argument ", "arguments ", 1)
+        return f"{_callee(func.removeprefix('sync_'), env, source)}: {said}"
+    return None
+
+
+def error_words(exc: Exception, env: SandboxedEnvironment, source: str,
+                ctx: Mapping[str, Any]) -> str:
+    """Any error while rendering, in the product's words, on one line: a sandbox refusal,
+    a filter or test given the wrong arguments, a value of the wrong type."""
+    text = " ".join(str(getattr(exc, "message", None) or exc).split())
+    if isinstance(exc, UndefinedError):
+        return render_words(text, env, source, ctx)
+    if isinstance(exc, SecurityError):
+        return _sandbox_words(text, env, source)
+    if isinstance(exc, TypeError):
+        return _type_words(text, env, source)
+    if isinstance(exc, TemplateError):
+        return syntax_words(text, env)
+    if isinstance(exc, OverflowError) and "MAX_RANGE" in text:
+        return f"range() too long: at most {MAX_RANGE:,} items"
+    return "division by zero" if isinstance(exc, ZeroDivisionError) else \
+        f"cannot be rendered ({type(exc).__name__}: {text})"
+
+
+def _sandbox_words(text: str, env: SandboxedEnvironment, source: str) -> str:
+    m = re.match(r"access to attribute '(\w+)' of '(\w+)' object is unsafe\.?$", text)
+    if m is None:
+        return "not allowed in a template: calls to internals are refused"
+    chain = _chain_to(env.parse(source), m.group(1))
+    name = ".".join(chain) if chain else m.group(1)
+    return f"{name}: not allowed in a template (internal attributes are refused)"
+
+
+_TYPE_ERRORS: tuple[tuple[re.Pattern[str], Callable[..., str]], ...] = tuple(
+    (re.compile(p), w) for p, w in (
+        (r"no loader for this environment specified$",
+         lambda: "{% extends %}, {% include %} and {% import %} are not available: "
+                 "each template stands alone"),
+        (r"'(.+)' not supported between instances of '(\w+)' and '(\w+)'$",
+         lambda op, a, b: f"cannot compare {_type(a)} with {_type(b)} ({op})"),
+        (r"unsupported operand type\(s\) for (.+): '(\w+)' and '(\w+)'$",
+         lambda op, a, b: f"cannot compute {_type(a)} {op} {_type(b)}"),
+        (r"'(\w+)' object is not callable$",
+         lambda a: f"{_type(a)} is not something to call: drop the ()"),
+    ))
+
+
+def _type_words(text: str, env: SandboxedEnvironment, source: str) -> str:
+    said = _call_words(text, env, source)
+    if said is not None:
+        return said
+    for pattern, words in _TYPE_ERRORS:
+        m = pattern.match(text)
+        if m is not None:
+            return words(*m.groups())
+    return f"a value of the wrong type ({text})"
 
 
 def render_words(message: str, env: SandboxedEnvironment, source: str,

@@ -23,7 +23,6 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
-from jinja2.exceptions import TemplateError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 from notifier.messages.context import (
@@ -32,7 +31,7 @@ from notifier.messages.context import (
     summary_context,
     test_context,
 )
-from notifier.messages.jinjawords import render_words, syntax_words
+from notifier.messages.jinjawords import error_words, syntax_words
 from notifier.messages.templates import (
     DEFAULT_TEMPLATES,
     TEMPLATE_KINDS,
@@ -99,12 +98,6 @@ def _lineno(exc: BaseException) -> int | None:
             line = tb.tb_lineno
         tb = tb.tb_next
     return line if isinstance(line, int) else None
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, TemplateError):
-        return exc.message or type(exc).__name__
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _environment() -> SandboxedEnvironment:
@@ -216,9 +209,7 @@ class Renderer:
         try:
             text = template.render(ctx)
         except Exception as e:  # noqa: BLE001 - a template can raise anything; report it
-            said = _describe(e)
-            if isinstance(e, UndefinedError):
-                said = render_words(said, self._env, self.sources[kind, part], ctx)
+            said = error_words(e, self._env, self.sources[kind, part], ctx)
             raise TemplateProblem(kind, part, said, _lineno(e)) from None
         return _tidy_title(text) if part == "title" else _tidy_body(text)
 
