@@ -83,7 +83,7 @@ CASES = [
     ("completed and cancelled", GOOD_DEADLINE + "completed = 2020-11-14\ncancelled = 2020-11-14\n",
      13, "either completed or cancelled"),
     ("channel with url and urls", "[channels.x]\nurl = \"console://\"\nurls = [\"console://\"]\n"
-     + GOOD_DEADLINE, 7, "channels.x: give exactly one of url or urls"),
+     + GOOD_DEADLINE, 9, "channels.x.urls: give exactly one of url or urls"),
     ("relative jsonl path", "[channels.x]\nurl = \"jsonl://out.jsonl\"\n" + GOOD_DEADLINE, 8,
      "channels.x.url: jsonl:// needs an absolute file path"),
     ("console with a path", "[channels.x]\nurl = \"console://here\"\n" + GOOD_DEADLINE, 8,

@@ -101,6 +101,15 @@ REFUSED = [
      "deadlines.0.extensions.0.announced: announced at or after its own new due "
      "(by the end of Wed 25 Nov 2020, Baku): its message would announce a move to a time "
      "already come; correct announced or due"),
+    # Each at its own key, not at the table's header.
+    ("url and urls", body(tables='[channels.x]\nurl = "console://"\nurls = ["console://"]\n'),
+     8, "channels.x.urls: give exactly one of url or urls"),
+    ("urls empty", body(tables="[channels.x]\nurls = []\n"), 7,
+     'channels.x.urls: must not be empty: give at least one URL (or url = "...")'),
+    ("a quoted key with an escape", body(deadline='"ti\\u001btle" = 1\n'), 11,
+     "deadlines.0.ti\\u001btle: unknown key; did you mean `title`?"),
+    ("a quoted key with an escaped quote", body(deadline='"ti\\"tle" = 1\n'), 11,
+     'deadlines.0.ti"tle: unknown key; did you mean `title`?'),
     ("channel of no kind", body(tables="kinds = []\n"), 6,
      "channels.console.kinds: must not be empty: no message would reach this channel (leave "
      "kinds out for every kind)"),

@@ -32,6 +32,7 @@ from pydantic import (
     StrictInt,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -146,12 +147,20 @@ class ChannelSettings(Strict):
                              "(leave kinds out for every kind)")
         return kinds
 
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, urls: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        # At `urls` itself, not the channel's header: `url` is read first.
+        if urls is not None and info.data.get("url") is not None:
+            raise ValueError("give exactly one of url or urls")
+        if urls is not None and not urls:
+            raise ValueError("must not be empty: give at least one URL (or url = \"...\")")
+        return urls
+
     @model_validator(mode="after")
     def _one_of(self) -> Self:
-        if (self.url is None) == (self.urls is None):
+        if self.url is None and self.urls is None:  # neither: at the channel
             raise ValueError("give exactly one of url or urls")
-        if self.urls is not None and not self.urls:
-            raise ValueError("urls is empty")
         return self
 
     @property

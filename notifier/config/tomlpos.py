@@ -58,9 +58,12 @@ def _split_key(text: str) -> list[str] | None:
         if text[i] in "\"'":
             quote = text[i]
             end = text.find(quote, i + 1)
+            while quote == '"' and end > 0 and _escaped(text, end):
+                end = text.find(quote, end + 1)
             if end < 0:
                 return None
-            parts.append(text[i + 1 : end])
+            part = text[i + 1 : end]
+            parts.append(_unescaped(part) if quote == '"' and "\\" in part else part)
             i = end + 1
         else:
             m = _BARE.match(text, i)
@@ -77,13 +80,24 @@ def _split_key(text: str) -> list[str] | None:
     return parts or None
 
 
+def _unescaped(part: str) -> str:
+    """A basic string's text as TOML reads it (`ti\\u001btle`: its escapes undone),
+    so that a key written with escapes is found under the name it is read as."""
+    import tomllib  # noqa: PLC0415 - only for a quoted key with an escape
+
+    try:
+        return str(tomllib.loads(f'k = "{part}"')["k"])
+    except tomllib.TOMLDecodeError:
+        return part
+
+
 def _key_end(text: str, start: int) -> int:
     """Index of the `=` that ends the key starting at `start`, or -1."""
     quote = ""
     for i in range(start, len(text)):
         ch = text[i]
         if quote:
-            if ch == quote:
+            if ch == quote and not (quote == '"' and _escaped(text, i)):
                 quote = ""
         elif ch in "\"'":
             quote = ch
