@@ -501,6 +501,31 @@ def test_a_config_path_that_is_no_file_is_a_config_error(
     assert result.stderr == f"{path}: {message}\n"
 
 
+# (arguments after the command, variables, the one line `check` and `run` print): an
+# empty path names no file; said at where it was given, not read as the working directory
+# (`-c ''` reaches notifier as `.`) nor replaced by the default.
+EMPTY_PATHS: list[tuple[list[str], dict[str, str], str]] = [
+    (["-c", ""], {}, "-c: empty path: give the config file's path (an empty path, or `.`, "
+     "is the working directory)"),
+    (["--config="], {}, "-c: empty path: give the config file's path (an empty path, or `.`, "
+     "is the working directory)"),
+    ([], {"NOTIFIER_CONFIG": ""}, "NOTIFIER_CONFIG: empty path: give the config file's path, "
+     "or unset it for the default"),
+]
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+@pytest.mark.parametrize(("args", "variables", "said"), EMPTY_PATHS,
+                         ids=["-c ''", "--config=", "NOTIFIER_CONFIG="])
+def test_an_empty_config_path_is_a_config_error(
+        tmp_path: Path, command: str, args: list[str], variables: dict[str, str],
+        said: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "notifier", command, *args],
+                          capture_output=True, text=True, check=False, cwd=tmp_path,
+                          env=clean_env(**variables), timeout=60)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (78, "", said + "\n")
+
+
 def test_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_bytes(b"\xef\xbb\xbf" + (HEAD + GOOD_DEADLINE).encode())

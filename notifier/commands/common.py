@@ -42,7 +42,7 @@ class Result(NamedTuple):
 def load_config(path: Path | None, *, for_reload: bool = False,
                 first_seen: config_mod.FirstSeenFrom | None = None) -> config_mod.Config:
     """The config at `path`, else at the default place; raises ConfigError."""
-    chosen = path if path is not None else paths.default_config_path(os.environ)
+    chosen = paths.config_path(path, os.environ)
     return config_mod.load(chosen, for_reload=for_reload,
                            first_seen=first_seen or config_mod.NOT_SEEN)
 
