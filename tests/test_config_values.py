@@ -81,6 +81,12 @@ REFUSED = [
      "defaults.channels.0: unknown channel 'pager' (not in [channels])"),
     ("no default channel", body(defaults="channels = []") + SECOND, 3,
      "defaults.channels: no channel to send to"),
+    ("unknown default channel, a digest too", body(
+        defaults='channels = ["pager"]', tables=DIGEST.format("")), 3,
+     "defaults.channels.0: unknown channel 'pager' (not in [channels])"),
+    ("no default channel, a digest too", body(defaults="channels = []",
+                                              tables=DIGEST.format("")), 3,
+     "defaults.channels: no channel to send to"),
     # The file's types are strict: a date in quotes is text, as `due = "next friday"` is.
     ("due in quotes", body().replace("due = 2020-11-15", 'due = "2020-11-15"'), 10,
      f"deadlines.0.due: {QUOTED_DATE}"),

@@ -275,10 +275,13 @@ def checked_digest(
     default_channels: tuple[str, ...], col: Collector,
 ) -> Digest | None:
     assert s.digest is not None
-    chans = tuple(s.digest.channels) if s.digest.channels is not None else default_channels
-    known_channels(chans, channels, col, ("digest", "channels"))
+    own = s.digest.channels is not None
+    chans = tuple(s.digest.channels or ()) if own else default_channels
+    if own:  # the defaults' were checked at [defaults]: a mistake there is said there
+        known_channels(chans, channels, col, ("digest", "channels"))
     if not chans:
-        col.add(("digest", "channels"), "no channel to send to")
+        col.add_once(("defaults", "channels") if not own and s.defaults.channels is not None
+                     else ("digest", "channels"), "no channel to send to")
     expr = s.digest.schedule
     planning = _planning()
     wrong = planning.cron_problem(expr)
