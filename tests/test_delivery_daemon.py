@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 from support.configs import config_toml, deadline_toml, write_config
 from support.jsonl import read_jsonl
-from support.ledger import rows
+from support.ledger import alive_now, rows
 from support.receivers import HttpReceiver, SmtpReceiver
 from support.threads import apprise_logging_restored, daemon_thread
 from support.times import utc_now
@@ -62,6 +62,7 @@ def test_retries_until_success_with_backoff(tmp_path: Path, http_receiver: HttpR
                                             failures: int) -> None:
     http_receiver.fail_next(failures, status=503)
     db = tmp_path / "ledger.db"
+    alive_now(db)
     due = utc_now() + 1.5 * S
     cfg = write_config(tmp_path / "config.toml", config_toml(
         state=db, channels={"http": http_receiver.url},
@@ -99,6 +100,7 @@ def test_a_retry_is_not_held_back_until_the_heartbeat(tmp_path: Path,
     next wake-up; the dispatcher's on_retry hook makes the daemon plan again.
     """
     http_receiver.fail_next(1)
+    alive_now(tmp_path / "ledger.db")
     cfg = write_config(tmp_path / "config.toml", config_toml(
         state=tmp_path / "ledger.db", channels={"http": http_receiver.url},
         deadlines=deadline_toml("kalbajar", utc_now() + 1 * S), zone="Asia/Baku"))
@@ -165,6 +167,7 @@ def healthy_lateness(tmp: Path, healthy: HttpReceiver, stuck: HttpReceiver, *,
     # The neighbour's first delivery fails at once, so a retry of it falls due
     # while the neighbour is busy (hanging, or not).
     stuck.fail_next(1)
+    alive_now(tmp / "ledger.db")
     start = utc_now() + 1.5 * S
     dues = {f"n{i}": start + i * 0.3 * S for i in range(8)}
     cfg = write_config(tmp / "config.toml", config_toml(
@@ -225,6 +228,7 @@ def test_a_hanging_channel_does_not_delay_a_healthy_one(tmp_path: Path) -> None:
 def test_a_refused_smtp_login_is_recorded_with_the_servers_reply(tmp_path: Path) -> None:
     # The ledger's last_error (history, status) carries the reason send-test shows.
     db = tmp_path / "ledger.db"
+    alive_now(db)
     with SmtpReceiver(reject_auth=True) as smtp:
         cfg = write_config(tmp_path / "config.toml", config_toml(
             state=db, channels={"mail": smtp.url(user="ops", password=SECRET)},
@@ -250,6 +254,7 @@ def test_give_up_marks_failed_with_a_secret_free_error(tmp_path: Path,
                                                         http_receiver: HttpReceiver) -> None:
     http_receiver.set_status(500)
     db = tmp_path / "ledger.db"
+    alive_now(db)
     due = utc_now() + 1 * S
     cfg = write_config(tmp_path / "config.toml", config_toml(
         state=db, channels={"ops": http_receiver.url_with_auth("ops", SECRET)},
@@ -302,6 +307,7 @@ def test_restarting_the_daemon_sends_nothing_twice(tmp_path: Path,
                                                    http_receiver: HttpReceiver) -> None:
     db = tmp_path / "ledger.db"
     out = tmp_path / "out.jsonl"
+    alive_now(db)
     start = utc_now() + 1.5 * S
     dues = {f"n{i}": start + i * 0.2 * S for i in range(5)}
     cfg = write_config(tmp_path / "config.toml", config_toml(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support.configs import write_config
 from support.env import clean_env
-from support.ledger import rows
+from support.ledger import alive_now, rows
 from support.processes import daemon_process, run_notifier, wait_ready
 from support.receivers import unused_port
 from support.times import utc_now
@@ -124,6 +124,7 @@ def url_outputs(tmp_path: Path) -> tuple[dict[str, str], int]:
     body = deadline("x", due, extra='announced = 2000-01-01T00:00:00Z')
     path = config(tmp_path, body, urls=urls)
     _, sent, _ = cli("send-test", "-c", str(path), "out")
+    alive_now(tmp_path / "ledger.db")  # a start slower than the due still sends it
     with daemon_process(tmp_path, path.read_text("utf-8")) as (daemon, _):
         wait_ready(daemon)
         wait_until(lambda: any(r.last_error for r in rows(tmp_path / "ledger.db")), 30,

@@ -43,7 +43,7 @@ from support.configs import config_toml, deadline_toml, toml_str, write_config
 from support.env import clean_env
 from support.figures import report
 from support.jsonl import read_jsonl
-from support.ledger import rows
+from support.ledger import alive_now, rows
 from support.processes import Proc, run_notifier, wait_ready
 from support.receivers import HttpReceiver
 from support.times import H, S, utc_now
@@ -262,6 +262,7 @@ def test_final_failures_leave_no_secret_in_their_error_text(tmp_path: Path) -> N
             cred_rx.url_with_auth("ops", CRED_SECRET) + "\n", "utf-8")
         env = clean_env(NOTIFIER_CHANNELS__ENVCH__URL=env_rx.url_with_auth("ops", ENV_SECRET),
                         CREDENTIALS_DIRECTORY=str(creds))
+        alive_now(db)  # a start slower than 2.5 s still sends (late) what fell due
         start = utc_now() + 2.5 * S
         names = ["toml", "envch", "credch"]
         cfg = write_config(tmp_path / "config.toml", config_toml(
