@@ -135,6 +135,8 @@ JSONL = [
      "the directory of this jsonl:// file is not a directory: correct the path"),
     ("jsonl file that is a directory", "{tmp}",
      "jsonl:// names a directory: give a file in it"),
+    ("jsonl path with a name too long", "{tmp}/" + "d" * 300 + "/x.jsonl",
+     "a name in this jsonl:// path is too long: correct the path"),
 ]
 REFUSED += [(name, body(tables=f'[channels.out]\nurl = "jsonl://{path}"\n'), 7,
              f"channels.out.url: {message}") for name, path, message in JSONL]

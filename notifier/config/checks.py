@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
+import stat
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -41,17 +43,37 @@ def url_problem(url: str) -> str | None:
     return validate_url(url)
 
 
+_NO_DIRECTORY = "the directory of this jsonl:// file does not exist: create it or correct the path"
+_NOT_A_DIRECTORY = "the directory of this jsonl:// file is not a directory: correct the path"
+
+
 def _jsonl_file_problem(url: str) -> str | None:
     """A jsonl:// file whose directory is missing would fail every send until given up:
-    said at load instead (the path is not quoted: errors never quote values)."""
+    said at load instead (the path is not quoted: errors never quote values). What this
+    user may not look into (`check` run by another user than the service's) is left to
+    the daemon's first send to say."""
     path = Path(unquote(urlsplit(url).path))  # as plugins.NotifyJsonl reads it
-    if path.is_dir():
-        return "jsonl:// names a directory: give a file in it"
-    if path.parent.exists() and not path.parent.is_dir():
-        return "the directory of this jsonl:// file is not a directory: correct the path"
-    if not path.parent.is_dir():
-        return "the directory of this jsonl:// file does not exist: create it or correct the path"
-    return None
+    try:
+        if stat.S_ISDIR(path.stat().st_mode):
+            return "jsonl:// names a directory: give a file in it"
+    except FileNotFoundError:
+        pass  # the file itself is made at the first send
+    except OSError as e:
+        return _stat_problem(e)
+    try:
+        return None if stat.S_ISDIR(path.parent.stat().st_mode) else _NOT_A_DIRECTORY
+    except OSError as e:
+        return _stat_problem(e)
+
+
+def _stat_problem(e: OSError) -> str | None:
+    if isinstance(e, FileNotFoundError):
+        return _NO_DIRECTORY
+    if isinstance(e, NotADirectoryError):
+        return _NOT_A_DIRECTORY
+    if e.errno == errno.ENAMETOOLONG:
+        return "a name in this jsonl:// path is too long: correct the path"
+    return None  # not ours to look into (permissions): the send will say
 
 
 def known_channels(
