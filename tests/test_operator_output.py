@@ -215,6 +215,17 @@ def test_a_time_with_its_offset_in_a_fold_is_taken(tmp_path: Path) -> None:
         assert status == 0, err
 
 
+def test_a_date_whose_midnight_clocks_skip_starts_when_the_day_does(tmp_path: Path) -> None:
+    """`--at 2026-09-06` in Santiago, whose clocks go from 23:59:59 to 01:00 that night: the
+    operator wrote a day, not a time, and the day starts at 01:00 (as in the config)."""
+    path = config(tmp_path, deadline("x", "2026-09-10T12:00:00Z"), zone="America/Santiago")
+    status, out, err = cli("status", "-c", str(path), "--at", "2026-09-06", "--json")
+    assert status == 0, err
+    (item,) = json.loads(out)
+    # 01:00 -03:00 is 04:00Z: time left to the due is counted from there.
+    assert item["time_left_seconds"] == (4 * 24 + 8) * 3600, item
+
+
 # --------------------------------------------------------------------------- JSON and digest
 
 

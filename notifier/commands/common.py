@@ -14,7 +14,7 @@ from notifier.config import loader as config_mod
 from notifier.config import paths
 from notifier.errors import UsageError
 from notifier.redact import shown
-from notifier.schedule.timing import LocalTimeProblem, local_instant
+from notifier.schedule.timing import LocalTimeProblem, day_start, local_instant
 
 if TYPE_CHECKING:
     from notifier.delivery.ledger import Ledger
@@ -59,7 +59,11 @@ def instant(value: datetime | date, zone: ZoneInfo, flag: str) -> datetime:
     """
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC)
-    wall = value if isinstance(value, datetime) else datetime.combine(value, datetime.min.time())
+    if not isinstance(value, datetime):
+        # A date is its first instant, as `announced = 2020-11-10` is: where the
+        # clocks skip midnight (America/Santiago) the day starts at 01:00.
+        return day_start(value, zone).astimezone(UTC)
+    wall = value
     found = local_instant(wall, zone)
     if isinstance(found, LocalTimeProblem):
         raise UsageError(f"{flag}: {shown(found.message(wall, zone))}")
