@@ -141,6 +141,9 @@ WORDED = [
      "10:7: TOML syntax: " + NOT_A_DATE),
     ("hour 24", HEAD + DEADLINE.replace("2020-11-15", "2020-11-15T24:00:00+04:00"),
      "10:7: TOML syntax: " + NOT_A_DATE),
+    ("impossible date in an unterminated string", HEAD.replace('"Asia/Baku"', '"Baku 2020-13-45'),
+     '2:12: TOML syntax: unterminated string: its closing quote is missing on this line (text '
+     'over several lines goes in """...""")'),
     ("bare word for a value", HEAD + DEADLINE + "note = handed over\n",
      '11:8: TOML syntax: not a value: text needs quotes ("..."), a date is written 2020-11-15, '
      "a list [...]"),

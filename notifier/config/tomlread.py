@@ -183,6 +183,7 @@ _WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), w) for p
 
 _DATE_LIKE = re.compile(
     r"(?<![\w.:\"'-])(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2}))?)?")
+_STRING = re.compile(r"\"(?:[^\"\\]|\\.)*\"?|'[^']*'?")
 _NOT_A_DATE = ("not a real date or time: months 01-12, days as the month has them, "
                "hours 00-23, minutes and seconds 00-59")
 
@@ -190,7 +191,10 @@ _NOT_A_DATE = ("not a real date or time: months 01-12, days as the month has the
 def _impossible_date(line: str) -> int | None:
     """The column of a date or datetime on `line` that names no real day or time
     (2020-13-45, 2021-02-29, 24:00): TOML readers refuse it in words about syntax."""
-    for m in _DATE_LIKE.finditer(line.split("#", 1)[0]):
+    # Strings blanked out (positions kept): a date in a title, or in a string left
+    # open, is the string's business, not a value's.
+    bare = _STRING.sub(lambda m: " " * len(m.group()), line)
+    for m in _DATE_LIKE.finditer(bare.split("#", 1)[0]):
         year, month, day, hour, minute, second = (int(g) if g else 0 for g in m.groups())
         try:
             date(year, month, day)
