@@ -183,6 +183,15 @@ class OneLineErrors(click.Group):
             e.ctx = None  # what click shows the usage block and help hint from
             raise
 
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        # The group's own options (`notifier --bogus`) are parsed here, before `invoke`.
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as e:
+            e.ctx = None
+            raise
+
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="notifier")

@@ -147,3 +147,15 @@ def test_a_bad_flag_value_is_one_line_saying_what_it_must_be(
     result = CliRunner().invoke(main, [*args, "-c", str(path)])
     assert result.exit_code == 2, result.output
     assert result.output.splitlines() == [said]
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--bogus"], "Error: No such option '--bogus'."),
+    (["nosuchcommand"], "Error: No such command 'nosuchcommand'."),
+    (["status", "--bogus"], "Error: No such option '--bogus'."),
+], ids=["group option", "command", "command option"])
+def test_an_unknown_option_or_command_is_one_line(args: list[str], said: str) -> None:
+    """Before the command too (`notifier --bogus`): no usage block, no help hint."""
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [said]
