@@ -179,9 +179,10 @@ class Fmt:
             return self.day_long(stage.day)
         return self.moment(stage.due)
 
-    def due_long(self, stage: Dated) -> str:
-        """"by the end of Wed 25 Nov, Baku" (a date due) or "Wed 25 Nov 17:00, Baku"."""
-        text = self.stage_text(stage)
+    def due_long(self, stage: Dated, *, city: bool = True) -> str:
+        """"by the end of Wed 25 Nov, Baku" (a date due) or "Wed 25 Nov 17:00, Baku";
+        without `city` where the zone goes without saying (a table in that zone)."""
+        text = self.stage_text(stage) if city else self.stage_long(stage)
         return f"by the end of {text}" if self.is_date(stage) else text
 
     def stage_short(self, stage: Dated) -> str:

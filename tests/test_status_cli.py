@@ -153,15 +153,15 @@ def test_status_shows_dues_as_messages_write_them(config: Path) -> None:
     rows = table(output)
     # A date due is the day, by its end; a timed one its time, in the deadline's zone,
     # with its city where that is not the table's zone (Asia/Baku).
-    assert rows["renewal"]["due"] == "by end of Sun 28 Mar"
-    assert rows["old"]["due"] == "by end of Mon 1 Mar"
+    assert rows["renewal"]["due"] == "by the end of Sun 28 Mar"
+    assert rows["old"]["due"] == "by the end of Mon 1 Mar"
     assert rows["tls"]["due"] == "Thu 25 Mar 17:00, Berlin"
     # Other instants in the table's zone, as messages write them (17:00 in Berlin less 1d).
     assert rows["tls"]["next"] == "reminder Wed 24 Mar 20:00"
     # The year only where it is not the year asked about.
     code, output = run("status", "-c", str(config), "--at", "2020-12-30")
     assert code == 0, output
-    assert table(output)["renewal"]["due"] == "by end of Sun 28 Mar 2021"
+    assert table(output)["renewal"]["due"] == "by the end of Sun 28 Mar 2021"
 
 
 @pytest.mark.parametrize(("at", "left", "seconds"), [
@@ -254,10 +254,10 @@ def test_status_of_the_handover_reads_like_its_messages() -> None:
     assert list(rows) == ["aghdam", "kalbajar", "lachin"]
     kalbajar = rows["kalbajar"]
     assert (kalbajar["due"], kalbajar["original due"]) == (
-        "by end of Wed 25 Nov", "by end of Sun 15 Nov")
+        "by the end of Wed 25 Nov", "by the end of Sun 15 Nov")
     assert kalbajar["history"].startswith(
         "extended on Sun 15 Nov 18:54 to Wed 25 Nov: Armenia asked for more time")
-    assert rows["lachin"]["due"] == "by end of Tue 1 Dec"
+    assert rows["lachin"]["due"] == "by the end of Tue 1 Dec"
 
 
 def test_status_at_an_earlier_instant_shows_no_later_delivery(config: Path, tmp_path: Path) -> None:

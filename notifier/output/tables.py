@@ -33,9 +33,9 @@ def _stage(entry: dict[str, Any]) -> Stage:
 
 
 class _Dues:
-    """A deadline's dues as messages write them, in its own zone: "by end of Sun 28 Mar"
-    for a date due, "Wed 25 Nov 17:00" for a timed one, the city added when that zone
-    is not the table's."""
+    """A deadline's dues as messages write them, in its own zone: "by the end of Sun
+    28 Mar" for a date due, "Wed 25 Nov 17:00" for a timed one, the city added when
+    that zone is not the table's."""
 
     def __init__(self, item: dict[str, Any], table: Fmt, ref: datetime) -> None:
         same = item["zone"] == table.zone.key
@@ -43,9 +43,7 @@ class _Dues:
         self.city = "" if self.fmt is table else f", {self.fmt.city}"
 
     def long(self, entry: dict[str, Any]) -> str:
-        stage = _stage(entry)
-        text = self.fmt.stage_long(stage) + self.city
-        return f"by end of {text}" if self.fmt.is_date(stage) else text
+        return self.fmt.due_long(_stage(entry), city=bool(self.city))
 
     def short(self, entry: dict[str, Any]) -> str:
         """Where the column says what it is ("to ..."): the day alone for a date due."""
