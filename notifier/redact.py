@@ -15,6 +15,16 @@ from urllib.parse import quote, quote_plus
 #: Shorter strings are not redacted: replacing every "abc" would shred the text.
 MIN_SECRET_LENGTH = 4
 MASK = "***"
+#: A URL piece this long, of letters, digits, ``-`` and ``_`` only, looks like a token
+#: (a webhook's path key, an ntfy topic that is its own password).
+TOKEN_MIN_LENGTH = 16
+_TOKEN = re.compile(f"[A-Za-z0-9_-]{{{TOKEN_MIN_LENGTH},}}")
+
+
+def looks_like_token(piece: str) -> bool:
+    """Whether a URL's `piece` (a path segment, an ntfy topic) may be a secret key: the
+    one rule both the shown form of a URL (what it masks) and the log redaction use."""
+    return _TOKEN.fullmatch(piece) is not None
 
 
 class Redactor:

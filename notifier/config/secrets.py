@@ -13,6 +13,7 @@ from notifier.config import tomlpos
 from notifier.config.checks import BUILTIN_SCHEMES
 from notifier.config.located import Collector
 from notifier.config.schema import Settings
+from notifier.redact import looks_like_token
 
 
 def settings_secrets(s: Settings, env: Mapping[str, str]) -> tuple[str, ...]:
@@ -38,8 +39,10 @@ def url_secrets(urls: list[str], env: Mapping[str, str]) -> tuple[str, ...]:
                 found.add(parts.password)  # whatever is shown: never said to be safe
             pieces.update(x for x in (parts.username,) if x)
             pieces.update(v for _, v in parse_qsl(parts.query))
+            # A path segment or (ntfy's) topic that looks like a token: what the shown
+            # form masks of it, it does not take away below.
             pieces.update(seg for seg in [parts.hostname or "", *parts.path.split("/")]
-                          if len(seg) >= 16)
+                          if looks_like_token(seg))
         except ValueError:
             found.add(url)
         # Whatever the URL's shape (even a broken one), long tokens may be keys.

@@ -24,7 +24,7 @@ from notifier.delivery.appriseset import (
     url_to_dict,
 )
 from notifier.delivery.plugins import BuiltinPlugin, BuiltinUrlError
-from notifier.redact import redact
+from notifier.redact import MASK, looks_like_token, redact
 from notifier.text import one_line
 
 __all__ = [
@@ -154,8 +154,10 @@ _CUSTOM_ARG = re.compile(r"([?&](?:[+:-]|%2[Bb]|%3[Aa])[^=&]*=)[^&]*")
 def privacy_url(plugin: NotifyBase) -> str:
     """The plugin's URL as shown to people (`send-test`, `history`, `replay`, the logs):
     apprise's privacy form (passwords and tokens masked), custom arguments' values
-    masked too, less the parameters that only repeat a default (``overflow=upstream``,
-    ``retry=0``, ``rto=10.0``, ...). The one form: nothing else masks a URL its own way."""
+    masked too, and a webhook's path segment or an ntfy topic that looks like a token
+    (`looks_like_token`: apprise shows those in clear), less the parameters that only
+    repeat a default (``overflow=upstream``, ``retry=0``, ``rto=10.0``, ...). The one
+    form: nothing else masks a URL its own way."""
     return _form(plugin, privacy=True)
 
 
@@ -168,10 +170,32 @@ def _form(plugin: NotifyBase, *, privacy: bool) -> str:
         # (:field=...) and GET parameters (-param=...) of json/xml/form in clear;
         # they often hold API keys, so their values are masked too.
         shown = _CUSTOM_ARG.sub(r"\1***", shown)
+        shown = _mask_path_tokens(shown, cloud=getattr(plugin, "mode", None) == "cloud")
     head, _, query = shown.partition("?")
     defaults = _default_parameters(str(url(privacy=False)))
     kept = [part for part in query.split("&") if part and part not in defaults]
     return f"{head}?{'&'.join(kept)}" if kept else head
+
+
+_PATH_TOKEN_SCHEMES: Final = frozenset({"json", "jsons", "xml", "xmls", "form", "forms",
+                                       "ntfy", "ntfys"})
+"""Schemes whose path (a webhook's, ntfy's topics) may hold a key apprise shows in clear."""
+
+
+def _mask_path_tokens(shown: str, *, cloud: bool) -> str:
+    """`shown` with each path segment that looks like a token (`looks_like_token`)
+    masked, for a generic webhook or ntfy; with `cloud` (ntfy.sh, whose URL starts
+    with its first topic) the host position too. A user name and a host stay shown."""
+    scheme = scheme_of(shown)
+    if scheme not in _PATH_TOKEN_SCHEMES:
+        return shown
+    head, sep, query = shown.partition("?")
+    prefix, _, rest = head.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if cloud:
+        netloc = MASK if looks_like_token(unquote(netloc)) else netloc
+    path = "/".join(MASK if looks_like_token(unquote(seg)) else seg for seg in path.split("/"))
+    return f"{prefix}://{netloc}{slash}{path}{sep}{query}"
 
 
 def _shown_query(url: str) -> frozenset[str] | None:

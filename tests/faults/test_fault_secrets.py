@@ -1,7 +1,8 @@
 """Fault 9: canary secrets never leak, whatever goes wrong, at log level DEBUG.
 
 Canary passwords and tokens are planted every way an operator can give them:
-in the TOML file (a json:// password and a Telegram bot token), in
+in the TOML file (a json:// password, a Telegram bot token, a key in a
+webhook's path and an ntfy topic that is its own key), in
 NOTIFIER_CHANNELS__ENVCH__URL, and in a credential file
 $CREDENTIALS_DIRECTORY/channels__credch__url. The real daemon (`notifier
 run`, DEBUG) then goes through the faults of this tier with them: deliveries
@@ -62,7 +63,11 @@ TOML_SECRET = "CanaryTomlPw-81f3a9"
 TOKEN_SECRET = "AAHcanaryBotToken-4d7e29b1c0ffee42abc"
 ENV_SECRET = "CanaryEnvPw-2b6c4e"
 CRED_SECRET = "CanaryCredPw-9d1e7f"
-SECRETS = (TOML_SECRET, TOKEN_SECRET, ENV_SECRET, CRED_SECRET)
+# A key in a webhook's path (Slack-style) and an ntfy topic that is its own password:
+# apprise's privacy form shows both in clear.
+HOOK_SECRET = "XcanaryHookKey5e8d2a7b9c"
+TOPIC_SECRET = "CanaryTopic_3b9f6a1d0e"
+SECRETS = (TOML_SECRET, TOKEN_SECRET, ENV_SECRET, CRED_SECRET, HOOK_SECRET, TOPIC_SECRET)
 BOT = f"123456789:{TOKEN_SECRET}"
 
 
@@ -104,6 +109,12 @@ url = {toml_str(f"tgram://{BOT}/12345")}
 
 [channels.file]
 url = {toml_str(f"jsonl://{tmp / 'out' / 'out.jsonl'}")}
+
+[channels.hook]
+url = "json://127.0.0.1:9/services/T0AAAAAAA/B0BBBBBBB/{HOOK_SECRET}"
+
+[channels.topic]
+url = "ntfy://127.0.0.1:9/{TOPIC_SECRET}"
 {extra}
 {dues}"""
 
@@ -120,7 +131,7 @@ def test_canaries_never_leak(tmp_path: Path,
                         CREDENTIALS_DIRECTORY=str(creds))
         toml_url = toml_rx.url_with_auth("ops", TOML_SECRET)
         start = utc_now() + 5 * S
-        names = ["toml", "envch", "credch", "tgram", "file"]
+        names = ["toml", "envch", "credch", "tgram", "file", "hook", "topic"]
 
         def dues(*items: tuple[str, float]) -> str:
             return "".join(deadline_toml(k, start + t * S, channels=names) for k, t in items)
