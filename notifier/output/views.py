@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from notifier.schedule import planning
 from notifier.schedule.model import Deadline, Notification, Schedule
 from notifier.schedule.standing import standing_at
 from notifier.text import rfc3339
-from notifier.wording import duration_text
+from notifier.wording import calendar_split, span_text
 
 if TYPE_CHECKING:
     from notifier.messages.render import Renderer
@@ -130,7 +131,7 @@ def status_item(
         "original_due": rfc3339(state.original_due),
         # Both null together: a closed or not yet announced deadline has no time left.
         "time_left_seconds": int(left.total_seconds()) if counting else None,
-        "time_left": _left_text(left) if counting else None,
+        "time_left": _left_text(state.effective_due, at, d.zone) if counting else None,
         "closed_at": None if closure is None else rfc3339(closure.at),
         "note": None if closure is None else closure.note,
         "zone": d.zone.key,
@@ -153,15 +154,15 @@ def status_item(
     }
 
 
-def _left_text(left: timedelta) -> str:
-    """"3 h", "overdue by 2 days", or "due now" at the due instant (to the second,
-    as `time_left_seconds` counts), as messages say it."""
-    if int(left.total_seconds()) == 0:
+def _left_text(due: datetime, at: datetime, zone: ZoneInfo) -> str:
+    """"3 h", "overdue by 2 days", or "due now" at the due instant (to the second, as
+    `time_left_seconds` counts): in calendar days of the deadline's zone, then the
+    exact rest, as messages count them (`calendar_split`)."""
+    if int((due - at).total_seconds()) == 0:
         return "due now"
-    return ("overdue by " if left < _ZERO else "") + duration_text(left)
-
-
-_ZERO = timedelta(0)
+    if at > due:
+        return "overdue by " + span_text(*calendar_split(due, at, zone))
+    return span_text(*calendar_split(at, due, zone))
 
 
 def last_delivery(rec: Any) -> LastDelivery | None:
