@@ -189,7 +189,11 @@ class Fmt:
         """"25 Nov" or "25 Nov 17:00"."""
         if stage.day is not None and self.is_date(stage):
             return self.day_short(stage.day)
-        local = self.local(stage.due)
+        return self.moment_short(stage.due)
+
+    def moment_short(self, t: datetime) -> str:
+        """"26 Nov 00:00": an instant without its weekday."""
+        local = self.local(t)
         return f"{self.day_short(local.date())} {self.clock(local)}"
 
     def stage_text(self, stage: Dated) -> str:

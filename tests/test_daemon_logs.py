@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import signal
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,10 @@ from support.env import clean_env
 from support.processes import NotifySocket, Proc, daemon_process, run_notifier
 from support.times import utc_now
 
+from notifier.config.loader import load
+from notifier.daemon.reload import describe_moves
 from notifier.delivery.ledger import Claim, open_ledger
+from notifier.schedule.model import Schedule
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -227,3 +230,23 @@ def test_a_deadline_first_seen_after_its_due_is_said_once(tmp_path: Path) -> Non
     assert "Sun 3 Feb 2002 04:05:06, UTC" in added
     assert "first seen" not in second
 
+
+
+@pytest.mark.parametrize(("before", "after", "said"), [
+    ("2027-01-05", "2027-01-25", "c: due moved 5 Jan 2027 -> 25 Jan 2027"),
+    ("2027-01-05T09:00:00Z", "2027-01-05T09:00:30Z", "c: due moved 5 Jan 2027 09:00 -> "
+                                                     "5 Jan 2027 09:00:30"),
+    # A day against a time: both as the instants they are, so a 30 s move reads as one.
+    ("2027-01-05", "2027-01-06T00:00:30Z", "c: due moved 6 Jan 2027 00:00 -> 6 Jan 2027 00:00:30"),
+    ("2027-01-06T00:00:30Z", "2027-01-06", "c: due moved 6 Jan 2027 00:00:30 -> 7 Jan 2027 00:00"),
+], ids=["days", "seconds", "day-to-time", "time-to-day"])
+def test_a_due_moved_line_reads_as_the_move_it_is(tmp_path: Path, before: str, after: str,
+                                                  said: str) -> None:
+    def schedule(due: str) -> Schedule:
+        path = write_config(tmp_path / f"{due[:10]}-{len(due)}.toml", config_toml(
+            state=tmp_path / "state.db", channels={"out": "console://"},
+            deadlines=f'[[deadlines]]\nid = "c"\ntitle = "C"\ndue = {due}\n'))
+        return load(path).schedule
+
+    assert describe_moves(schedule(before), schedule(after),
+                          datetime(2026, 12, 2, tzinfo=UTC)) == [said]

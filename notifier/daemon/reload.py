@@ -141,7 +141,13 @@ def describe_moves(old: Schedule, new: Schedule, now: datetime) -> list[str]:
             # As the "rescheduled" message writes a move ("from 15 Nov to 25 Nov"): a date
             # due as its day, a time to the second where it has seconds.
             fmt = Fmt(d.zone, now)
-            out.append(f"{d.id}: due moved {fmt.stage_short(a)} -> {fmt.stage_short(b)}")
+            if fmt.is_date(a) == fmt.is_date(b):
+                texts = fmt.stage_short(a), fmt.stage_short(b)
+            else:
+                # A day against a time ("5 Jan -> 6 Jan 00:00:30") would read as a day's
+                # move for 30 s: both as the instants they are ("6 Jan 00:00 -> ...").
+                texts = fmt.moment_short(a.due), fmt.moment_short(b.due)
+            out.append(f"{d.id}: due moved {texts[0]} -> {texts[1]}")
     return out
 
 
