@@ -28,7 +28,8 @@ due = 2020-11-15
 RAW = ("Expected an expression", "expected token", "unexpected '", "unexpected char '",
        "Encountered", "Jinja", "is unsafe", "No test named", "No filter named", "Missing end",
        "positional argument", "TypeError", "OverflowError", "do_", "sync_", "MAX_RANGE",
-       "instances of", "object is not callable", "no loader")
+       "instances of", "object is not callable", "no loader", "concatenate", "__round__",
+       "argument(s)")
 
 # (family, template body, what `check` says after `templates.due.body: `)
 TEMPLATES = [
@@ -67,6 +68,11 @@ TEMPLATES = [
     ("filter: wrong type", "{{ deadline.title | truncate('a') }}",
      "cannot compare text with a whole number (>=)"),
     ("not callable", "{{ deadline.title() }}", "text is not something to call: drop the ()"),
+    ("text plus a number", "{{ deadline.title + 1 }}",
+     "cannot add a whole number to text with +: ~ joins any values as text"),
+    ("round of text", "{{ deadline.title | round }}", "text cannot be rounded"),
+    ("macro arguments", "{% macro m() %}x{% endmacro %}{{ m(1) }}",
+     "macro m takes at most 0 arguments"),
     ("include", "{% include 'other' %}",
      "{% extends %}, {% include %} and {% import %} are not available: each template stands alone"),
 ]

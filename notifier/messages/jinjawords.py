@@ -191,6 +191,12 @@ _TYPE_ERRORS: tuple[tuple[re.Pattern[str], Callable[..., str]], ...] = tuple(
          lambda op, a, b: f"cannot compute {_type(a)} {op} {_type(b)}"),
         (r"'(\w+)' object is not callable$",
          lambda a: f"{_type(a)} is not something to call: drop the ()"),
+        (r'can only concatenate (\w+) \(not "(\w+)"\) to \w+$',
+         lambda a, b: f"cannot add {_type(b)} to {_type(a)} with +: ~ joins any values as text"),
+        (r"type (\w+) doesn't define __round__ method$",
+         lambda a: f"{_type(a)} cannot be rounded"),
+        (r"macro '(\w+)' takes not more than (\d+) argument\(s\)$",
+         lambda m, n: f"macro {m} takes at most {n} argument{'' if n == '1' else 's'}"),
     ))
 
 
