@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_settings import SettingsError
 
 from notifier.config import tomlsplit
-from notifier.config.located import Collector
+from notifier.config.located import Collector, FileIndex
 from notifier.config.overrides import NO_OVERRIDES, Overrides
 from notifier.config.resolve import (
     NOT_SEEN,
@@ -72,7 +72,7 @@ def table_key(table: str) -> bytes:
 
 
 def load_in_parts(
-    path: Path, text: str, env: Mapping[str, str], *, check_urls: bool,
+    path: Path, text: str | FileIndex, env: Mapping[str, str], *, check_urls: bool,
     overrides: Overrides = NO_OVERRIDES, reuse: Config | None = None, remember: bool = False,
     seen_for: Callable[[Settings], FirstSeen] = lambda _: NOT_SEEN,
 ) -> Config | None:
@@ -86,23 +86,24 @@ def load_in_parts(
     taken over keeps its first-seen times: they never change once recorded).
     `seen_for` gives the first-seen times once the settings name the ledger.
     """
-    parts = tomlsplit.split(text)
+    index = text if isinstance(text, FileIndex) else FileIndex(text)
+    parts = tomlsplit.split(index.text)
     if parts is None or not len(parts) or _deadlines_from_elsewhere(env):
         return None
     try:
-        return _read_parts(parts, path, env, overrides, check_urls=check_urls, reuse=reuse,
+        return _read_parts(parts, index, path, env, overrides, check_urls=check_urls, reuse=reuse,
                            remember=remember, seen_for=seen_for)
     except _WholeFile:
         return None
 
 
 def _read_parts(
-    parts: tomlsplit.Parts, path: Path, env: Mapping[str, str], overrides: Overrides, *,
+    parts: tomlsplit.Parts, index: FileIndex, path: Path, env: Mapping[str, str],
+    overrides: Overrides, *,
     check_urls: bool, reuse: Config | None, remember: bool,
     seen_for: Callable[[Settings], FirstSeen],
 ) -> Config:
-    text = parts.text
-    col = Collector(str(path), text, overrides)
+    col = Collector(str(path), index, overrides)
     head = fast_read(parts.head)
     settings = _validated(head, env)
     assert head is not None  # else _validated gives up

@@ -20,7 +20,7 @@ from pydantic_settings import SettingsError
 from notifier.config import explain, paths
 from notifier.config.batches import load_in_parts
 from notifier.config.checks import EMPTY_FILE
-from notifier.config.located import Collector
+from notifier.config.located import Collector, FileIndex
 from notifier.config.overrides import read_overrides
 from notifier.config.resolve import NOT_SEEN, Config, FirstSeen, first_seen_key, resolve
 from notifier.config.schema import Settings, load_settings
@@ -81,8 +81,11 @@ def load(
     gc.disable()
     try:
         text = read_text(path)
+        # Located once: the whole-file path after a batched attempt that found a
+        # problem reuses the positions that attempt indexed.
+        index = FileIndex(text)
         if in_parts:
-            fast = load_in_parts(path, text, env, check_urls=check_urls, overrides=overrides,
+            fast = load_in_parts(path, index, env, check_urls=check_urls, overrides=overrides,
                                  reuse=previous,
                                  remember=for_reload or previous is not None,
                                  seen_for=seen_for)
@@ -91,7 +94,7 @@ def load(
         data = parse_toml(str(path), text)
         # Taken now: `_load` frees the raw data once it is validated.
         secrets = raw_secrets(data, env)
-        col = Collector(str(path), text, overrides)
+        col = Collector(str(path), index, overrides)
         try:
             return _not_empty(_load(path, data, col, env, seen_for, check_urls=check_urls),
                               text)

@@ -13,27 +13,41 @@ from notifier.redact import MASK, from_input, redact, shown
 from notifier.wording import plural
 
 
+class FileIndex:
+    """The positions of one file's text, indexed once, when a problem or warning first
+    needs them: the batched load and the whole-file one after it share it (indexing
+    a file of 100,000 deadlines takes about a second)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._positions: tomlpos.Positions | None = None
+
+    @property
+    def positions(self) -> tomlpos.Positions:
+        if self._positions is None:
+            try:
+                self._positions = tomlpos.index_positions(self.text)
+            except RecursionError:  # nested too deeply to say more than the file
+                self._positions = tomlpos.Positions(self.text)
+        return self._positions
+
+
 class Collector:
     """Gathers problems and turns dotted paths into file positions, or into the
     `NOTIFIER_*` variable or credential file that set the value."""
 
-    def __init__(self, file: str, text: str, overrides: Overrides = NO_OVERRIDES) -> None:
+    def __init__(self, file: str, text: str | FileIndex,
+                 overrides: Overrides = NO_OVERRIDES) -> None:
         self.file = file
         self.overrides = overrides
-        self._text = text
-        self._positions: tomlpos.Positions | None = None
+        self._index = text if isinstance(text, FileIndex) else FileIndex(text)
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = list(overrides.warnings)
         self._said: set[tuple[tomlpos.Path, str, bool]] = set()
 
     def where(self, path: tomlpos.Path, *, at_key: bool = False) -> tuple[int, int]:
         """Line and column of `path` in the file: where its value starts, or its key."""
-        if self._positions is None:
-            try:
-                self._positions = tomlpos.index_positions(self._text)
-            except RecursionError:  # nested too deeply to say more than the file
-                self._positions = tomlpos.Positions()
-        found = self._positions.locate(path, at_key=at_key)
+        found = self._index.positions.locate(path, at_key=at_key)
         return (1, 1) if found is None else found
 
     def line_of(self, path: tomlpos.Path) -> int | None:
@@ -83,10 +97,9 @@ class Collector:
         """The overrides that made the table holding `path`, if the file has no such table."""
         if not self.overrides.by_setting:
             return []
-        self.where(path)  # the file's positions, indexed once
-        assert self._positions is not None
+        positions = self._index.positions
         written = next((cut for cut in range(len(path), 0, -1)
-                        if path[:cut] in self._positions), 0)
+                        if path[:cut] in positions), 0)
         for cut in range(len(path), written, -1):
             made = self.overrides.under(path[:cut])
             if made:

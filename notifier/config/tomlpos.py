@@ -14,35 +14,51 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 Path = tuple[str | int, ...]
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
+_BARE_KEY = re.compile(r"([A-Za-z0-9_-]+)[ \t]*=")
+"""The common key, bare and alone before its `=`: read without the general parser."""
+_BASIC_STRING = re.compile(r'"(?:[^"\\\n]|\\[\s\S])*')
+_LITERAL_STRING = re.compile(r"'[^'\n]*")
 _SCALAR_END = re.compile(r"[,\]}#\n]")
 _MAX_DEPTH = 200
 """Values nested deeper are skipped, not indexed (a file that deep is refused anyway)."""
 
 
-@dataclass
 class Positions:
-    """Where each path was written: its key (or table header), and its value."""
+    """Where each path was written: its key (or table header), and its value, kept
+    as offsets into the text; a place is turned into a line and column only when
+    it is asked for (a large file has a million places, a problem a few)."""
 
-    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    def __init__(self, text: str = "") -> None:
+        self.text = text
+        self.keys: dict[Path, int] = {}
+        self.values: dict[Path, int] = {}
+        self._starts: list[int] | None = None
 
     def __contains__(self, path: Path) -> bool:
         return path in self.keys or path in self.values
+
+    def where(self, i: int) -> tuple[int, int]:
+        """The 1-based line and column of offset `i`."""
+        if self._starts is None:
+            self._starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        line = bisect_right(self._starts, i)
+        return line, i - self._starts[line - 1] + 1
 
     def locate(self, path: Path, *, at_key: bool = False) -> tuple[int, int] | None:
         """Where `path`'s value starts (its key's place with `at_key`), or where the
         longest written prefix of it is."""
         if not at_key and path in self.values:
-            return self.values[path]
+            return self.where(self.values[path])
         for cut in range(len(path), 0, -1):
-            found = self.keys.get(path[:cut]) or self.values.get(path[:cut])
+            found = self.keys.get(path[:cut])
+            if found is None:
+                found = self.values.get(path[:cut])
             if found is not None:
-                return found
+                return self.where(found)
         return None
 
 
@@ -111,12 +127,7 @@ def _key_end(text: str, start: int) -> int:
 class _Scanner:
     def __init__(self, text: str) -> None:
         self.text = text
-        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
-        self.found = Positions()
-
-    def where(self, i: int) -> tuple[int, int]:
-        line = bisect_right(self.starts, i)
-        return line, i - self.starts[line - 1] + 1
+        self.found = Positions(text)
 
     def skip_blank(self, i: int, *, newlines: bool) -> int:
         """Past spaces (and newlines and comments, where a value may continue)."""
@@ -134,12 +145,21 @@ class _Scanner:
 
     def key(self, i: int, prefix: Path, first: int) -> tuple[Path, int] | None:
         """The path of the key at `i` and the index after its `=`, its places recorded."""
-        eq = _key_end(self.text, i)
-        parts = _split_key(self.text[i:eq]) if eq > i else None
-        if not parts:
-            return None
-        path = (*prefix, *parts)
-        _add_prefixes(self.found.keys, path, self.where(i), first)
+        bare = _BARE_KEY.match(self.text, i)
+        if bare is not None:
+            path: Path = (*prefix, bare.group(1))
+            eq = bare.end() - 1
+        else:
+            eq = _key_end(self.text, i)
+            parts = _split_key(self.text[i:eq]) if eq > i else None
+            if not parts:
+                return None
+            path = (*prefix, *parts)
+        keys = self.found.keys
+        if len(path) == first:  # the key alone: no table named on the way
+            keys.setdefault(path, i)
+        else:
+            _add_prefixes(keys, path, i, first)
         return path, eq + 1
 
     def value(self, i: int, path: Path, depth: int = 0) -> int:  # noqa: PLR0911 - one return a form
@@ -147,7 +167,7 @@ class _Scanner:
         text, n = self.text, len(self.text)
         if i >= n:
             return i
-        self.found.values.setdefault(path, self.where(i))
+        self.found.values.setdefault(path, i)
         ch = text[i]
         if text.startswith(('"""', "'''"), i):
             quote = text[i : i + 3]
@@ -164,11 +184,10 @@ class _Scanner:
                 while end < n and text[end] == quote[0] and extra < 2:
                     end, extra = end + 1, extra + 1  # the string's own quotes before its end
                 return end
-        if ch in "\"'":
-            j = i + 1
-            while j < n and text[j] not in (ch, "\n"):
-                j += 2 if ch == '"' and text[j] == "\\" else 1
-            return j + 1
+        if ch == '"':  # to its closing quote (escapes skipped), or the line's end
+            return _BASIC_STRING.match(text, i).end() + 1  # type: ignore[union-attr]
+        if ch == "'":
+            return _LITERAL_STRING.match(text, i).end() + 1  # type: ignore[union-attr]
         if ch in "[{":
             if depth >= _MAX_DEPTH:
                 return n
@@ -244,12 +263,12 @@ def index_positions(text: str) -> Positions:
             parts = _split_key(line[brackets:end]) if end > 0 else None
             if parts:
                 current = _resolve(tuple(parts), latest)
-                _add_prefixes(positions.keys, current, scan.where(i))
+                _add_prefixes(positions.keys, current, i)
                 if brackets == 2:
                     counts[current] = counts.get(current, 0) + 1
                     current = (*current, counts[current] - 1)
                     latest[tuple(parts)] = current
-                    positions.keys.setdefault(current, scan.where(i))
+                    positions.keys.setdefault(current, i)
             i = eol
             continue
         found = scan.key(i, current, len(current) + 1)
@@ -264,8 +283,7 @@ def index_positions(text: str) -> Positions:
     return positions
 
 
-def _add_prefixes(keys: dict[Path, tuple[int, int]], path: Path, where: tuple[int, int],
-                  first: int = 1) -> None:
+def _add_prefixes(keys: dict[Path, int], path: Path, where: int, first: int = 1) -> None:
     """`path` and each table it names on the way (`[a.b.c]`, `a.b.c = 1` write `a` and
     `a.b` too, if not written before) start here: an unknown table is located at its
     own header."""
