@@ -189,15 +189,20 @@ def _timing(stage: Stage, ref: datetime, fmt: Fmt, offset: str | None) -> Contex
             "status_text": status, "when_text": when}
 
 
-def _due_facts(stage: Stage, fmt: Fmt) -> Context:
+def _due_facts(stage: Stage, fmt: Fmt, needs: AbstractSet[str] | None = None) -> Context:
+    """The due's variables; with `needs`, the long text and the date flag only if read
+    (a plan's or status's title reads `due_text` alone)."""
     local_text = fmt.stage_long(stage)
-    return {
+    facts: Context = {
         "due": fmt.local(stage.due),
         "due_text": f"{local_text}, {fmt.city}",
         "due_local_text": local_text,
-        "due_long_text": fmt.due_long(stage),
-        "due_is_date": fmt.is_date(stage),
     }
+    if needs is None or "due_long_text" in needs:
+        facts["due_long_text"] = fmt.due_long(stage)
+    if needs is None or "due_is_date" in needs:
+        facts["due_is_date"] = fmt.is_date(stage)
+    return facts
 
 
 def _planned(d: Deadline | None, n: Notification) -> tuple[Deadline, int] | None:
@@ -222,6 +227,7 @@ def _stand_in(n: Notification, schedule: Schedule) -> tuple[Deadline, int]:
 _OPEN_NAMES = frozenset({"open_deadlines", "open_count", "overdue_count"})
 _FACT_NAMES = frozenset({"due", "due_text", "due_local_text", "due_long_text", "due_is_date",
                          "original_due", "original_due_text"})
+_ORIGINAL_NAMES = frozenset({"original_due", "original_due_text"})
 _TIMING_NAMES = frozenset({"time_left", "overdue_by", "due_today", "status_text", "when_text"})
 _HISTORY_NAMES = frozenset({"history", "history_text", "extension"})
 _AT_NAMES = frozenset({"at", "at_text", "sent_at", "sent_at_text"})
@@ -265,12 +271,13 @@ def notification_context(n: Notification, schedule: Schedule, *, sent_at: dateti
         fmt = Fmt(d.zone, ref)
         stage = d.stages[index]
         if not needs.isdisjoint(_FACT_NAMES):
-            facts = _due_facts(stage, fmt)
+            facts = _due_facts(stage, fmt, needs)
             ctx.update(facts)
-            first = d.stages[0]
-            ctx.update(original_due=fmt.local(first.due),
-                       original_due_text=facts["due_text"] if first is stage
-                       else fmt.stage_text(first))
+            if not needs.isdisjoint(_ORIGINAL_NAMES):
+                first = d.stages[0]
+                ctx.update(original_due=fmt.local(first.due),
+                           original_due_text=facts["due_text"] if first is stage
+                           else fmt.stage_text(first))
         if not needs.isdisjoint(_TIMING_NAMES):
             ctx.update(_timing(stage, ref, fmt, n.offset))
         if "deadline" in needs:

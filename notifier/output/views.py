@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from notifier.schedule import planning
 from notifier.schedule.model import Deadline, Notification, Schedule
-from notifier.schedule.standing import standing_at
+from notifier.schedule.standing import Standing, standing_at
 from notifier.text import rfc3339
 from notifier.wording import calendar_split, span_text
 
@@ -98,7 +98,7 @@ def status_items(
     in config order where equal. Only deadlines in one of `states` and with one of
     `tags` (either empty: any); `last_of` is asked about those only. Each `next` is
     a plan item, its message's title rendered by `renderer` as `plan` renders it."""
-    chosen: list[tuple[tuple[int, float], Deadline]] = []
+    chosen: list[tuple[tuple[int, float], Deadline, Standing]] = []
     for d in schedule.deadlines:
         if tags and not any(tag in tags for tag in d.tags):
             continue
@@ -108,16 +108,19 @@ def status_items(
         closure = d.closure
         when = -closure.at.timestamp() if state.state in _CLOSED and closure is not None \
             else state.effective_due.timestamp()
-        chosen.append(((_URGENCY[state.state], when), d))
+        chosen.append(((_URGENCY[state.state], when), d, state))
     chosen.sort(key=lambda row: row[0])
-    return [status_item(d, schedule, at, last_of(d.id), renderer) for _, d in chosen]
+    return [status_item(d, schedule, at, last_of(d.id), renderer, state)
+            for _, d, state in chosen]
 
 
 def status_item(
     d: Deadline, schedule: Schedule, at: datetime, last: LastDelivery | None,
-    renderer: Renderer,
+    renderer: Renderer, state: Standing | None = None,
 ) -> dict[str, Any]:
-    state = standing_at(d, at)
+    """`d` at `at` as `status` shows it; `state` is `standing_at(d, at)`, if known."""
+    if state is None:
+        state = standing_at(d, at)
     closure = d.closure if state.state in _CLOSED else None
     nxt = planning.next_for_deadline(d, schedule.channels, at)
     shown = None if nxt is None else plan_items([nxt], schedule, renderer, make=plan_item)[0]

@@ -72,18 +72,11 @@ def plan_deadline(
 ) -> list[Notification]:
     """One deadline's notifications in [start, end), unsorted."""
     out: list[Notification] = []
-    for n in _candidates(d, start, end):
-        routes = _routes(d.channels, channels, n.kind)
+    for instant in _instants(d, start, end):
+        routes = _routes(d.channels, channels, instant[1])
         if routes:
-            out.append(n if routes == d.channels else _with_channels(n, routes))
+            out.append(_built(d, instant, d.channels if routes == d.channels else routes))
     return out
-
-
-def _with_channels(n: Notification, routes: tuple[str, ...]) -> Notification:
-    return Notification(
-        at=n.at, kind=n.kind, deadline=n.deadline, due=n.due, offset=n.offset,
-        seq=n.seq, channels=routes, title=n.title, key=n.key, stage=n.stage,
-    )
 
 
 def _active(d: Deadline, stage: int, t: datetime) -> bool:
@@ -91,24 +84,34 @@ def _active(d: Deadline, stage: int, t: datetime) -> bool:
     return is_open(d, t) and d.stage_at(t) == stage
 
 
+_Instant = tuple[datetime, Kind, int, str, "str | None", "int | None"]
+"""A notification before it is built: at, kind, stage, key tail, offset, seq."""
+
+
+def _built(d: Deadline, instant: _Instant, channels: tuple[str, ...]) -> Notification:
+    at, kind, stage, tail, offset, seq = instant
+    due = d.stages[stage].due
+    return Notification(
+        at=at, kind=kind, deadline=d.id, due=due, offset=offset, seq=seq,
+        channels=channels, title=d.title, key=notification_key(d.id, kind, due, tail),
+        stage=stage,
+    )
+
+
 def _candidates(d: Deadline, start: datetime, end: datetime) -> Iterator[Notification]:
+    """The notifications of `d` with `start <= at < end`, to all of its channels."""
+    for instant in _instants(d, start, end):
+        yield _built(d, instant, d.channels)
+
+
+def _instants(d: Deadline, start: datetime, end: datetime) -> Iterator[_Instant]:
     """The notifications of `d` with `start <= at < end` (bounded: reminders, stages,
-    overdue limit). Only those are built: a key and a Notification cost more than
-    the instant, and the daemon's window holds a few of a deadline's instants."""
-
-    def make(at: datetime, kind: Kind, stage: int, tail: str,
-             offset: str | None = None, seq: int | None = None) -> Notification:
-        due = d.stages[stage].due
-        return Notification(
-            at=at, kind=kind, deadline=d.id, due=due, offset=offset, seq=seq,
-            channels=d.channels, title=d.title, key=notification_key(d.id, kind, due, tail),
-            stage=stage,
-        )
-
+    overdue limit), unbuilt: a key and a Notification cost more than the instant,
+    and the daemon's window holds a few of a deadline's instants."""
     for k, stage in enumerate(d.stages):
         if k > 0 and stage.announced is not None and start <= stage.announced < end \
                 and is_open(d, stage.announced):
-            yield make(stage.announced, "rescheduled", k, f"ext{k}", seq=k)
+            yield stage.announced, "rescheduled", k, f"ext{k}", None, k
         if stage.due >= start:  # reminders come before their due
             landed: list[datetime] = []
             for offset in d.reminders:
@@ -117,20 +120,20 @@ def _candidates(d: Deadline, start: datetime, end: datetime) -> Iterator[Notific
                         and at not in landed:
                     # Offsets that land together ("7d", "1w") remind once: the first listed.
                     landed.append(at)
-                    yield make(at, "reminder", k, offset.text, offset=offset.text)
+                    yield at, "reminder", k, offset.text, offset.text, None
         if not _active(d, k, stage.due):
             continue
         if start <= stage.due < end:
-            yield make(stage.due, "due", k, "")
+            yield stage.due, "due", k, "", None, None
         if d.overdue_every is not None:
             for n in range(1, d.overdue_limit + 1):
                 at = timing.after(stage.due, d.overdue_every, d.zone, n)
                 if not _active(d, k, at):
                     break
                 if start <= at < end:
-                    yield make(at, "overdue", k, str(n), seq=n)
+                    yield at, "overdue", k, str(n), None, n
     if d.closure is not None and start <= d.closure.at < end and known(d, d.closure.at):
-        yield make(d.closure.at, d.closure.kind, d.stage_at(d.closure.at), "")
+        yield d.closure.at, d.closure.kind, d.stage_at(d.closure.at), "", None, None
 
 
 def coinciding_reminders(d: Deadline) -> dict[int, tuple[int, int, datetime]]:
@@ -311,6 +314,24 @@ def next_notification(
 def next_for_deadline(
     d: Deadline, channels: dict[str, Channel], now: datetime
 ) -> Notification | None:
-    items = plan_deadline(d, channels, now, datetime.max.replace(tzinfo=UTC))
-    return min(items, key=order_key) if items else None
+    """`d`'s first notification from `now` on, in plan order, or None. Only the
+    earliest instants are built (a deadline has a few dozen to come; status asks
+    each deadline of the file)."""
+    first: list[Notification] = []
+    best: tuple[int, int] | None = None
+    for instant in _instants(d, now, _FOREVER):
+        at, kind = instant[0], instant[1]
+        place = (timing.epoch_us(at), _KIND_ORDER[kind])
+        if best is not None and place > best:
+            continue
+        routes = _routes(d.channels, channels, kind)
+        if not routes:
+            continue
+        if best is None or place < best:
+            best, first = place, []
+        first.append(_built(d, instant, d.channels if routes == d.channels else routes))
+    return min(first, key=order_key) if first else None
+
+
+_FOREVER = datetime.max.replace(tzinfo=UTC)
 
