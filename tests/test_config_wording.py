@@ -11,10 +11,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from support.checking import check_text
 from support.env import clean_env
-
-from notifier.cli import main
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -40,14 +38,6 @@ KINDS = ("'reminder', 'rescheduled', 'due', 'overdue', 'completed', 'cancelled',
          "'summary' or 'test'")
 
 
-def run_check(tmp_path: Path, text: str, **env: str) -> tuple[int, list[str], Path]:
-    path = tmp_path / "config.toml"
-    path.write_text(text)
-    path.chmod(0o600)
-    result = CliRunner().invoke(main, ["check", "-c", str(path)], env=env)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    return result.exit_code, result.output.splitlines(), path
 
 
 # (name, file, where `FILE:LINE:COL: path`, the message after the path): a value's problem
@@ -80,7 +70,7 @@ AT_THE_VALUE = [
                          ids=[c[0] for c in AT_THE_VALUE])
 def test_a_problem_with_a_value_is_at_the_value(
         tmp_path: Path, name: str, text: str, where: str, message: str) -> None:
-    status, lines, path = run_check(tmp_path, text)
+    status, lines, path = check_text(tmp_path, text)
     assert status == 78, lines
     said = [ln for ln in lines if ln.startswith(f"{path}:{where}: ")]
     assert len(said) == 1, lines
@@ -91,13 +81,13 @@ def test_problems_are_in_the_files_order_and_variables_last(tmp_path: Path) -> N
     """pydantic reports by field order, the resolver by stage: the operator reads by line."""
     shape = ("[templates.due]\ntitle = 3\n" + HEAD + DEADLINE.replace('"kalbajar"', '"K!"')
              + "overdue_limit = \"x\"\n[digest]\nalways = 1\n")
-    status, lines, _ = run_check(tmp_path, shape)
+    status, lines, _ = check_text(tmp_path, shape)
     assert status == 78
     # `always = 1` too: a TOML integer is not true or false.
     assert [int(ln.split(":")[1]) for ln in lines] == [2, 10, 13, 14, 15], lines
     meaning = (HEAD + '[[deadlines]]\nid = "a"\ntitle = "A"\ndue = 2020-11-15\n'
                'timezone = "Nowhere/Land"\nchannels = ["pager"]\n')
-    status, lines, path = run_check(tmp_path, meaning,
+    status, lines, path = check_text(tmp_path, meaning,
                                     NOTIFIER_DEFAULTS__TIMEZONE="Mars/Olympus")
     assert status == 78
     assert [ln.split(": ")[0] for ln in lines] == [
@@ -153,7 +143,7 @@ WORDED = [
 @pytest.mark.parametrize(("name", "text", "said"), WORDED, ids=[c[0] for c in WORDED])
 def test_problems_are_said_in_the_products_words(
         tmp_path: Path, name: str, text: str, said: str) -> None:
-    status, lines, path = run_check(tmp_path, text)
+    status, lines, path = check_text(tmp_path, text)
     assert status == 78, lines
     assert f"{path}:{said}" in lines, lines
     for raw in ("Cannot declare", "Illegal character", "~", "Invalid value",
@@ -183,7 +173,7 @@ Open:
 
 
 def test_every_template_problem_is_reported_in_our_words(tmp_path: Path) -> None:
-    status, lines, path = run_check(tmp_path, TEMPLATES)
+    status, lines, path = check_text(tmp_path, TEMPLATES)
     assert status == 78
     assert lines == [f"{path}:{said}" for said in [
         "8:9: templates.reminder.title: a single }: close {{ ... }} with }}",

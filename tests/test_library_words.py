@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.checking import check_text
 
 from notifier.cli import main
 
@@ -78,21 +79,13 @@ TEMPLATES = [
 ]
 
 
-def check(tmp_path: Path, text: str, **env: str) -> tuple[int, list[str], Path]:
-    path = tmp_path / "config.toml"
-    path.write_text(text)
-    path.chmod(0o600)
-    result = CliRunner().invoke(main, ["check", "-c", str(path)], env=env)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    return result.exit_code, result.output.splitlines(), path
 
 
 @pytest.mark.parametrize(("family", "body", "said"), TEMPLATES, ids=[t[0] for t in TEMPLATES])
 def test_a_template_error_is_one_located_line_in_the_products_words(
         tmp_path: Path, family: str, body: str, said: str) -> None:
     text = CONFIG + f"\n[templates.due]\nbody = {json.dumps(body)}\n"
-    status, lines, path = check(tmp_path, text)
+    status, lines, path = check_text(tmp_path, text)
     assert status == 78, lines
     assert lines == [f"{path}:13:8: templates.due.body: {said}"], lines
     for raw in RAW:
@@ -110,7 +103,7 @@ FROM_ENV = [
 @pytest.mark.parametrize(("family", "body", "said"), FROM_ENV, ids=[t[0] for t in FROM_ENV])
 def test_a_template_error_from_a_variable_names_it_and_hides_the_template(
         tmp_path: Path, family: str, body: str, said: str) -> None:
-    status, lines, _ = check(tmp_path, CONFIG, NOTIFIER_TEMPLATES__DUE__BODY=body)
+    status, lines, _ = check_text(tmp_path, CONFIG, NOTIFIER_TEMPLATES__DUE__BODY=body)
     assert status == 78, lines
     assert len(lines) == 1, lines
     assert lines[0].startswith("NOTIFIER_TEMPLATES__DUE__BODY: "), lines
